@@ -1,0 +1,63 @@
+"""The ``posenet-cls`` command: thin argument parsing over the library, one module per verb.
+
+Errors from the library (:class:`PosenetError`) become one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+from .errors import PosenetError
+
+# Quiet MediaPipe/TFLite start-up logging; must be set before mediapipe is imported.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+COMMANDS = ("extract",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every verb's sub-parser."""
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="posenet-cls",
+        description="Recognise human poses (yoga, fitness) from photos, videos and a webcam.",
+        epilog="Run 'posenet-cls COMMAND --help' for a command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"posenet-cls {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f".commands.{name}", __package__).register(sub)
+    return parser
+
+
+def add_command(sub, name: str, help: str, examples: str) -> argparse.ArgumentParser:
+    """A sub-parser whose --help ends with worked examples."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, run the verb, turn library errors into one line and an exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except PosenetError as e:
+        print(f"posenet-cls {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"posenet-cls {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``posenet-cls`` verb: ``register(subparsers)`` adds it, ``run(args)`` does it."""

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real example data (never skipped) and its keypoint table, extracted once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from posenet_cls.config import data_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = data_dir()
+    assert (root / "yoga8").is_dir(), f"example data missing at {root} (set POSENET_CLS_DATA)"
+    return root
+
+
+@pytest.fixture(scope="session")
+def yoga8(data_root: Path) -> Path:
+    return data_root / "yoga8"
+
+
+@pytest.fixture(scope="session")
+def videos(data_root: Path) -> Path:
+    return data_root / "video"
+
+
+@pytest.fixture(scope="session")
+def yoga8_csv(yoga8: Path, tmp_path_factory) -> Path:
+    """The real yoga8 keypoint table, made by the real extraction once per test session."""
+    from posenet_cls.dataset import build_dataset
+
+    out = tmp_path_factory.mktemp("yoga8") / "poses.csv"
+    build_dataset(yoga8, out, workers=os.cpu_count())
+    return out
+
+
+@pytest.fixture(scope="session")
+def yoga8_table(yoga8_csv: Path):
+    from posenet_cls.table import read_table
+
+    return read_table(yoga8_csv)
