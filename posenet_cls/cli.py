@@ -16,7 +16,18 @@ from .errors import PosenetError
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-COMMANDS = ("extract",)
+# Verbs in the order --help lists them; each is a module of posenet_cls.commands.
+ORDER = ("extract", "train", "evaluate", "export", "predict", "benchmark")
+
+
+def command_names() -> list[str]:
+    """The verbs present in posenet_cls.commands, in ORDER first."""
+    import pkgutil
+
+    from . import commands
+
+    found = {m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")}
+    return [n for n in ORDER if n in found] + sorted(found - set(ORDER))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"posenet-cls {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in command_names():
         importlib.import_module(f".commands.{name}", __package__).register(sub)
     return parser
 
