@@ -24,6 +24,7 @@ MAX_PIXELS = 600_000_000  # refuse decompression bombs, but accept real panorama
 PAD_MARGIN = 0.1  # measured on yoga8: a 10% margin rescues more photos than 25% or 50%
 BUILTIN_MODELS = {"lite": 0, "full": 1, "heavy": 2}
 ATTEMPTS: tuple[str, ...] = ("plain", "pad", "mirror", "pad+mirror")
+CUT_THRESHOLD = 25.0  # mean grey-level change of a 32x32 thumbnail; camera motion stays far below
 
 
 @dataclass
@@ -52,6 +53,10 @@ class FramePose:
 
 def decode_image(data: bytes, name: str = "<bytes>", max_side: int = MAX_SIDE) -> np.ndarray:
     """Decode image bytes by content (JPEG, PNG, WebP, AVIF, ...) into RGB uint8 (H, W, 3), upright per EXIF."""
+    if data[:3] == b"\xff\xd8\xff":  # JPEG, most photos: OpenCV decodes it faster and applies EXIF orientation
+        rgb = _decode_jpeg_cv2(data, max_side)
+        if rgb is not None:
+            return rgb
     from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -70,6 +75,20 @@ def decode_image(data: bytes, name: str = "<bytes>", max_side: int = MAX_SIDE) -
     if max(img.size) > max_side:
         img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     return _to_rgb(img)
+
+
+def _decode_jpeg_cv2(data: bytes, max_side: int) -> np.ndarray | None:
+    """OpenCV's JPEG decoder (upright per EXIF), downscaled to ``max_side``; None to fall back to Pillow."""
+    import cv2
+
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        return None
+    h, w = bgr.shape[:2]
+    if max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _to_rgb(img) -> np.ndarray:
@@ -288,12 +307,14 @@ class PoseExtractor:
     ):
         kind, value = resolve_model(model)
         backend = _SolutionBackend if kind == "builtin" else _TaskBackend
+        self._new_backend = lambda: backend(value, static=not tracking, min_confidence=min_confidence)
         with quiet_native_output():
-            self._backend = backend(value, static=not tracking, min_confidence=min_confidence)
+            self._backend = self._new_backend()
         self.tracking = tracking
         self.retries = retries and not tracking
         self._last_ms = -1
         self._calls = 0
+        self._last_thumb: np.ndarray | None = None
 
     def _process(self, rgb: np.ndarray, timestamp_ms: int) -> tuple[np.ndarray, np.ndarray | None] | None:
         self._calls += 1
@@ -313,11 +334,16 @@ class PoseExtractor:
         with quiet_native_output():
             self._backend.close()
 
-    def photo(self, rgb: np.ndarray) -> PhotoPose:
+    def photo(self, rgb: np.ndarray, attempts: tuple[str, ...] | None = None) -> PhotoPose:
         """The pose in an RGB uint8 photo, trying padded and mirrored copies when the plain call finds none."""
         _check_rgb(rgb)
         h, w = rgb.shape[:2]
-        for attempt in ATTEMPTS if self.retries else ATTEMPTS[:1]:
+        if attempts is None:
+            attempts = ATTEMPTS if self.retries else ATTEMPTS[:1]
+        unknown = set(attempts) - set(ATTEMPTS)
+        if unknown:
+            raise PosenetError(f"unknown extraction attempt {sorted(unknown)[0]!r}; choose from {', '.join(ATTEMPTS)}")
+        for attempt in attempts:
             image, frame = (pad_to_square(rgb) if "pad" in attempt else (rgb, None))
             mirrored = "mirror" in attempt
             found = self._process(np.ascontiguousarray(image[:, ::-1]) if mirrored else image, 0)
@@ -335,9 +361,30 @@ class PoseExtractor:
     def frame(self, rgb: np.ndarray, timestamp_s: float) -> tuple[np.ndarray, np.ndarray | None] | None:
         """Track the pose in the next frame of a sequence; None when no person is tracked."""
         _check_rgb(rgb)
+        if self._is_cut(rgb):
+            self.reset()
         ms = max(int(round(timestamp_s * 1000)), self._last_ms + 1)  # the Tasks API needs increasing stamps
         self._last_ms = ms
         return self._process(rgb, ms)
+
+    def reset(self) -> None:
+        """Forget the tracked person: the next frame is searched from scratch by the detector."""
+        with quiet_native_output():
+            self._backend.close()
+            self._backend = self._new_backend()
+        self._last_ms = -1
+        self._calls = 0
+
+    def _is_cut(self, rgb: np.ndarray) -> bool:
+        """A scene cut: the frame differs from the previous one far more than motion does.
+
+        MediaPipe's tracker would keep fitting the old region to the new scene for frames on end.
+        """
+        import cv2
+
+        thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
+        previous, self._last_thumb = self._last_thumb, thumb.astype(np.int16)
+        return previous is not None and float(np.abs(previous - self._last_thumb).mean()) > CUT_THRESHOLD
 
 
 def _check_rgb(rgb: np.ndarray) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -111,30 +112,33 @@ def _video(source, args) -> int:
     if not isinstance(source, int):
         with VideoReader(source) as video:
             total = video.frame_count
-    out = open(args.out + ".tmp", "w", encoding="utf-8") if args.out else None
+    tmp = Path(str(args.out) + ".tmp") if args.out else None
     frames = found = 0
+    complete = False
     try:
-        bar = tqdm(extract_video(source, model=args.pose_model, min_confidence=args.min_confidence),
-                   total=total, unit="frame", desc="extract", disable=None if not args.json else True)
-        for fp in bar:
-            line = json.dumps({"frame": fp.frame, "timestamp_s": round(fp.timestamp_s, 4),
-                               "pose": fp.keypoints is not None, "keypoints": pose_json(fp.keypoints)})
-            frames += 1
-            found += fp.keypoints is not None
-            if out:
-                out.write(line + "\n")
-            if args.json:
-                print(line, flush=True)
-    except KeyboardInterrupt:
-        if not isinstance(source, int):
-            raise
+        with open(tmp, "w", encoding="utf-8") if tmp else contextlib.nullcontext() as out:
+            bar = tqdm(extract_video(source, model=args.pose_model, min_confidence=args.min_confidence),
+                       total=total, unit="frame", desc="extract", disable=True if args.json else None)
+            try:
+                for fp in bar:
+                    line = json.dumps({"frame": fp.frame, "timestamp_s": round(fp.timestamp_s, 4),
+                                       "pose": fp.keypoints is not None, "keypoints": pose_json(fp.keypoints)})
+                    frames += 1
+                    found += fp.keypoints is not None
+                    if out:
+                        out.write(line + "\n")
+                    if args.json:
+                        print(line, flush=True)
+            except KeyboardInterrupt:
+                if not isinstance(source, int):
+                    raise  # a file stopped half-way is not a result; a webcam stops this way
+            complete = True
     finally:
-        if out:
-            out.close()
-            if frames:
-                os.replace(args.out + ".tmp", args.out)
+        if tmp and tmp.exists():
+            if complete:
+                os.replace(tmp, args.out)
             else:
-                os.unlink(args.out + ".tmp")
+                tmp.unlink()
     if not args.json:
         name = f"webcam {source}" if isinstance(source, int) else str(source)
         print(f"{name}: person in {found}/{frames} frames" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)

@@ -1,0 +1,148 @@
+"""Keypoint tables from class folders: rows, report, duplicates, resume after a kill, validation on read."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posenet_cls.dataset import build_dataset, list_photos, report_path_for
+from posenet_cls.errors import PosenetError
+from posenet_cls.schema import Landmark as L
+from posenet_cls.table import read_table, table_columns
+
+
+def test_yoga8_table_rows_columns_and_report(yoga8_csv, yoga8_table):
+    assert len(yoga8_table) >= 480
+    assert yoga8_table.keypoints.shape == (len(yoga8_table), 33, 4) and yoga8_table.keypoints.dtype == np.float32
+    assert len(yoga8_table.classes) == 8
+    with open(yoga8_csv, newline="") as f:
+        assert next(csv.reader(f)) == table_columns()  # named columns, no index column
+    report = json.loads(report_path_for(yoga8_csv).read_text())
+    assert report["files"] == 483 and report["poses"] == len(yoga8_table)
+    assert [r["source"] for r in report["no_pose"]] == ["ArdhaChandrasana/v8.jpeg"]
+    assert "no person found" in report["no_pose"][0]["reason"]
+    assert sorted(map(sorted, report["duplicates"])) == [
+        ["Veerabhadrasana/Veerabhadrasana_18.jpeg", "Veerabhadrasana/images (10).jpeg"],
+        ["Veerabhadrasana/Veerabhadrasana_24.jpeg", "Veerabhadrasana/images (9).jpeg"],
+    ]
+    rescued = {s: a for s, a in zip(yoga8_table.sources, yoga8_table.attempts) if a != "plain"}
+    assert set(rescued) == {"ArdhaChandrasana/v49.jpeg", "Vrukshasana/v1.jpeg"}
+    # identical photos share the hash a split groups by
+    by_source = dict(zip(yoga8_table.sources, yoga8_table.sha1))
+    assert by_source["Veerabhadrasana/Veerabhadrasana_18.jpeg"] == by_source["Veerabhadrasana/images (10).jpeg"]
+
+
+def test_table_labels_come_from_folders(yoga8_table):
+    assert all(src.split("/")[0] == label for src, label in zip(yoga8_table.sources, yoga8_table.labels))
+    dog = yoga8_table.keypoints[yoga8_table.labels == "Downward_dog"]
+    hips = dog[:, [L.LEFT_HIP, L.RIGHT_HIP], 1].mean(axis=1)
+    assert np.mean(hips < dog[:, [L.LEFT_ANKLE, L.RIGHT_ANKLE], 1].mean(axis=1)) > 0.9
+
+
+@pytest.fixture
+def small_tree(yoga8, tmp_path) -> Path:
+    """A class-folder tree of 12 real photos, plus a file that is not a photo."""
+    root = tmp_path / "data"
+    for label in ("Downward_dog", "Vrukshasana"):
+        (root / label).mkdir(parents=True)
+        for photo in sorted((yoga8 / label).iterdir())[:6]:
+            os.symlink(photo, root / label / photo.name)
+    (root / "Vrukshasana" / "readme.txt").write_text("not a photo")
+    (root / ".hidden").mkdir()
+    return root
+
+
+def test_unreadable_files_are_reported_not_fatal(small_tree, tmp_path):
+    report = build_dataset(small_tree, tmp_path / "out.csv", workers=1)
+    assert report.files == 13 and report.poses == 12
+    assert report.unreadable == [{"source": "Vrukshasana/readme.txt", "reason": "not an image file"}]
+
+
+def test_resume_after_kill_gives_the_same_table(small_tree, tmp_path):
+    clean = tmp_path / "clean.csv"
+    build_dataset(small_tree, clean, workers=1)
+    out = tmp_path / "killed.csv"
+    journal = out.with_name(out.name + ".partial")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "posenet_cls", "extract", str(small_tree), "-o", str(out), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_text().count("\n") >= 5:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and journal.exists()  # no half-written table, the journal survives
+    done_before = journal.read_text().count("\n") - 1
+    assert 0 < done_before < 13
+    report = build_dataset(small_tree, out, workers=1)
+    assert report.resumed >= done_before - 1  # a line torn by the kill is redone
+    assert out.read_bytes() == clean.read_bytes()
+    assert not journal.exists()
+
+
+def test_journal_from_other_settings_is_not_mixed_in(small_tree, tmp_path):
+    out = tmp_path / "out.csv"
+    journal = out.with_name(out.name + ".partial")
+    journal.write_text(json.dumps({"settings": {"data_dir": "/elsewhere", "model": "full"}}) + "\n")
+    with pytest.raises(PosenetError, match=r"out\.csv\.partial: an interrupted run with other settings"):
+        build_dataset(small_tree, out, workers=1)
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(PosenetError, match=r"nowhere: no such folder"):
+        list_photos(tmp_path / "nowhere")
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "a.jpg").write_bytes(b"x")
+    with pytest.raises(PosenetError, match=r"found no photos in class sub-folders"):
+        list_photos(tmp_path / "flat")
+    with pytest.raises(PosenetError, match=r"out\.xlsx: unsupported table format"):
+        build_dataset(tmp_path / "flat", tmp_path / "out.xlsx")
+
+
+def _rewrite(src: Path, dst: Path, edit) -> Path:
+    with open(src, newline="") as f:
+        rows = list(csv.reader(f))
+    with open(dst, "w", newline="") as f:
+        csv.writer(f).writerows(edit(rows))
+    return dst
+
+
+@pytest.mark.parametrize(
+    "name, edit, message",
+    [
+        ("index", lambda rows: [[""] + rows[0]] + [[str(i)] + r for i, r in enumerate(rows[1:])],
+         r"unnamed index column"),
+        ("nolabel", lambda rows: [[c for j, c in enumerate(r) if j != 1] for r in rows], r"no 'label' column"),
+        ("nan", lambda rows: [rows[0], rows[1][:10] + ["nan"] + rows[1][11:]] + rows[2:], r"line 2 has NaN"),
+        ("short", lambda rows: [r[:-4] for r in rows], r"missing, first 'right_foot_index_x' .*found 132"),
+        ("extra", lambda rows: [r + ["1"] for r in rows[:1]] + [r + ["1"] for r in rows[1:]], r"unexpected column '1'"),
+        ("ragged", lambda rows: rows[:3] + [rows[3][:-1]] + rows[4:], r"line 4 has 135 values, the header has 136"),
+        ("text", lambda rows: [rows[0], rows[1][:20] + ["abc"] + rows[1][21:]], r"line 2: not a number"),
+        ("empty", lambda rows: rows[:1], r"header but no rows"),
+    ],
+)
+def test_bad_tables_are_refused(yoga8_csv, tmp_path, name, edit, message):
+    bad = _rewrite(yoga8_csv, tmp_path / f"{name}.csv", edit)
+    with pytest.raises(PosenetError, match=rf"{name}\.csv: .*{message}"):
+        read_table(bad)
+
+
+def test_table_round_trip_is_lossless_enough(yoga8_csv, yoga8_table, tmp_path):
+    from posenet_cls.table import pose_row, write_table
+
+    t = yoga8_table
+    rows = [pose_row(s, l, h, a, k) for s, l, h, a, k in zip(t.sources, t.labels, t.sha1, t.attempts, t.keypoints)]
+    write_table(rows, tmp_path / "again.csv")
+    assert (tmp_path / "again.csv").read_bytes() == yoga8_csv.read_bytes()
