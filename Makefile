@@ -10,13 +10,13 @@ INPUT ?= $(DATA)/yoga8
 $(BIN)/posenet-cls: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[video,dev]"
 	touch $@
 
 setup: $(BIN)/posenet-cls
 
 run: setup
-	$(BIN)/posenet-cls extract "$(INPUT)" -o poses.csv
+	$(BIN)/posenet-cls predict "$(INPUT)"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -73,3 +73,52 @@ def machine_description() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}"
+
+
+def bare_tracking_loop(video: Path) -> tuple[float, int]:
+    """Seconds and frames for the plainest MediaPipe tracking loop: read, BGR->RGB, Pose.process."""
+    import cv2
+    import mediapipe as mp
+
+    from .extract import quiet_native_output
+
+    start = time.perf_counter()
+    with quiet_native_output():
+        pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1)
+    cap = cv2.VideoCapture(str(video))
+    frames = 0
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        pose.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        frames += 1
+    cap.release()
+    pose.close()
+    return time.perf_counter() - start, frames
+
+
+def our_video_loop(video: Path, model: Path | None = None, annotate: bool = True) -> tuple[float, int]:
+    """Seconds and frames for ``predict_video``: decode, track, classify, smooth, draw, encode H.264."""
+    from .predict import load_model
+    from .video import predict_video
+
+    runtime = load_model(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        out = Path(tmp) / "annotated.mp4" if annotate else None
+        frames = sum(1 for _ in predict_video(video, runtime, out_video=out))
+        return time.perf_counter() - start, frames
+
+
+def video_benchmark(video: Path, repeats: int = 1) -> list[dict]:
+    """Frames per second of a bare MediaPipe tracking loop and of our whole video loop, best of N runs each."""
+    rows = []
+    for what, fn in (("bare MediaPipe tracking loop", bare_tracking_loop),
+                     ("posenet-cls predict VIDEO (annotated H.264)", our_video_loop),
+                     ("posenet-cls predict VIDEO --no-annotate", lambda v: our_video_loop(v, annotate=False))):
+        best = min((fn(video) for _ in range(repeats)), key=lambda r: r[0])
+        rows.append({"what": what, "frames": best[1], "fps": best[1] / best[0]})
+    for row in rows:
+        row["vs_bare"] = row["fps"] / rows[0]["fps"]
+    return rows

@@ -101,8 +101,8 @@ def _process(task: tuple[str, str, str]) -> FileResult:
     return FileResult(rel, label, sha1, "pose", attempt=found.attempt, keypoints=found.keypoints.ravel().tolist())
 
 
-def _run(tasks: list[tuple[str, str, str]], model: str, workers: int) -> Iterator[FileResult]:
-    """Results in completion order: in this process for one worker, else a fork pool."""
+def run_extraction(tasks: list[tuple[str, str, str]], model: str, workers: int) -> Iterator[FileResult]:
+    """Extract (root, relative path, label) tasks; results in completion order, from a pool when workers > 1."""
     if workers <= 1:
         _init_worker(model)
         try:
@@ -183,7 +183,7 @@ def build_dataset(
     tasks = [(str(data_dir), rel, label) for rel, label in photos if rel not in done]
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
     with journal.open(done) as log:
-        results: Iterable[FileResult] = _run(tasks, model, workers) if tasks else iter(())
+        results: Iterable[FileResult] = run_extraction(tasks, model, workers) if tasks else iter(())
         if progress is not None:
             results = progress(results, len(photos), resumed)
         for result in results:

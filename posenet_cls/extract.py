@@ -24,6 +24,7 @@ MAX_PIXELS = 600_000_000  # refuse decompression bombs, but accept real panorama
 PAD_MARGIN = 0.1  # measured on yoga8: a 10% margin rescues more photos than 25% or 50%
 BUILTIN_MODELS = {"lite": 0, "full": 1, "heavy": 2}
 ATTEMPTS: tuple[str, ...] = ("plain", "pad", "mirror", "pad+mirror")
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
 CUT_THRESHOLD = 25.0  # mean grey-level change of a 32x32 thumbnail; camera motion stays far below
 
 
@@ -308,20 +309,31 @@ class PoseExtractor:
         kind, value = resolve_model(model)
         backend = _SolutionBackend if kind == "builtin" else _TaskBackend
         self._new_backend = lambda: backend(value, static=not tracking, min_confidence=min_confidence)
-        with quiet_native_output():
-            self._backend = self._new_backend()
         self.tracking = tracking
         self.retries = retries and not tracking
-        self._last_ms = -1
-        self._calls = 0
         self._last_thumb: np.ndarray | None = None
+        self._backend = self._start()
+
+    def _start(self):
+        """A new backend, run once on a blank frame so its graph has opened (and logged) while output is quiet.
+
+        MediaPipe opens calculators on its own threads; without the warm-up their start-up lines
+        could land on stdout in the middle of --json output.
+        """
+        with quiet_native_output():
+            backend = self._new_backend()
+            backend.process(np.zeros((64, 64, 3), np.uint8), 0)
+        self._last_ms = 0
+        self._seen_person = False
+        return backend
 
     def _process(self, rgb: np.ndarray, timestamp_ms: int) -> tuple[np.ndarray, np.ndarray | None] | None:
-        self._calls += 1
-        if self._calls > 1:
+        if self._seen_person:
             return self._backend.process(rgb, timestamp_ms)
-        with quiet_native_output():  # the graph's first run logs warnings about its own configuration
-            return self._backend.process(rgb, timestamp_ms)
+        with quiet_native_output():  # the landmark calculators log their configuration when they first run
+            found = self._backend.process(rgb, timestamp_ms)
+        self._seen_person = found is not None
+        return found
 
     def __enter__(self) -> PoseExtractor:
         return self
@@ -371,9 +383,7 @@ class PoseExtractor:
         """Forget the tracked person: the next frame is searched from scratch by the detector."""
         with quiet_native_output():
             self._backend.close()
-            self._backend = self._new_backend()
-        self._last_ms = -1
-        self._calls = 0
+        self._backend = self._start()
 
     def _is_cut(self, rgb: np.ndarray) -> bool:
         """A scene cut: the frame differs from the previous one far more than motion does.
@@ -403,6 +413,11 @@ def extract_photo(path: str | Path, model: str = "full") -> PhotoPose:
 # ---------------------------------------------------------------------------------------------
 # Video
 # ---------------------------------------------------------------------------------------------
+
+
+def is_video(path: str | Path) -> bool:
+    """Whether a path names a video file (by suffix: a video container is not sniffed like a photo)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 class VideoReader:

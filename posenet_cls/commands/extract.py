@@ -11,8 +11,6 @@ from pathlib import Path
 from ..cli import add_command
 from ..errors import PosenetError
 
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
-
 EXAMPLES = """\
   posenet-cls extract ../shared/data/yoga8 -o poses.csv          # class folders -> keypoint table
   posenet-cls extract ../shared/data/yoga8 -o poses.csv --workers 2
@@ -48,7 +46,9 @@ def run(args) -> int:
         return _folder(source, args)
     if not source.exists():
         raise PosenetError(f"{source}: no such file or folder")
-    if source.suffix.lower() in VIDEO_SUFFIXES:
+    from ..extract import is_video
+
+    if is_video(source):
         return _video(source, args)
     return _photo(source, args)
 

@@ -1,0 +1,134 @@
+"""``posenet-cls predict``: which pose is the person in each photo in? Label, confidence, annotated copy."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+
+from ..cli import add_command
+from ..errors import PosenetError
+
+EXAMPLES = """\
+  posenet-cls predict ../shared/data/yoga8                       # every photo, shipped model
+  posenet-cls predict photo.jpg                                  # one photo
+  posenet-cls predict photos/ --model model.onnx -o annotated/   # your own exported model
+  posenet-cls predict photos/ --json > predictions.jsonl         # one JSON object per photo
+  posenet-cls predict photos/ --threshold 0.7 --no-annotate
+  posenet-cls predict squat.mp4                                   # video: smoothed label per frame
+  posenet-cls predict flow.mp4 --json > frames.jsonl              # one line per frame, summary last
+  posenet-cls predict workout.mp4 --reps Standing Squatting       # count UP_CLASS -> DOWN_CLASS -> UP_CLASS
+  posenet-cls predict --webcam 0 --show                           # live window; q or Esc to stop
+
+Each photo gets a line 'PATH: LABEL CONFIDENCE'. LABEL is 'unknown' when the top probability
+is under the threshold (stored in the model; the shipped model's is explained in the README).
+Annotated copies (skeleton, label, confidence) keep each photo's name under the output folder.
+Photos with no person and files that are not images get one line each; they stop nothing.
+Videos and webcams: BlazePose tracking, probabilities smoothed over --window seconds (an
+exponential moving average with that time constant), an annotated H.264 MP4 in the output
+folder (skeleton, label, confidence, reps, FPS) and a summary of pose segments at the end.
+"""
+
+
+def register(sub) -> None:
+    from ..predict import DEFAULT_OUT_DIR
+    from ..temporal import DEFAULT_WINDOW_S
+
+    p = add_command(sub, "predict", "Classify the pose in photos with an ONNX model (default: the shipped one).", EXAMPLES)
+    p.add_argument("source", nargs="?", help="a photo, a folder (searched recursively) or a video file")
+    p.add_argument("--webcam", type=int, metavar="N", help="classify webcam number N live")
+    p.add_argument("--model", help="ONNX model from posenet-cls export (default: checkpoints/pose_mlp.onnx)")
+    p.add_argument("-o", "--out-dir", default=DEFAULT_OUT_DIR, help=f"folder for annotated copies (default {DEFAULT_OUT_DIR}/)")
+    p.add_argument("--no-annotate", action="store_true", help="do not write annotated copies")
+    p.add_argument("--threshold", type=float, default=None, help="answer 'unknown' under this top probability (default: the model's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per photo")
+    p.add_argument("--workers", type=int, default=None, help="pose extraction processes (default: all cores for 16+ photos)")
+    p.add_argument("--pose-model", default="full", help="BlazePose model: full (default), lite, heavy or a .task file")
+    video = p.add_argument_group("videos and webcams")
+    video.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, metavar="SECONDS",
+                       help=f"smoothing time constant in seconds (default {DEFAULT_WINDOW_S}; 0 = none)")
+    video.add_argument("--reps", nargs=2, metavar=("UP_CLASS", "DOWN_CLASS"),
+                       help="count repetitions that alternate between two of the model's classes")
+    video.add_argument("--show", action="store_true", help="open a live window when a display exists")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..extract import is_video
+    from ..predict import load_model, predict_photos
+
+    if (args.source is None) == (args.webcam is None):
+        raise PosenetError("give either a SOURCE (photo, folder or video) or --webcam N")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise PosenetError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    runtime = load_model(args.model)
+    if args.webcam is not None or is_video(args.source):
+        return _video(args, runtime)
+    out_dir = None if args.no_annotate else args.out_dir
+    counts: Counter[str] = Counter()
+    for r in predict_photos(args.source, runtime, args.threshold, out_dir, args.pose_model, args.workers):
+        counts[r.status if r.status != "pose" else ("unknown" if r.label == "unknown" else "classified")] += 1
+        if args.json:
+            print(json.dumps(r.to_json()), flush=True)
+        elif r.status == "pose":
+            extra = f" (best {r.best})" if r.label != r.best else ""
+            print(f"{r.source}: {r.label} {r.confidence:.2f}{extra}", flush=True)
+        elif r.status == "no_pose":
+            print(f"{r.source}: no person found", flush=True)
+        else:
+            print(f"{r.source}: skipped, {r.reason}", flush=True)
+    total = sum(counts.values())
+    summary = (f"{total} file(s): {counts['classified']} classified, {counts['unknown']} unknown, "
+               f"{counts['no_pose']} without a person, {counts['unreadable']} unreadable")
+    if out_dir is not None and counts["classified"] + counts["unknown"]:
+        summary += f"; annotated copies in {out_dir}/"
+    print(summary, file=sys.stderr)
+    if counts["unreadable"] == total:
+        raise PosenetError(f"{args.source}: none of the {total} file(s) could be read as a photo")
+    return 0
+
+
+def _video(args, runtime) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from ..extract import VideoReader
+    from ..video import predict_video
+
+    source = args.webcam if args.webcam is not None else Path(args.source)
+    name = f"webcam{source}" if isinstance(source, int) else source.stem
+    out_video = None if args.no_annotate else Path(args.out_dir) / f"{name}.mp4"
+    total = None
+    if not isinstance(source, int):
+        with VideoReader(source) as video:
+            total = video.frame_count
+    sessions: list = []
+    frames = predict_video(source, runtime, out_video, args.window, args.threshold,
+                           tuple(args.reps) if args.reps else None, args.show, args.pose_model, sessions)
+    bar = tqdm(frames, total=total, unit="frame", desc="predict", disable=True if args.json else None)
+    try:
+        for result in bar:
+            if args.json:
+                print(json.dumps(result.to_json()), flush=True)
+            else:
+                bar.set_postfix_str(result.label + (f", reps {result.reps}" if result.reps is not None else ""))
+    except KeyboardInterrupt:
+        if not isinstance(source, int):
+            raise  # a webcam stops with Ctrl-C; the summary still follows
+    finally:
+        bar.close()
+    summary = sessions[0].summary()
+    if out_video is not None and out_video.exists():
+        summary["annotated"] = str(out_video)
+    if args.json:
+        print(json.dumps(summary), flush=True)
+        return 0
+    print(f"{summary['frames']} frames, a person in {summary['frames_with_pose']}")
+    for seg in summary["segments"]:
+        print(f"  {seg['start_s']:7.2f}s - {seg['end_s']:7.2f}s  {seg['label']} ({seg['duration_s']:.2f}s)")
+    if "reps" in summary:
+        print(f"reps ({' -> '.join(summary['rep_classes'])}): {summary['reps']}")
+    if "annotated" in summary:
+        print(f"annotated video: {summary['annotated']}")
+    return 0

@@ -1,0 +1,189 @@
+"""The torch-free runtime: an exported ONNX pose classifier, run with onnxruntime.
+
+The ONNX graph takes RAW BlazePose landmarks ``landmarks`` float32 ``(batch, 33, 4)`` (rows in
+MediaPipe's landmark order, columns x, y, z, visibility as MediaPipe returns them) and returns
+``probabilities`` float32 ``(batch, C)``; the normalisation is inside the graph. Everything needed
+to use it (class names, schema version, normalisation settings, the "unknown" threshold,
+landmark names) is JSON under the ONNX metadata key ``posenet_cls``.
+
+This module imports only the standard library, numpy, onnxruntime and :mod:`posenet_cls.errors`,
+so an application can classify poses without torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import onnxruntime as ort
+
+from .errors import PosenetError
+
+METADATA_KEY = "posenet_cls"
+INPUT_NAME = "landmarks"
+OUTPUT_NAME = "probabilities"
+UNKNOWN = "unknown"
+NUM_LANDMARKS, NUM_CHANNELS = 33, 4
+BATCH_SESSION_MIN = 256  # batches from this size run on the multi-threaded session (measured on 2 cores)
+
+
+class Prediction(NamedTuple):
+    """One pose's answer: ``label`` ("unknown" when ``confidence`` is under the threshold), top probability, top class."""
+
+    label: str
+    confidence: float
+    best: str
+
+
+def default_providers() -> list[str]:
+    """CUDA when this onnxruntime build has it, then the CPU."""
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The ``posenet_cls`` metadata JSON of an exported model, without building a full session."""
+    return PoseRuntime(path, threads=1).metadata
+
+
+class PoseRuntime:
+    """An exported pose classifier: ``classify(pose)`` for one pose, ``probabilities(poses)`` for a batch.
+
+    ``pose`` is float32 ``(33, 4)``, ``poses`` ``(N, 33, 4)``, raw MediaPipe landmarks in the order of
+    ``self.landmarks``. ``threads`` caps the threads of batched calls (default: all cores); a single
+    pose always runs on one thread, which is faster for a graph this small.
+    """
+
+    def __init__(self, path: str | Path, providers: list[str] | None = None, threads: int | None = None):
+        self.path = Path(path)
+        self.providers = providers or default_providers()
+        self._threads = threads
+        self._single = self._session(1)
+        self.metadata = self._read_metadata(self._single)
+        self.classes: tuple[str, ...] = tuple(self.metadata["classes"])
+        self.schema_version: int = int(self.metadata["schema_version"])
+        self.features: dict = dict(self.metadata.get("features") or {})
+        self.landmarks: tuple[str, ...] = tuple(self.metadata["landmarks"])
+        self.unknown_threshold: float = float(self.metadata.get("unknown_threshold", 0.0))
+        self._check_signature(self._single)
+        self._batch: ort.InferenceSession | None = None
+        # The single-pose path: fixed input/output buffers bound once, so a call allocates nothing in onnxruntime.
+        self._x1 = np.zeros((1, NUM_LANDMARKS, NUM_CHANNELS), dtype=np.float32)
+        self._y1 = np.zeros((1, len(self.classes)), dtype=np.float32)
+        self._binding = self._single.io_binding()
+        self._binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._x1))
+        self._binding.bind_ortvalue_output(OUTPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._y1))
+        self._x1_view = self._x1[0]
+        self._p1 = self._y1[0]
+        self._run_bound = self._single.run_with_iobinding
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def _session(self, threads: int | None) -> ort.InferenceSession:
+        if not self.path.is_file():
+            raise PosenetError(f"{self.path}: no such model file")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        try:
+            return ort.InferenceSession(str(self.path), options, providers=self.providers)
+        except Exception as e:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...) for bad files
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise PosenetError(f"{self.path}: not a usable ONNX model ({reason})") from None
+
+    def _read_metadata(self, session: ort.InferenceSession) -> dict:
+        raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        if raw is None:
+            raise PosenetError(
+                f"{self.path}: no '{METADATA_KEY}' metadata; not a posenet_cls model (make one with posenet-cls export)"
+            )
+        try:
+            meta = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise PosenetError(f"{self.path}: '{METADATA_KEY}' metadata is not valid JSON ({e})") from None
+        missing = [k for k in ("classes", "schema_version", "landmarks") if k not in meta]
+        if missing:
+            raise PosenetError(f"{self.path}: '{METADATA_KEY}' metadata lacks {', '.join(missing)}")
+        if len(meta["landmarks"]) != NUM_LANDMARKS:
+            raise PosenetError(f"{self.path}: metadata names {len(meta['landmarks'])} landmarks, expected {NUM_LANDMARKS}")
+        return meta
+
+    def _check_signature(self, session: ort.InferenceSession) -> None:
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        if [i.name for i in inputs] != [INPUT_NAME] or OUTPUT_NAME not in [o.name for o in outputs]:
+            raise PosenetError(
+                f"{self.path}: expected input '{INPUT_NAME}' and output '{OUTPUT_NAME}', "
+                f"found inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]}"
+            )
+        shape = inputs[0].shape
+        if len(shape) != 3 or list(shape[1:]) != [NUM_LANDMARKS, NUM_CHANNELS] or inputs[0].type != "tensor(float)":
+            raise PosenetError(f"{self.path}: input '{INPUT_NAME}' is {inputs[0].type} {shape}, expected float (batch, 33, 4)")
+        out_shape = next(o for o in outputs if o.name == OUTPUT_NAME).shape
+        if isinstance(out_shape[-1], int) and out_shape[-1] != len(self.classes):
+            raise PosenetError(f"{self.path}: the model has {out_shape[-1]} outputs but {len(self.classes)} class names")
+
+    def _batch_session(self) -> ort.InferenceSession:
+        if self._batch is None:
+            self._batch = self._session(self._threads)
+        return self._batch
+
+    # -- inference -------------------------------------------------------------------------------
+
+    def probabilities(self, poses: np.ndarray) -> np.ndarray:
+        """Class probabilities float32 (N, C) for raw poses (N, 33, 4); columns follow ``self.classes``."""
+        poses = np.asarray(poses)
+        if poses.ndim != 3 or poses.shape[1:] != (NUM_LANDMARKS, NUM_CHANNELS):
+            raise PosenetError(
+                f"{self.path}: expected poses of shape (N, {NUM_LANDMARKS}, {NUM_CHANNELS}), got {poses.shape}"
+            )
+        if len(poses) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        x = np.ascontiguousarray(poses, dtype=np.float32)
+        session = self._single if len(x) < BATCH_SESSION_MIN else self._batch_session()
+        probs = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+        if not np.isfinite(probs).all():
+            bad = int(np.argmax(~np.isfinite(probs).all(axis=1)))
+            raise PosenetError(f"{self.path}: pose {bad} gives non-finite probabilities (NaN or infinite landmarks?)")
+        return probs
+
+    def pose_probabilities(self, pose: np.ndarray) -> np.ndarray:
+        """Class probabilities (C,) of one raw pose (33, 4): a view overwritten by the next single-pose call."""
+        if getattr(pose, "shape", None) != (NUM_LANDMARKS, NUM_CHANNELS):
+            raise PosenetError(
+                f"{self.path}: expected one pose of shape ({NUM_LANDMARKS}, {NUM_CHANNELS}), "
+                f"got {getattr(pose, 'shape', type(pose).__name__)}; use probabilities() for a batch (N, 33, 4)"
+            )
+        np.copyto(self._x1_view, pose)
+        self._run_bound(self._binding)
+        return self._p1
+
+    def classify(self, pose: np.ndarray, threshold: float | None = None) -> Prediction:
+        """The class of one raw pose (33, 4); "unknown" when the top probability is under the threshold."""
+        p = self.pose_probabilities(pose)
+        i = int(p.argmax())
+        confidence = float(p[i])
+        if not confidence == confidence:  # NaN: cheaper than an isfinite check on the input
+            raise PosenetError(f"{self.path}: the pose gives non-finite probabilities (NaN or infinite landmarks?)")
+        best = self.classes[i]
+        limit = self.unknown_threshold if threshold is None else threshold
+        return Prediction(best if confidence >= limit else UNKNOWN, confidence, best)
+
+    def classify_batch(self, poses: np.ndarray, threshold: float | None = None) -> list[Prediction]:
+        """The class of every raw pose in (N, 33, 4), as :meth:`classify` answers for each."""
+        probs = self.probabilities(poses)
+        limit = self.unknown_threshold if threshold is None else threshold
+        top = probs.argmax(axis=1)
+        conf = probs[np.arange(len(probs)), top]
+        return [
+            Prediction(self.classes[i] if c >= limit else UNKNOWN, float(c), self.classes[i])
+            for i, c in zip(top.tolist(), conf.tolist())
+        ]
+
+    def __repr__(self) -> str:
+        return f"PoseRuntime({str(self.path)!r}, classes={len(self.classes)}, providers={self.providers})"
+

@@ -1,0 +1,198 @@
+"""Pose classification over a video or webcam: track, classify, smooth, count, draw, encode.
+
+:class:`VideoSession` holds the state of one stream (smoothed probabilities, repetition counter,
+pose segments); :func:`predict_video` runs it over a source and yields one :class:`FrameResult`
+per frame. Nothing here prints; the CLI turns results into lines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import PosenetError
+from .extract import PoseExtractor, VideoReader
+from .runtime import UNKNOWN, PoseRuntime
+from .temporal import DEFAULT_WINDOW_S, CounterConfig, ProbabilitySmoother, RepCounter, SegmentTracker
+
+NO_PERSON = "no person"
+PAIR_COUNTER = CounterConfig(up=-0.4, down=0.4)  # signal p(down) - p(up), smoothed
+
+
+@dataclass
+class FrameResult:
+    """One frame's answer: ``label`` is a class, "unknown" or "no person"; probabilities are smoothed."""
+
+    frame: int
+    timestamp_s: float
+    pose: bool
+    label: str
+    confidence: float
+    probabilities: dict[str, float] | None
+    reps: int | None = None
+    keypoints: np.ndarray | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        record: dict[str, object] = {
+            "frame": self.frame, "timestamp_s": round(self.timestamp_s, 4), "pose": self.pose,
+            "label": self.label, "confidence": round(self.confidence, 4),
+            "probabilities": None if self.probabilities is None else {k: round(v, 4) for k, v in self.probabilities.items()},
+        }
+        if self.reps is not None:
+            record["reps"] = self.reps
+        return record
+
+
+class VideoSession:
+    """Per-stream state: classify each frame's pose, smooth over ``window_s``, count reps, keep segments."""
+
+    def __init__(
+        self,
+        runtime: PoseRuntime,
+        window_s: float = DEFAULT_WINDOW_S,
+        threshold: float | None = None,
+        rep_classes: tuple[str, str] | None = None,
+    ):
+        self.runtime = runtime
+        self.threshold = runtime.unknown_threshold if threshold is None else threshold
+        self.smoother = ProbabilitySmoother(window_s)
+        self.segments = SegmentTracker()
+        self.counter: RepCounter | None = None
+        self._pair: tuple[int, int] | None = None
+        if rep_classes is not None:
+            missing = [c for c in rep_classes if c not in runtime.classes]
+            if missing:
+                raise PosenetError(
+                    f"--reps: class '{missing[0]}' is not in the model (classes: {', '.join(runtime.classes)})"
+                )
+            if rep_classes[0] == rep_classes[1]:
+                raise PosenetError("--reps needs two different classes: UP_CLASS DOWN_CLASS")
+            self._pair = (runtime.classes.index(rep_classes[0]), runtime.classes.index(rep_classes[1]))
+            self.counter = RepCounter(PAIR_COUNTER)
+        self.rep_classes = rep_classes
+        self.frames = 0
+        self.frames_with_pose = 0
+        self.last_t = 0.0
+
+    def update(self, frame: int, t: float, keypoints: np.ndarray | None) -> FrameResult:
+        """Classify one frame's pose (None: no person) and advance every timer."""
+        self.frames += 1
+        self.last_t = t
+        raw = None if keypoints is None else self.runtime.pose_probabilities(keypoints)
+        smoothed = self.smoother.update(t, raw)
+        if smoothed is None:
+            label, confidence, probs = NO_PERSON, 0.0, None
+        else:
+            self.frames_with_pose += keypoints is not None
+            i = int(smoothed.argmax())
+            confidence = float(smoothed[i])
+            label = self.runtime.classes[i] if confidence >= self.threshold else UNKNOWN
+            probs = dict(zip(self.runtime.classes, smoothed.tolist()))
+        self.segments.update(t, label)
+        reps = None
+        if self.counter is not None and self._pair is not None:
+            up, down = self._pair
+            signal = None if smoothed is None else float(smoothed[down] - smoothed[up])
+            self.counter.update(t, signal, valid=smoothed is not None and keypoints is not None)
+            reps = self.counter.count
+        return FrameResult(frame, t, keypoints is not None, label, confidence, probs, reps, keypoints)
+
+    def summary(self, end_s: float | None = None) -> dict[str, object]:
+        """What happened in the stream: frames, pose segments and (with --reps) the repetitions."""
+        out: dict[str, object] = {
+            "summary": True,
+            "frames": self.frames,
+            "frames_with_pose": self.frames_with_pose,
+            "segments": self.segments.summary(end_s if end_s is not None else self.last_t),
+        }
+        if self.counter is not None:
+            out["rep_classes"] = list(self.rep_classes or ())
+            out.update(self.counter.summary())
+        return out
+
+
+def overlay_lines(result: FrameResult, fps: float | None) -> list[str]:
+    """The text drawn on a frame: label and confidence, reps, frames per second."""
+    if not result.pose:
+        lines = [NO_PERSON]
+    else:
+        lines = [f"{result.label} {result.confidence:.0%}"]
+    if result.reps is not None:
+        lines.append(f"reps: {result.reps}")
+    if fps:
+        lines.append(f"{fps:.0f} FPS")
+    return lines
+
+
+def display_available() -> bool:
+    """A window can be opened (an X or Wayland display is set)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def predict_video(
+    source: str | Path | int,
+    runtime: PoseRuntime,
+    out_video: str | Path | None = None,
+    window_s: float = DEFAULT_WINDOW_S,
+    threshold: float | None = None,
+    rep_classes: tuple[str, str] | None = None,
+    show: bool = False,
+    pose_model: str = "full",
+    session_out: list | None = None,
+) -> Iterator[FrameResult]:
+    """Classify every frame of a video file or webcam; optionally write an annotated H.264 video.
+
+    ``session_out``, when given, receives the :class:`VideoSession` so the caller can read its
+    summary after the generator ends.
+    """
+    from .draw import annotate
+
+    session = VideoSession(runtime, window_s, threshold, rep_classes)
+    if session_out is not None:
+        session_out.append(session)
+    writer = None
+    window = show and display_available()
+    completed = False
+    with VideoReader(source) as video, PoseExtractor(pose_model, tracking=True) as extractor:
+        try:
+            fps_avg: float | None = None
+            last = time.perf_counter()
+            for index, t, rgb in video:
+                found = extractor.frame(rgb, t)
+                result = session.update(index, t, None if found is None else found[0])
+                yield result
+                if out_video is not None or window:
+                    image = annotate(rgb, result.keypoints, overlay_lines(result, fps_avg), unknown=result.label == UNKNOWN)
+                    if out_video is not None:
+                        if writer is None:
+                            from .video_writer import VideoWriter
+
+                            writer = VideoWriter(out_video, video.fps, image.shape[1], image.shape[0])
+                        writer.write(image)
+                    if window and _show(image):
+                        break
+                now = time.perf_counter()
+                fps_now = 1.0 / max(now - last, 1e-6)
+                fps_avg = fps_now if fps_avg is None else 0.9 * fps_avg + 0.1 * fps_now
+                last = now
+            completed = True
+        finally:
+            if writer is not None:
+                writer.close(keep=completed or video.is_webcam)
+            if window:
+                import cv2
+
+                cv2.destroyAllWindows()
+
+
+def _show(rgb: np.ndarray) -> bool:
+    """Show a frame in the live window; True when the user pressed q or Esc."""
+    import cv2
+
+    cv2.imshow("posenet-cls", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return (cv2.waitKey(1) & 0xFF) in (ord("q"), 27)

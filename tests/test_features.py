@@ -1,0 +1,168 @@
+"""Features on the real yoga8 keypoints: numpy/torch parity, invariances, mirroring and the other augmentations."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from posenet_cls.errors import PosenetError
+from posenet_cls.features import (
+    AugmentConfig,
+    FeatureConfig,
+    Normalize,
+    augment,
+    mirror,
+    normalize,
+    rotate,
+    stretch,
+)
+from posenet_cls.schema import LEFT_RIGHT_PAIRS, NUM_LANDMARKS, Landmark
+
+CONFIGS = [FeatureConfig(), FeatureConfig(use_z=False), FeatureConfig(use_visibility=False),
+           FeatureConfig(torso_multiplier=1.0, use_z=False, use_visibility=False)]
+
+
+@pytest.fixture(scope="module")
+def poses(yoga8_table) -> np.ndarray:
+    return yoga8_table.keypoints
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: json.dumps(c.to_dict()))
+def test_numpy_and_torch_give_the_same_features_on_real_poses(poses, config):
+    expected = normalize(poses, config)
+    got = Normalize(config)(torch.from_numpy(poses)).numpy()
+    assert expected.shape == got.shape == (len(poses), config.dim)
+    assert expected.dtype == got.dtype == np.float32
+    assert np.abs(expected - got).max() <= 1e-5
+
+
+def test_feature_layout_is_landmark_major_and_hip_centred(poses):
+    feats = normalize(poses, FeatureConfig()).reshape(len(poses), NUM_LANDMARKS, 4)
+    hips = feats[:, [Landmark.LEFT_HIP, Landmark.RIGHT_HIP], :3].mean(axis=1)
+    np.testing.assert_allclose(hips, 0.0, atol=1e-6)
+    np.testing.assert_array_equal(feats[..., 3], poses[..., 3])  # visibility passes through
+    # Scaled so the farthest landmark (in the image plane) is at most 1 from the mid-hip, and one pose reaches it
+    # unless the torso term dominates.
+    radius = np.sqrt((feats[..., :2] ** 2).sum(-1)).max(axis=1)
+    assert radius.max() <= 1.0 + 1e-6 and radius.min() > 0.2
+
+
+def test_features_do_not_depend_on_where_the_person_stands(poses):
+    moved = poses.copy()
+    moved[..., 0] += 0.23
+    moved[..., 1] -= 0.17
+    moved[..., 2] += 0.05
+    np.testing.assert_allclose(normalize(moved, FeatureConfig()), normalize(poses, FeatureConfig()), atol=2e-5)
+
+
+@pytest.mark.parametrize("factor", [0.3, 2.5])
+def test_features_do_not_depend_on_how_large_the_person_is(poses, factor):
+    scaled = poses.copy()
+    scaled[..., :3] = (scaled[..., :3] - np.float32([0.4, 0.6, 0.0])) * factor + np.float32([0.5, 0.5, 0.0])
+    np.testing.assert_allclose(normalize(scaled, FeatureConfig()), normalize(poses, FeatureConfig()), atol=2e-5)
+
+
+def test_features_do_change_with_the_pose_itself(poses):
+    feats = normalize(poses, FeatureConfig())
+    assert np.abs(feats[0] - feats[-1]).max() > 0.1  # different classes
+    turned = normalize(rotate(poses[:5], np.full(5, 30.0)), FeatureConfig())
+    assert np.abs(turned - feats[:5]).max() > 0.05  # orientation matters: not rotation invariant
+
+
+def test_degenerate_pose_gives_zeros_not_nan():
+    flat = np.full((2, NUM_LANDMARKS, 4), 0.5, dtype=np.float32)
+    for out in (normalize(flat, FeatureConfig()), Normalize()(torch.from_numpy(flat)).numpy()):
+        assert np.isfinite(out).all()
+        np.testing.assert_array_equal(out.reshape(2, NUM_LANDMARKS, 4)[..., :3], 0.0)
+
+
+def test_wrong_shape_is_refused_with_the_shape_in_the_message():
+    with pytest.raises(PosenetError, match=r"expected a pose batch of shape \(N, 33, 4\), got \(5, 17, 3\)"):
+        normalize(np.zeros((5, 17, 3), np.float32), FeatureConfig())
+
+
+def test_feature_config_round_trips_through_json_and_refuses_unknown_keys():
+    cfg = FeatureConfig(torso_multiplier=2.0, use_z=False)
+    assert FeatureConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(PosenetError, match="unknown setting 'use_zz'"):
+        FeatureConfig.from_dict({"use_zz": True})
+
+
+def test_mirror_swaps_left_and_right_and_flips_x(poses):
+    m = mirror(poses)
+    for left, right in LEFT_RIGHT_PAIRS:
+        np.testing.assert_allclose(m[:, left, 0], 1.0 - poses[:, right, 0], atol=1e-6)
+        np.testing.assert_array_equal(m[:, left, 1:], poses[:, right, 1:])
+        np.testing.assert_array_equal(m[:, right, 1:], poses[:, left, 1:])
+    np.testing.assert_array_equal(m[:, Landmark.NOSE, 1:], poses[:, Landmark.NOSE, 1:])
+    assert len(LEFT_RIGHT_PAIRS) == 16
+    np.testing.assert_allclose(mirror(m), poses, atol=1e-6)
+    # A mirrored person is a different picture: the features change, but only as a left/right swap would.
+    assert np.abs(normalize(m, FeatureConfig()) - normalize(poses, FeatureConfig())).max() > 0.1
+
+
+def test_mirror_of_a_labelled_pose_moves_the_left_wrist_to_the_other_side(poses):
+    pose = poses[:1].copy()
+    pose[0, Landmark.LEFT_WRIST, 0], pose[0, Landmark.RIGHT_WRIST, 0] = 0.9, 0.2
+    m = mirror(pose)
+    assert m[0, Landmark.LEFT_WRIST, 0] == pytest.approx(0.8)  # was the right wrist at 0.2
+    assert m[0, Landmark.RIGHT_WRIST, 0] == pytest.approx(0.1)
+
+
+def test_rotation_and_stretch_act_about_the_mid_hip(poses):
+    hips = [Landmark.LEFT_HIP, Landmark.RIGHT_HIP]
+    center = poses[:, hips, :2].mean(axis=1, keepdims=True)
+    r = rotate(poses, np.full(len(poses), 15.0))
+    np.testing.assert_allclose(r[:, hips, :2].mean(axis=1, keepdims=True), center, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(r[..., :2] - center, axis=-1),
+                               np.linalg.norm(poses[..., :2] - center, axis=-1), atol=1e-5)
+    s = stretch(poses, np.full(len(poses), 1.2), np.full(len(poses), 0.9))
+    np.testing.assert_allclose(s[..., 0] - center[..., 0], 1.2 * (poses[..., 0] - center[..., 0]), atol=1e-5)
+    np.testing.assert_allclose(s[..., 1] - center[..., 1], 0.9 * (poses[..., 1] - center[..., 1]), atol=1e-5)
+
+
+def test_augment_is_seeded_and_mirrors_with_the_given_probability(poses):
+    cfg = AugmentConfig(mirror=0.5, rotate_deg=10.0, scale=0.1, drop=0.3)
+    a = augment(poses, cfg, np.random.default_rng(7))
+    b = augment(poses, cfg, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, augment(poses, cfg, np.random.default_rng(8)))
+    np.testing.assert_allclose(augment(poses, AugmentConfig(mirror=1.0), np.random.default_rng(0)), mirror(poses))
+    np.testing.assert_array_equal(augment(poses, AugmentConfig(mirror=0.0), np.random.default_rng(0)), poses)
+
+
+def test_drop_only_touches_low_visibility_joints(poses):
+    out = augment(poses, AugmentConfig(mirror=0.0, drop=1.0, drop_below=0.5), np.random.default_rng(0))
+    low = poses[..., 3] < 0.5
+    assert low.any() and (~low).any()
+    np.testing.assert_array_equal(out[~low], poses[~low])
+    assert (out[low][:, 3] == 0).all()
+    center = poses[:, [Landmark.LEFT_HIP, Landmark.RIGHT_HIP], :3].mean(axis=1)
+    rows, _ = np.nonzero(low)
+    np.testing.assert_allclose(out[low][:, :3], center[rows], atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the legacy exporter: onnxscript is not installed
+@pytest.mark.parametrize("which", ["normalize", "classifier"])
+def test_torch_modules_export_to_onnx_with_a_dynamic_batch(poses, tmp_path, which):
+    import onnxruntime as ort
+
+    from posenet_cls.models import PoseClassifier
+
+    torch.manual_seed(0)
+    module = (Normalize(FeatureConfig()) if which == "normalize" else PoseClassifier(8)).eval()
+    path = tmp_path / f"{which}.onnx"
+    torch.onnx.export(module, (torch.from_numpy(poses[:2]),), str(path), opset_version=17,
+                      input_names=["keypoints"], output_names=["out"],
+                      dynamic_axes={"keypoints": {0: "n"}, "out": {0: "n"}}, dynamo=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n in (1, 7):
+        got = session.run(None, {"keypoints": poses[:n]})[0]
+        with torch.no_grad():
+            expected = module(torch.from_numpy(poses[:n])).numpy()
+        assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
+    if which == "normalize":
+        assert np.abs(got - normalize(poses[:7], FeatureConfig())).max() <= 1e-5

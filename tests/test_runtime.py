@@ -1,0 +1,143 @@
+"""The torch-free runtime on the shipped model: parity batch vs single, thresholds, clear errors, no torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posenet_cls.errors import PosenetError
+from posenet_cls.predict import DEFAULT_MODEL
+from posenet_cls.runtime import UNKNOWN, PoseRuntime, default_providers
+from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
+
+
+@pytest.fixture(scope="module")
+def runtime() -> PoseRuntime:
+    return PoseRuntime(DEFAULT_MODEL)
+
+
+def test_shipped_model_carries_what_it_needs(runtime, yoga8):
+    assert runtime.classes == tuple(sorted(p.name for p in yoga8.iterdir() if p.is_dir()))
+    assert runtime.schema_version == SCHEMA_VERSION
+    assert runtime.landmarks == LANDMARK_NAMES
+    assert 0.0 < runtime.unknown_threshold < 1.0
+    assert runtime.features["torso_multiplier"] > 0
+
+
+def test_single_pose_matches_batch(runtime, yoga8_table):
+    poses = yoga8_table.keypoints[::7]
+    batch = runtime.probabilities(poses)
+    assert batch.shape == (len(poses), len(runtime.classes))
+    np.testing.assert_allclose(batch.sum(axis=1), 1.0, atol=1e-5)
+    single = np.stack([runtime.pose_probabilities(p).copy() for p in poses])
+    np.testing.assert_allclose(single, batch, atol=1e-6)
+    preds = runtime.classify_batch(poses)
+    assert preds == [runtime.classify(p) for p in poses]
+    assert [p.best for p in preds] == [runtime.classes[i] for i in batch.argmax(axis=1)]
+
+
+def test_large_batch_uses_the_threaded_session_with_the_same_answers(runtime, yoga8_table):
+    poses = np.concatenate([yoga8_table.keypoints] * 2)  # over BATCH_SESSION_MIN
+    big = runtime.probabilities(poses)
+    small = np.concatenate([runtime.probabilities(poses[i : i + 100]) for i in range(0, len(poses), 100)])
+    np.testing.assert_allclose(big, small, atol=1e-6)
+
+
+def test_float64_and_list_input_are_accepted(runtime, yoga8_table):
+    pose = yoga8_table.keypoints[3]
+    assert runtime.classify(pose.astype(np.float64)) == runtime.classify(pose)
+    np.testing.assert_allclose(runtime.probabilities(pose[None].tolist()), runtime.probabilities(pose[None]), atol=1e-7)
+
+
+def test_threshold_turns_low_confidence_into_unknown(runtime, yoga8_table):
+    pose = yoga8_table.keypoints[0]
+    pred = runtime.classify(pose)
+    sure = runtime.classify(pose, threshold=0.0)
+    never = runtime.classify(pose, threshold=1.01)
+    assert sure.label == sure.best == pred.best
+    assert never.label == UNKNOWN and never.best == pred.best and never.confidence == pred.confidence
+    assert {p.label for p in runtime.classify_batch(yoga8_table.keypoints[:5], threshold=1.01)} == {UNKNOWN}
+
+
+@pytest.mark.parametrize("shape", [(33, 3), (32, 4), (1, 33, 4), (132,)])
+def test_wrong_single_pose_shape_is_a_clear_error(runtime, shape):
+    with pytest.raises(PosenetError, match=r"expected one pose of shape \(33, 4\), got \(.*\); use probabilities"):
+        runtime.classify(np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("shape", [(33, 4), (5, 33, 3), (5, 4, 33)])
+def test_wrong_batch_shape_is_a_clear_error(runtime, shape):
+    with pytest.raises(PosenetError, match=r"expected poses of shape \(N, 33, 4\)"):
+        runtime.probabilities(np.zeros(shape, np.float32))
+
+
+def test_nan_pose_is_refused(runtime, yoga8_table):
+    pose = yoga8_table.keypoints[0].copy()
+    pose[:] = np.nan
+    with pytest.raises(PosenetError, match="non-finite"):
+        runtime.classify(pose)
+    with pytest.raises(PosenetError, match="pose 1 gives non-finite"):
+        runtime.probabilities(np.stack([yoga8_table.keypoints[0], pose]))
+
+
+def test_non_onnx_and_missing_files_are_clear_errors(tmp_path, yoga8):
+    photo = next((yoga8 / "Triangle").iterdir())
+    with pytest.raises(PosenetError, match=rf"{photo.name}: not a usable ONNX model"):
+        PoseRuntime(photo)
+    text = tmp_path / "model.onnx"
+    text.write_text("not a model", encoding="utf-8")
+    with pytest.raises(PosenetError, match=r"model.onnx: not a usable ONNX model"):
+        PoseRuntime(text)
+    with pytest.raises(PosenetError, match=r"nothing.onnx: no such model file"):
+        PoseRuntime(tmp_path / "nothing.onnx")
+
+
+def test_onnx_without_our_metadata_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, ["batch", 33, 4])
+    y = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 33, 4])
+    graph = helper.make_graph([helper.make_node("Identity", ["landmarks"], ["probabilities"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "foreign.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(PosenetError, match=r"foreign.onnx: no 'posenet_cls' metadata"):
+        PoseRuntime(path)
+    model.metadata_props.add(key="posenet_cls", value=json.dumps({"classes": ["a", "b"], "schema_version": 1,
+                                                                   "landmarks": ["x"] * 33}))
+    onnx.save(model, str(path))
+    with pytest.raises(PosenetError, match=r"model has 4 outputs but 2 class names"):
+        PoseRuntime(path)
+
+
+def test_providers_prefer_cuda_then_cpu(runtime):
+    import onnxruntime as ort
+
+    providers = default_providers()
+    assert providers[-1] == "CPUExecutionProvider"
+    assert ("CUDAExecutionProvider" in providers) == ("CUDAExecutionProvider" in ort.get_available_providers())
+    assert runtime._single.get_providers()[0] == providers[0]
+
+
+def test_runtime_imports_neither_torch_nor_opencv(yoga8_csv):
+    code = f"""
+import sys, json
+from posenet_cls.runtime import PoseRuntime
+from posenet_cls.table import read_table
+rt = PoseRuntime({str(DEFAULT_MODEL)!r})
+kp = read_table({str(yoga8_csv)!r}).keypoints
+labels = [rt.classify(p).best for p in kp[:3]] + [p.best for p in rt.classify_batch(kp[:3])]
+heavy = sorted(m for m in ("torch", "cv2", "mediapipe", "sklearn", "pytorch_lightning") if m in sys.modules)
+print(json.dumps({{"heavy": heavy, "labels": labels}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    assert result["labels"][:3] == result["labels"][3:] and len(result["labels"]) == 6

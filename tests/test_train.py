@@ -1,0 +1,221 @@
+"""Real training on the real yoga8 keypoints: split, MLP and baselines, checkpoint, evaluation, CLI and bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from posenet_cls.checkpoint import load_checkpoint, save_checkpoint
+from posenet_cls.cli import main
+from posenet_cls.errors import PosenetError
+from posenet_cls.evaluate import evaluate_run
+from posenet_cls.features import FeatureConfig
+from posenet_cls.models import PoseClassifier
+from posenet_cls.schema import SCHEMA_VERSION
+from posenet_cls.table import pose_row, write_table
+from posenet_cls.train import TrainConfig, cross_validate, fit_mlp, group_keys, make_splits, train_run
+
+QUICK = TrainConfig(epochs=12, patience=100, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def mlp_run(yoga8_csv, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("run") / "mlp"
+    return out, train_run(yoga8_csv, out, QUICK)
+
+
+def _write_subset(table, index, path: Path) -> Path:
+    rows = [pose_row(table.sources[i], table.labels[i], table.sha1[i], table.attempts[i], table.keypoints[i])
+            for i in index]
+    write_table(rows, path)
+    return path
+
+
+# --- split ----------------------------------------------------------------------------------------
+
+
+def test_splits_are_stratified_disjoint_and_keep_identical_photos_together(yoga8_table):
+    keys = group_keys(yoga8_table)
+    assert len(set(keys)) < len(keys), "yoga8 has byte-identical photos; the test needs them"
+    splits = make_splits(yoga8_table, folds=5, seed=0)
+    tests = np.concatenate([s.test for s in splits])
+    assert sorted(tests.tolist()) == list(range(len(yoga8_table)))  # every pose tested exactly once
+    for s in splits:
+        parts = [set(keys[p]) for p in (s.train, s.val, s.test)]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+        assert len(s.train) + len(s.val) + len(s.test) == len(yoga8_table)
+        assert set(yoga8_table.labels[s.test]) == set(yoga8_table.classes)
+        assert set(yoga8_table.labels[s.val]) == set(yoga8_table.classes)
+    again = make_splits(yoga8_table, folds=5, seed=0)
+    assert all(np.array_equal(a.test, b.test) and np.array_equal(a.val, b.val) for a, b in zip(splits, again))
+    other = make_splits(yoga8_table, folds=5, seed=1)
+    assert not np.array_equal(splits[0].test, other[0].test)
+
+
+# --- a real MLP run -------------------------------------------------------------------------------
+
+
+def test_mlp_run_learns_yoga8_well_above_chance(mlp_run, yoga8_table):
+    out, metrics = mlp_run
+    chance = 1 / len(yoga8_table.classes)
+    assert metrics["test"]["accuracy"] >= 0.8 > 5 * chance
+    assert metrics["test"]["macro_f1"] >= 0.75
+    assert metrics["baseline_svc"]["accuracy"] >= 0.8
+    assert 0.7 <= metrics["agreement_mlp_svc"] <= 1.0
+    assert set(metrics["test"]["per_class"]) == set(yoga8_table.classes)
+    assert np.sum(metrics["test"]["confusion"]) == metrics["split"]["test"]
+    for name in ("model.ckpt", "baseline_svc.joblib", "split.json", "metrics.json", "confusion.png", "curves.png"):
+        assert (out / name).is_file(), name
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "metrics.json").read_text())["test"] == metrics["test"]
+    split = json.loads((out / "split.json").read_text())
+    assert len(split["test"]) == metrics["split"]["test"] and split["seed"] == 0
+
+
+def test_checkpoint_carries_everything_and_loads_weights_only(mlp_run, yoga8_table):
+    out, metrics = mlp_run
+    model, meta = load_checkpoint(out / "model.ckpt")
+    assert meta["classes"] == yoga8_table.classes
+    assert meta["schema_version"] == SCHEMA_VERSION and meta["model"] == "mlp"
+    assert FeatureConfig.from_dict(meta["features"]) == QUICK.features
+    assert meta["model_args"] == {"hidden": list(QUICK.hidden), "dropout": QUICK.dropout}
+    raw = torch.load(out / "model.ckpt", weights_only=True)  # no pickled code inside
+    assert set(raw) >= {"meta", "state_dict"}
+    # The loaded model reproduces the run's test accuracy on the test photos of split.json.
+    split = json.loads((out / "split.json").read_text())
+    index = {s: i for i, s in enumerate(yoga8_table.sources)}
+    test = np.array([index[r["source"]] for r in split["test"]])
+    with torch.no_grad():
+        pred = model(torch.from_numpy(yoga8_table.keypoints[test])).argmax(1).numpy()
+    truth = np.searchsorted(np.array(meta["classes"]), yoga8_table.labels[test].astype(str))
+    assert np.mean(pred == truth) == pytest.approx(metrics["test"]["accuracy"])
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(mlp_run, yoga8_table, tmp_path):
+    model, meta = load_checkpoint(mlp_run[0] / "model.ckpt")
+    save_checkpoint(tmp_path / "copy.ckpt", model, meta)
+    again, meta2 = load_checkpoint(tmp_path / "copy.ckpt")
+    x = torch.from_numpy(yoga8_table.keypoints[:20])
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+    assert meta2 == meta
+
+
+def test_checkpoint_of_another_schema_is_refused(mlp_run, tmp_path):
+    model, meta = load_checkpoint(mlp_run[0] / "model.ckpt")
+    blob = torch.load(mlp_run[0] / "model.ckpt", weights_only=True)
+    blob["meta"]["schema_version"] = SCHEMA_VERSION + 1
+    torch.save(blob, tmp_path / "future.ckpt")
+    with pytest.raises(PosenetError, match=rf"future.ckpt: made for landmark schema version {SCHEMA_VERSION + 1}"):
+        load_checkpoint(tmp_path / "future.ckpt")
+    with pytest.raises(PosenetError, match="3 class names for a model with 8 outputs"):
+        save_checkpoint(tmp_path / "bad.ckpt", model, {**meta, "classes": ["a", "b", "c"]})
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(PosenetError, match="junk.ckpt: not a readable posenet-cls checkpoint"):
+        load_checkpoint(tmp_path / "junk.ckpt")
+
+
+def test_evaluate_run_scores_only_unseen_photos_and_compares_with_the_svc(mlp_run):
+    out, metrics = mlp_run
+    result = evaluate_run(out)
+    assert result["evaluated"] == metrics["split"]["test"]
+    assert result["skipped_seen_in_training"] == metrics["split"]["train"] + metrics["split"]["val"]
+    assert result["metrics"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert result["agreement_mlp_svc"] == pytest.approx(metrics["agreement_mlp_svc"])
+    assert (out / "evaluation" / "poses" / "confusion.png").is_file()
+
+
+def test_training_is_deterministic_for_a_seed(yoga8_table):
+    split = make_splits(yoga8_table, folds=5, seed=3)[1]
+    cfg = replace(QUICK, epochs=3, seed=3)
+    a = fit_mlp(yoga8_table, split, yoga8_table.classes, cfg)
+    b = fit_mlp(yoga8_table, split, yoga8_table.classes, cfg)
+    assert a.history == b.history
+    for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(v, w), k
+
+
+def test_cross_validation_of_the_baselines(yoga8_table):
+    cv = cross_validate(yoga8_table, TrainConfig(folds=3), ("svc", "svc-poly", "knn"))
+    for name, summary in cv["models"].items():
+        assert len(summary["folds"]) == 3
+        assert summary["accuracy"]["mean"] >= 0.85, name
+        assert np.sum(summary["confusion"]) == len(yoga8_table)
+    # Only the article's raw-coordinate SVC has never seen a mirrored pose.
+    assert cv["models"]["svc-poly"]["robustness"]["mirrored"]["mean"] < cv["models"]["svc"]["robustness"]["mirrored"]["mean"]
+
+
+# --- the commands and bad input -------------------------------------------------------------------
+
+
+def test_train_and_evaluate_commands_for_a_baseline(yoga8_csv, tmp_path, capsys):
+    out = tmp_path / "knn"
+    assert main(["train", str(yoga8_csv), "--model", "knn", "-o", str(out), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["model"] == "knn" and metrics["test"]["accuracy"] >= 0.85
+    assert (out / "model.joblib").is_file() and (out / "confusion.png").is_file()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metrics"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert "agreement_mlp_svc" not in result
+
+
+def test_train_cv_command_writes_cv_json(yoga8_csv, tmp_path, capsys):
+    out = tmp_path / "svc-cv"
+    assert main(["train", str(yoga8_csv), "--model", "svc", "--cv", "3", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "svc, 3-fold CV on 482 poses: accuracy" in text
+    cv = json.loads((out / "cv.json").read_text())
+    assert len(cv["models"]["svc"]["folds"]) == 3 and (out / "cv_confusion.png").is_file()
+
+
+def test_unknown_model_name_is_a_clear_error(yoga8_csv, tmp_path, capsys):
+    assert main(["train", str(yoga8_csv), "--model", "resnet", "-o", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "posenet-cls train: error: unknown model 'resnet' (choose from mlp, svc, svc-poly, knn)" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_table_with_one_class_is_a_clear_error(yoga8_table, tmp_path):
+    one = _write_subset(yoga8_table, np.nonzero(yoga8_table.labels == "Triangle")[0], tmp_path / "one.csv")
+    with pytest.raises(PosenetError, match=r"one.csv: only one class \('Triangle'\); a classifier needs at least two"):
+        train_run(one, tmp_path / "run", QUICK)
+
+
+def test_class_too_small_for_the_folds_is_a_clear_error(yoga8_table, tmp_path):
+    index = np.concatenate([np.nonzero(yoga8_table.labels == "Triangle")[0],
+                            np.nonzero(yoga8_table.labels == "Natarajasana")[0][:3]])
+    small = _write_subset(yoga8_table, index, tmp_path / "small.csv")
+    with pytest.raises(PosenetError, match="class 'Natarajasana' has 3 pose\\(s\\); a 5-fold split needs at least 5"):
+        train_run(small, tmp_path / "run", replace(QUICK, model="svc"))
+
+
+def test_table_with_a_mismatched_schema_is_a_clear_error(yoga8_csv, tmp_path, capsys):
+    lines = Path(yoga8_csv).read_text().splitlines()
+    header = lines[0].split(",")
+    cut = [i for i, c in enumerate(header) if not c.startswith("right_foot_index_")]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(",".join(line.split(",")[i] for i in cut) for line in lines[:5]) + "\n")
+    assert main(["train", str(bad), "-o", str(tmp_path / "run")]) == 1
+    assert "bad.csv: 4 landmark/meta column(s) missing, first 'right_foot_index_x'" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_table_with_unknown_labels_is_a_clear_error(mlp_run, yoga8_table, tmp_path):
+    other = yoga8_table.subset(np.arange(10))
+    other.labels[:] = "Plank"
+    path = _write_subset(other, np.arange(10), tmp_path / "plank.csv")
+    with pytest.raises(PosenetError, match=r"plank.csv: label 'Plank' is not one of the model's classes"):
+        evaluate_run(mlp_run[0], path)
+    with pytest.raises(PosenetError, match="no model.ckpt or model.joblib"):
+        evaluate_run(tmp_path)
+
+
+def test_classifier_needs_raw_landmarks_and_returns_logits():
+    model = PoseClassifier(3)
+    assert model(torch.zeros(4, 33, 4)).shape == (4, 3)
+    assert torch.isfinite(model(torch.zeros(4, 33, 4))).all()

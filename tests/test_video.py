@@ -1,0 +1,122 @@
+"""posenet-cls predict on videos: segments in order, repetitions, no-person frames, H.264 output, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from posenet_cls.cli import main
+from posenet_cls.config import PROJECT_ROOT
+from posenet_cls.errors import PosenetError
+from posenet_cls.predict import load_model
+from posenet_cls.video import NO_PERSON, VideoSession, predict_video
+from tests.test_extract import make_video
+
+FPS = 10.0
+HOLD = 15  # frames each photo is held: 1.5 s
+WINDOW = 0.3  # seconds of smoothing
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def unseen(yoga8, runtime) -> dict[str, Path]:
+    """For four classes, a photo from the shipped model's test fold that it classifies confidently."""
+    from posenet_cls.extract import extract_photo
+
+    split = json.loads((PROJECT_ROOT / "checkpoints" / "pose_mlp.split.json").read_text())
+    chosen: dict[str, Path] = {}
+    for row in split["test"]:
+        label = row["label"]
+        if label in chosen or label not in ("Downward_dog", "Triangle", "UtkataKonasana", "Vrukshasana"):
+            continue
+        kp = extract_photo(yoga8 / row["source"]).keypoints
+        if kp is not None and runtime.classify(kp).label == label and runtime.classify(kp).confidence > 0.9:
+            chosen[label] = yoga8 / row["source"]
+    assert len(chosen) == 4
+    return chosen
+
+
+def _run(argv: list[str]) -> tuple[int, list[dict]]:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(argv)
+    return rc, [json.loads(line) for line in buf.getvalue().splitlines()]
+
+
+def test_segments_follow_the_poses_in_order(unseen, tmp_path):
+    order = ["Downward_dog", "Vrukshasana", "Triangle", "UtkataKonasana"]
+    video = tmp_path / "flow.mp4"
+    make_video(video, [unseen[c] for c in order], frames_each=HOLD, fps=FPS)
+    rc, lines = _run(["predict", str(video), "--json", "--window", str(WINDOW), "-o", str(tmp_path / "out")])
+    assert rc == 0
+    frames, summary = lines[:-1], lines[-1]
+    assert len(frames) == 4 * HOLD and summary["summary"] is True and summary["frames"] == 4 * HOLD
+    assert all(set(f) >= {"frame", "timestamp_s", "label", "probabilities", "pose"} for f in frames)
+    segments = [s for s in summary["segments"] if s["duration_s"] >= 0.3]  # ignore a brief 'unknown' at a cut
+    assert [s["label"] for s in segments] == order
+    for i, seg in enumerate(segments):
+        assert abs(seg["start_s"] - i * HOLD / FPS) <= WINDOW + 1 / FPS, seg
+    # the annotated video plays in a browser: H.264, yuv420p, every frame
+    import av
+
+    with av.open(str(tmp_path / "out" / "flow.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert sum(1 for _ in container.decode(stream)) == 4 * HOLD
+
+
+def test_alternating_poses_count_repetitions(unseen, tmp_path):
+    up, down = unseen["Vrukshasana"], unseen["UtkataKonasana"]
+    video = tmp_path / "reps.mp4"
+    make_video(video, [up, down, up, down, up, down, up], frames_each=10, fps=FPS)
+    rc, lines = _run(["predict", str(video), "--json", "--window", str(WINDOW), "--no-annotate",
+                      "--reps", "Vrukshasana", "UtkataKonasana"])
+    assert rc == 0 and lines[-1]["reps"] == 3 and len(lines[-1]["rep_log"]) == 3
+    assert [f["reps"] for f in lines[:-1]][-1] == 3
+    assert lines[-1]["rep_log"][0]["start_s"] < lines[-1]["rep_log"][0]["end_s"] <= 3.0
+
+
+def test_frames_without_a_person_are_reported(unseen, tmp_path, runtime):
+    video = tmp_path / "gap.mp4"
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((480, 640, 3), 90, np.uint8))
+    make_video(video, [unseen["Triangle"], blank, unseen["Triangle"]], frames_each=HOLD, fps=FPS)
+    sessions: list[VideoSession] = []
+    results = list(predict_video(video, runtime, window_s=WINDOW, session_out=sessions))
+    gap = results[HOLD + 2 : 2 * HOLD]
+    assert all(not r.pose and r.label == NO_PERSON and r.probabilities is None for r in gap)
+    labels = [s["label"] for s in sessions[0].summary()["segments"]]
+    assert labels == ["Triangle", NO_PERSON, "Triangle"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "{tmp}/empty.mp4"], "empty.mp4: "),
+        (["predict", "{tmp}/missing.mp4"], "missing.mp4: no such video file"),
+        (["predict", "--webcam", "97"], "webcam 97: no camera with that index"),
+        (["predict", "{video}", "--reps", "Vrukshasana", "Plank"], "--reps: class 'Plank' is not in the model"),
+    ],
+)
+def test_video_errors_are_one_line(argv, message, tmp_path, videos, capsys):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    argv = [a.format(tmp=tmp_path, video=videos / "plank_hold.mp4") for a in argv]
+    assert main(argv + ["-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("posenet-cls predict: error: ") and message in err
+    assert not any((tmp_path / "out").glob("*.mp4"))  # no half-written video
+
+
+def test_session_rejects_a_pair_of_one_class(runtime):
+    with pytest.raises(PosenetError, match="two different classes"):
+        VideoSession(runtime, rep_classes=("Triangle", "Triangle"))
