@@ -45,7 +45,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-3
-    hidden: tuple[int, ...] = (64, 32)  # as accurate as (128, 64) in repeated CV, 1.6x the batched speed
+    hidden: tuple[int, ...] = (64, 32)  # as accurate as (128, 64) in repeated CV, and smaller and faster
     dropout: float = 0.2
     label_smoothing: float = 0.05
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -63,6 +63,8 @@ class TrainConfig:
         """Refuse settings that cannot train, naming the problem."""
         if self.model not in MODEL_NAMES:
             raise PosenetError(f"unknown model '{self.model}' (choose from {', '.join(MODEL_NAMES)})")
+        if not self.hidden or min(self.hidden) < 1:
+            raise PosenetError(f"--hidden sizes must be positive integers, got {list(self.hidden)}")
         if self.epochs < 1:
             raise PosenetError(f"--epochs must be at least 1, got {self.epochs}")
         if self.folds < 2:

@@ -4,6 +4,7 @@
     python scripts/cv_table.py poses.csv --ablation      # the MLP with each augmentation on/off
     python scripts/cv_table.py poses.csv --json cv.json  # also write every figure as JSON
     python scripts/cv_table.py poses.csv --seeds 0 1 2   # repeated CV: three different splits, pooled
+    python scripts/cv_table.py poses.csv --hidden 128 64 # another MLP size
 
 All models see the same seeded, stratified splits that keep byte-identical photos on one side.
 "Mirrored", "rotated", "stretched": accuracy on the held-out fold seen in a mirror, rotated by
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cv", type=int, default=5, help="number of folds (default 5)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="split and training seeds; several pool their folds (default 0)")
     p.add_argument("--ablation", action="store_true", help="instead: the MLP with each augmentation and feature option")
+    p.add_argument("--hidden", type=int, nargs="+", help="the MLP's hidden layer sizes (default: TrainConfig's)")
     p.add_argument("--json", help="also write all figures to this JSON file")
     args = p.parse_args(argv)
     from tqdm import tqdm
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return {m: summarize_folds(f, table.classes) for m, f in folds.items()}
 
         base = TrainConfig(folds=args.cv)
+        if args.hidden:
+            base = replace(base, hidden=tuple(args.hidden))
         if args.ablation:
             variants = {k: replace(base, augment=a) for k, a in ABLATION.items()}
             variants.update({k: replace(base, features=f) for k, f in FEATURE_ABLATION.items()})

@@ -181,6 +181,11 @@ def test_unknown_model_name_is_a_clear_error(yoga8_csv, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_bad_hidden_sizes_are_a_clear_error(yoga8_csv, tmp_path, capsys):
+    assert main(["train", str(yoga8_csv), "--hidden", "64", "0", "-o", str(tmp_path / "x")]) == 1
+    assert "posenet-cls train: error: --hidden sizes must be positive integers, got [64, 0]" in capsys.readouterr().err
+
+
 def test_table_with_one_class_is_a_clear_error(yoga8_table, tmp_path):
     one = _write_subset(yoga8_table, np.nonzero(yoga8_table.labels == "Triangle")[0], tmp_path / "one.csv")
     with pytest.raises(PosenetError, match=r"one.csv: only one class \('Triangle'\); a classifier needs at least two"):

@@ -32,6 +32,7 @@ def register(sub) -> None:
     p.add_argument("--cv", type=int, metavar="K", help="K-fold stratified cross-validation instead of one run")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and augmentation (default 0)")
     p.add_argument("--epochs", type=int, default=150, help="MLP: most epochs; early stopping may end sooner (default 150)")
+    p.add_argument("--hidden", type=int, nargs="+", metavar="H", help="MLP: hidden layer sizes (default 64 32)")
     p.add_argument("--folds", type=int, default=5, help="one run: the test set is one of this many folds (default 5)")
     p.add_argument("--fold", type=int, default=0, help="one run: which fold is the test set (default 0)")
     # Augmentation defaults are posenet_cls.train.DEFAULT_AUGMENT (not imported here: it needs torch).
@@ -53,6 +54,8 @@ def run(args) -> int:
                       drop=d.drop if args.drop is None else args.drop)
     config = TrainConfig(model=args.model, seed=args.seed, epochs=args.epochs, augment=augment,
                          folds=args.cv or args.folds, fold=0 if args.cv else args.fold)
+    if args.hidden:
+        config = replace(config, hidden=tuple(args.hidden))
     config.check()
     out = Path(args.out or f"runs/{args.model}" + ("-cv" if args.cv else ""))
     interactive = sys.stderr.isatty() and not args.json
