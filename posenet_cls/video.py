@@ -141,11 +141,13 @@ def predict_video(
     window_s: float = DEFAULT_WINDOW_S,
     threshold: float | None = None,
     rep_classes: tuple[str, str] | None = None,
-    show: bool = False,
+    show: bool | None = None,
     pose_model: str = "full",
     session_out: list | None = None,
 ) -> Iterator[FrameResult]:
     """Classify every frame of a video file or webcam; optionally write an annotated H.264 video.
+
+    ``show``: a live window; None opens one when a display exists, and none is opened without one.
 
     ``session_out``, when given, receives the :class:`VideoSession` so the caller can read its
     summary after the generator ends.
@@ -156,7 +158,7 @@ def predict_video(
     if session_out is not None:
         session_out.append(session)
     writer = None
-    window = show and display_available()
+    window = display_available() if show is None else (show and display_available())
     completed = False
     with VideoReader(source) as video, PoseExtractor(pose_model, tracking=True) as extractor:
         try:

@@ -120,3 +120,10 @@ def test_video_errors_are_one_line(argv, message, tmp_path, videos, capsys):
 def test_session_rejects_a_pair_of_one_class(runtime):
     with pytest.raises(PosenetError, match="two different classes"):
         VideoSession(runtime, rep_classes=("Triangle", "Triangle"))
+
+
+def test_live_window_is_skipped_without_a_display(videos, runtime, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    results = list(predict_video(videos / "plank_hold.mp4", runtime, show=True))
+    assert len(results) == 90 and sum(r.pose for r in results) >= 85

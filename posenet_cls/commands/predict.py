@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import Counter
@@ -18,7 +19,7 @@ EXAMPLES = """\
   posenet-cls predict squat.mp4                                   # video: smoothed label per frame
   posenet-cls predict flow.mp4 --json > frames.jsonl              # one line per frame, summary last
   posenet-cls predict workout.mp4 --reps Standing Squatting       # count UP_CLASS -> DOWN_CLASS -> UP_CLASS
-  posenet-cls predict --webcam 0 --show                           # live window; q or Esc to stop
+  posenet-cls predict --webcam 0                                  # live window when a display exists; q or Esc stops
 
 Each photo gets a line 'PATH: LABEL CONFIDENCE'. LABEL is 'unknown' when the top probability
 is under the threshold (stored in the model; the shipped model's is explained in the README).
@@ -49,7 +50,8 @@ def register(sub) -> None:
                        help=f"smoothing time constant in seconds (default {DEFAULT_WINDOW_S}; 0 = none)")
     video.add_argument("--reps", nargs=2, metavar=("UP_CLASS", "DOWN_CLASS"),
                        help="count repetitions that alternate between two of the model's classes")
-    video.add_argument("--show", action="store_true", help="open a live window when a display exists")
+    video.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
+                       help="live window with the annotated frames (default: when a display exists)")
     p.set_defaults(func=run)
 
 
