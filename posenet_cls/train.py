@@ -30,7 +30,9 @@ from .table import PoseTable, read_table
 
 # What evaluation chose (scripts/cv_table.py --ablation; docs_train_section.md, "Augmentations"): mirroring,
 # rotations up to 10 degrees and per-axis scale jitter on; dropping low-visibility joints off (no gain).
-DEFAULT_AUGMENT = AugmentConfig(mirror=0.5, rotate_deg=10.0, scale=0.1, drop=0.0)
+# Chosen by scripts/cv_table.py --ablation --seeds 0 1 2: the best mean of plain, mirrored, rotated and
+# stretched accuracy (see the README); mirroring is what matters most (77% -> 98% on mirrored photos).
+DEFAULT_AUGMENT = AugmentConfig(mirror=0.5, rotate_deg=10.0, scale=0.0, drop=0.0)
 VAL_FOLDS = 6  # the validation set (early stopping, best checkpoint) is 1/6 of the non-test rows
 
 

@@ -1,33 +1,19 @@
-"""Print ms per photo for posenet-cls extraction (1 and 2 workers) next to a bare MediaPipe loop.
+"""Extraction speed: now the extraction section of ``posenet-cls benchmark``, which this runs.
 
-    .venv/bin/python scripts/bench_extract.py [DATA_DIR] [--limit N]
+    .venv/bin/python scripts/bench_extract.py [DATA_DIR] [--limit N] [--workers N] [benchmark options]
+
+Same as ``posenet-cls benchmark --only extraction --data DATA_DIR ...``: ms per photo (static mode)
+and per frame (tracking mode) of a bare MediaPipe loop and of ours with 1..N workers.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-from pathlib import Path
+import sys
 
-os.environ.setdefault("GLOG_minloglevel", "2")
-
-from posenet_cls.bench import extraction_benchmark, machine_description  # noqa: E402
-from posenet_cls.config import data_dir  # noqa: E402
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="?", type=Path, default=data_dir() / "yoga8", help="class-folder tree")
-    parser.add_argument("--limit", type=int, help="use N photos spread over the classes (default: all)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    args = parser.parse_args()
-    rows = extraction_benchmark(args.data, args.limit, tuple(args.workers))
-    print(f"# extraction, {rows[0]['photos']} photos of {args.data}; {machine_description()}")
-    print("| what | workers | poses | ms/photo | speed vs bare loop |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['what']} | {r['workers']} | {r['poses']} | {r['ms_per_photo']:.1f} | {r['vs_bare']:.2f}x |")
-
+from posenet_cls.cli import main
 
 if __name__ == "__main__":
-    main()
+    args = sys.argv[1:]
+    if args and not args[0].startswith("-"):  # the data folder, given as the first argument
+        args = ["--data", *args]
+    sys.exit(main(["benchmark", "--only", "extraction", *args]))

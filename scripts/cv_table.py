@@ -32,13 +32,13 @@ MIRROR = AugmentConfig(mirror=0.5)
 ABLATION = {
     "none": AugmentConfig(mirror=0.0),
     "mirror": MIRROR,
-    "mirror + rotate 10°": replace(MIRROR, rotate_deg=10.0),
+    "mirror + rotate 10° (default)": replace(MIRROR, rotate_deg=10.0),
     "mirror + scale 0.1": replace(MIRROR, scale=0.1),
-    "mirror + rotate 10° + scale 0.1 (default)": replace(MIRROR, rotate_deg=10.0, scale=0.1),
+    "mirror + rotate 10° + scale 0.1": replace(MIRROR, rotate_deg=10.0, scale=0.1),
     "mirror + drop 0.2": replace(MIRROR, drop=0.2),
     "mirror + rotate + scale + drop 0.2": replace(MIRROR, rotate_deg=10.0, scale=0.1, drop=0.2),
 }
-assert ABLATION["mirror + rotate 10° + scale 0.1 (default)"] == DEFAULT_AUGMENT
+assert ABLATION["mirror + rotate 10° (default)"] == DEFAULT_AUGMENT
 FEATURE_ABLATION = {  # with the default augmentations
     "default, features without z": FeatureConfig(use_z=False),
     "default, features without visibility": FeatureConfig(use_visibility=False),

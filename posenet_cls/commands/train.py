@@ -38,7 +38,7 @@ def register(sub) -> None:
     # Augmentation defaults are posenet_cls.train.DEFAULT_AUGMENT (not imported here: it needs torch).
     p.add_argument("--no-mirror", action="store_true", help="MLP/SVC: do not augment with mirrored poses")
     p.add_argument("--rotate", type=float, metavar="DEG", help="MLP: random rotations up to DEG degrees (default 10; 0: off)")
-    p.add_argument("--scale", type=float, metavar="S", help="MLP: per-axis scale jitter exp(U(-S, S)) (default 0.1; 0: off)")
+    p.add_argument("--scale", type=float, metavar="S", help="MLP: per-axis scale jitter exp(U(-S, S)) (default 0: off)")
     p.add_argument("--drop", type=float, metavar="P", help="MLP: drop low-visibility joints with probability P (default 0: off)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)
