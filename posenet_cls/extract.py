@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PosenetError
-from .schema import NUM_CHANNELS, NUM_LANDMARKS, mirror_permutation
+from .schema import NUM_CHANNELS, NUM_LANDMARKS, mirror_keypoints, mirror_world
 
 MAX_SIDE = 2048  # BlazePose looks at 224/256 px crops; larger photos only cost decode time
 MAX_PIXELS = 600_000_000  # refuse decompression bombs, but accept real panoramas and scans
@@ -274,19 +274,6 @@ def unpad_landmarks(keypoints: np.ndarray, frame: tuple[int, int, int], shape: t
     return out
 
 
-def unmirror_landmarks(keypoints: np.ndarray) -> np.ndarray:
-    """Map landmarks found on a horizontally flipped photo back: x -> 1 - x, left and right swapped."""
-    out = keypoints[..., mirror_permutation(), :].copy()
-    out[..., 0] = 1.0 - out[..., 0]
-    return out
-
-
-def _unmirror_world(world: np.ndarray) -> np.ndarray:
-    out = world[mirror_permutation()].copy()
-    out[:, 0] = -out[:, 0]
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Extractors
 # ---------------------------------------------------------------------------------------------
@@ -363,8 +350,8 @@ class PoseExtractor:
                 continue
             keypoints, world = found
             if mirrored:
-                keypoints = unmirror_landmarks(keypoints)
-                world = _unmirror_world(world) if world is not None else None
+                keypoints = mirror_keypoints(keypoints)  # a mirror's mirror is the original frame
+                world = mirror_world(world) if world is not None else None
             if frame is not None:
                 keypoints = unpad_landmarks(keypoints, frame, (h, w))
             return PhotoPose(keypoints.astype(np.float32), attempt, world)

@@ -15,7 +15,7 @@ columns: x, y normalised to the image, z on the scale of x, visibility in [0, 1]
 So the features do not change when the person moves in the frame or appears larger or smaller.
 
 Augmentations work on raw poses (numpy, before normalisation): :func:`mirror` (x -> 1 - x and left and
-right swapped using :func:`~posenet_cls.schema.mirror_permutation`), small rotations in the image
+right swapped using :func:`~posenet_cls.schema.mirror_keypoints`), small rotations in the image
 plane, per-axis scale jitter (a uniform scale is a no-op after normalisation, so jitter changes the
 aspect ratio, as a different camera or crop would), and dropping low-visibility joints.
 """
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .errors import PosenetError
-from .schema import NUM_CHANNELS, NUM_LANDMARKS, Landmark, mirror_permutation
+from .schema import NUM_CHANNELS, NUM_LANDMARKS, Landmark, mirror_keypoints
 
 EPS = 1e-6
 HIPS = (int(Landmark.LEFT_HIP), int(Landmark.RIGHT_HIP))
@@ -154,10 +154,8 @@ class Normalize(nn.Module):
 
 
 def mirror(keypoints: np.ndarray) -> np.ndarray:
-    """Raw poses seen in a mirror: x -> 1 - x and every left landmark swapped with its right twin."""
-    kp = check_keypoints(keypoints)[:, mirror_permutation()].copy()
-    kp[..., 0] = 1.0 - kp[..., 0]
-    return kp
+    """Raw poses (N, 33, 4) seen in a mirror: x -> 1 - x and every left landmark swapped with its right twin."""
+    return mirror_keypoints(check_keypoints(keypoints))
 
 
 def rotate(keypoints: np.ndarray, degrees: np.ndarray) -> np.ndarray:

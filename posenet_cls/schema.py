@@ -100,3 +100,17 @@ def mirror_permutation() -> np.ndarray:
 def landmark_columns() -> list[str]:
     """Table column names ``<landmark>_<channel>`` for all 33 landmarks, in array order."""
     return [f"{name}_{ch}" for name in LANDMARK_NAMES for ch in CHANNELS]
+
+
+def mirror_keypoints(keypoints: np.ndarray) -> np.ndarray:
+    """Raw poses (..., 33, 4) seen in a mirror: x -> 1 - x and every left landmark swapped with its right twin."""
+    out = np.asarray(keypoints)[..., mirror_permutation(), :].copy()
+    out[..., 0] = 1.0 - out[..., 0]
+    return out
+
+
+def mirror_world(world: np.ndarray) -> np.ndarray:
+    """World landmarks (..., 33, 3) seen in a mirror: x negated, every left landmark swapped with its right twin."""
+    out = np.asarray(world)[..., mirror_permutation(), :].copy()
+    out[..., 0] = -out[..., 0]
+    return out

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PosenetError
+from .schema import mirror_keypoints, mirror_world
+from .exercises import Exercise, ExerciseTracker
 from .extract import PoseExtractor, VideoReader
 from .runtime import UNKNOWN, PoseRuntime
-from .temporal import DEFAULT_WINDOW_S, CounterConfig, ProbabilitySmoother, RepCounter, SegmentTracker
+from .temporal import DEFAULT_WINDOW_S, CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
 
 NO_PERSON = "no person"
 PAIR_COUNTER = CounterConfig(up=-0.4, down=0.4)  # signal p(down) - p(up), smoothed
@@ -36,6 +38,10 @@ class FrameResult:
     probabilities: dict[str, float] | None
     reps: int | None = None
     keypoints: np.ndarray | None = field(default=None, repr=False)
+    angles: dict[str, float] | None = None  # with an exercise: raw joint angles in degrees
+    hold_s: float | None = None  # with a hold exercise or --hold: the current hold's duration
+    longest_hold_s: float | None = None  # the longest hold so far
+    exercise: str | None = None
 
     def to_json(self) -> dict[str, object]:
         record: dict[str, object] = {
@@ -43,13 +49,22 @@ class FrameResult:
             "label": self.label, "confidence": round(self.confidence, 4),
             "probabilities": None if self.probabilities is None else {k: round(v, 4) for k, v in self.probabilities.items()},
         }
+        if self.angles is not None:
+            record["angles"] = {k: (round(v, 1) if np.isfinite(v) else None) for k, v in self.angles.items()}
         if self.reps is not None:
             record["reps"] = self.reps
+        if self.hold_s is not None:
+            record["hold_s"] = round(self.hold_s, 3)
+            record["longest_hold_s"] = round(self.longest_hold_s or 0.0, 3)
         return record
 
 
 class VideoSession:
-    """Per-stream state: classify each frame's pose, smooth over ``window_s``, count reps, keep segments."""
+    """Per-stream state: classify each frame's pose, smooth over ``window_s``, count reps, keep segments.
+
+    ``exercise`` adds angle-based reps or a hold (:mod:`exercises`); ``hold_class`` times how long the
+    smoothed label equals that class; ``mirror`` (selfie view) flips x and swaps left and right first.
+    """
 
     def __init__(
         self,
@@ -57,6 +72,9 @@ class VideoSession:
         window_s: float = DEFAULT_WINDOW_S,
         threshold: float | None = None,
         rep_classes: tuple[str, str] | None = None,
+        exercise: Exercise | None = None,
+        hold_class: str | None = None,
+        mirror: bool = False,
     ):
         self.runtime = runtime
         self.threshold = runtime.unknown_threshold if threshold is None else threshold
@@ -75,12 +93,31 @@ class VideoSession:
             self._pair = (runtime.classes.index(rep_classes[0]), runtime.classes.index(rep_classes[1]))
             self.counter = RepCounter(PAIR_COUNTER)
         self.rep_classes = rep_classes
+        if rep_classes is not None and exercise is not None and exercise.kind == "reps":
+            raise PosenetError("--reps and a reps --exercise both count repetitions; give one of them")
+        if hold_class is not None and hold_class not in runtime.classes:
+            classes = ", ".join(runtime.classes)
+            raise PosenetError(f"--hold: class '{hold_class}' is not in the model (classes: {classes})")
+        if hold_class is not None and exercise is not None and exercise.kind == "hold":
+            raise PosenetError(f"--hold and the hold exercise '{exercise.name}' both time a hold; give one of them")
+        self.tracker = ExerciseTracker(exercise) if exercise is not None else None
+        self.hold_class = hold_class
+        self.class_timer = HoldTimer() if hold_class is not None else None
+        self.mirror = mirror
+        self.longest_hold_s = 0.0
         self.frames = 0
         self.frames_with_pose = 0
         self.last_t = 0.0
 
-    def update(self, frame: int, t: float, keypoints: np.ndarray | None) -> FrameResult:
-        """Classify one frame's pose (None: no person) and advance every timer."""
+    def update(self, frame: int, t: float, keypoints: np.ndarray | None, world: np.ndarray | None = None,
+               aspect: float = 1.0) -> FrameResult:
+        """Classify one frame's pose (None: no person) and advance every timer.
+
+        ``world`` (33, 3) are the frame's world landmarks, ``aspect`` its width / height (for 2D angles).
+        """
+        if self.mirror and keypoints is not None:
+            keypoints = mirror_keypoints(keypoints)
+            world = None if world is None else mirror_world(world)
         self.frames += 1
         self.last_t = t
         raw = None if keypoints is None else self.runtime.pose_probabilities(keypoints)
@@ -100,10 +137,21 @@ class VideoSession:
             signal = None if smoothed is None else float(smoothed[down] - smoothed[up])
             self.counter.update(t, signal, valid=smoothed is not None and keypoints is not None)
             reps = self.counter.count
-        return FrameResult(frame, t, keypoints is not None, label, confidence, probs, reps, keypoints)
+        angles = hold_s = None
+        if self.tracker is not None:
+            state = self.tracker.update(t, keypoints, world, aspect)
+            angles, hold_s = state.angles, state.hold_s
+            reps = state.reps if self.tracker.counter is not None else reps
+        if self.class_timer is not None:
+            hold_s = self.class_timer.update(t, label == self.hold_class)
+        if hold_s is not None:
+            self.longest_hold_s = max(self.longest_hold_s, hold_s)
+        return FrameResult(frame, t, keypoints is not None, label, confidence, probs, reps, keypoints, angles, hold_s,
+                           None if hold_s is None else self.longest_hold_s,
+                           None if self.tracker is None else self.tracker.exercise.name)
 
     def summary(self, end_s: float | None = None) -> dict[str, object]:
-        """What happened in the stream: frames, pose segments and (with --reps) the repetitions."""
+        """What happened in the stream: frames, pose segments, reps (--reps, --exercise) and holds."""
         out: dict[str, object] = {
             "summary": True,
             "frames": self.frames,
@@ -113,17 +161,31 @@ class VideoSession:
         if self.counter is not None:
             out["rep_classes"] = list(self.rep_classes or ())
             out.update(self.counter.summary())
+        if self.tracker is not None:
+            exercise = self.tracker.summary()
+            if self.counter is not None:  # a hold exercise beside --reps: the class pair's reps stay
+                exercise = {k: v for k, v in exercise.items() if k not in ("reps", "rep_log")}
+            out.update(exercise)
+        if self.class_timer is not None:
+            out["hold_class"] = self.hold_class
+            out["holds"] = self.class_timer.finish()
+        if self.tracker is not None or self.class_timer is not None:  # the same keys whatever is held
+            out["hold_target"] = self.hold_class or (self.tracker.exercise.name if "holds" in out else None)
+            out.setdefault("holds", HoldTimer().finish())
         return out
 
 
 def overlay_lines(result: FrameResult, fps: float | None) -> list[str]:
-    """The text drawn on a frame: label and confidence, reps, frames per second."""
+    """The text drawn on a frame: label and confidence, reps, hold time, frames per second."""
     if not result.pose:
         lines = [NO_PERSON]
     else:
         lines = [f"{result.label} {result.confidence:.0%}"]
     if result.reps is not None:
-        lines.append(f"reps: {result.reps}")
+        named = result.exercise and result.hold_s is None  # a hold exercise shows its hold, not reps
+        lines.append(f"{result.exercise} reps: {result.reps}" if named else f"reps: {result.reps}")
+    if result.hold_s is not None:
+        lines.append(f"hold: {result.hold_s:.1f} s (best {result.longest_hold_s or 0.0:.1f} s)")
     if fps:
         lines.append(f"{fps:.0f} FPS")
     return lines
@@ -144,6 +206,9 @@ def predict_video(
     show: bool | None = None,
     pose_model: str = "full",
     session_out: list | None = None,
+    exercise: Exercise | None = None,
+    hold_class: str | None = None,
+    mirror: bool = False,
 ) -> Iterator[FrameResult]:
     """Classify every frame of a video file or webcam; optionally write an annotated H.264 video.
 
@@ -154,7 +219,7 @@ def predict_video(
     """
     from .draw import annotate
 
-    session = VideoSession(runtime, window_s, threshold, rep_classes)
+    session = VideoSession(runtime, window_s, threshold, rep_classes, exercise, hold_class, mirror)
     if session_out is not None:
         session_out.append(session)
     writer = None
@@ -166,9 +231,12 @@ def predict_video(
             last = time.perf_counter()
             for index, t, rgb in video:
                 found = extractor.frame(rgb, t)
-                result = session.update(index, t, None if found is None else found[0])
+                aspect = rgb.shape[1] / rgb.shape[0]
+                result = session.update(index, t, *(found if found is not None else (None, None)), aspect=aspect)
                 yield result
                 if out_video is not None or window:
+                    if mirror:  # selfie view: draw the mirrored pose on the mirrored frame
+                        rgb = np.ascontiguousarray(rgb[:, ::-1])
                     image = annotate(rgb, result.keypoints, overlay_lines(result, fps_avg), unknown=result.label == UNKNOWN)
                     if out_video is not None:
                         if writer is None:

@@ -106,11 +106,17 @@ def test_frames_without_a_person_are_reported(unseen, tmp_path, runtime):
         (["predict", "{tmp}/missing.mp4"], "missing.mp4: no such video file"),
         (["predict", "--webcam", "97"], "webcam 97: no camera with that index"),
         (["predict", "{video}", "--reps", "Vrukshasana", "Plank"], "--reps: class 'Plank' is not in the model"),
+        (["predict", "{video}", "--hold", "Plank"], "--hold: class 'Plank' is not in the model"),
+        (["predict", "{video}", "--exercise", "burpee"], "--exercise: unknown exercise 'burpee'; known: "),
+        (["predict", "{video}", "--exercise", "plank", "--hold", "Triangle"], "both time a hold"),
+        (["predict", "{video}", "--exercise", "squat", "--reps", "Triangle", "Vrukshasana"], "give one of them"),
+        (["predict", "{photo}", "--mirror"], "--mirror is for videos and webcams"),
     ],
 )
 def test_video_errors_are_one_line(argv, message, tmp_path, videos, capsys):
     (tmp_path / "empty.mp4").write_bytes(b"")
-    argv = [a.format(tmp=tmp_path, video=videos / "plank_hold.mp4") for a in argv]
+    photo = next((videos.parent / "yoga8" / "Triangle").iterdir())
+    argv = [a.format(tmp=tmp_path, video=videos / "plank_hold.mp4", photo=photo) for a in argv]
     assert main(argv + ["-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("posenet-cls predict: error: ") and message in err
@@ -127,3 +133,22 @@ def test_live_window_is_skipped_without_a_display(videos, runtime, monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     results = list(predict_video(videos / "plank_hold.mp4", runtime, show=True))
     assert len(results) == 90 and sum(r.pose for r in results) >= 85
+
+
+def test_class_hold_and_mirrored_angles(unseen, tmp_path):
+    video = tmp_path / "tree.mp4"
+    make_video(video, [unseen["Triangle"], unseen["Vrukshasana"], unseen["Triangle"]], frames_each=HOLD, fps=FPS)
+    argv = ["predict", str(video), "--json", "--window", str(WINDOW), "--no-annotate", "--hold", "Vrukshasana",
+            "--exercise", "squat"]
+    rc, plain = _run(argv)
+    assert rc == 0 and plain[-1]["hold_class"] == "Vrukshasana" and plain[-1]["reps"] == 0
+    assert abs(plain[-1]["holds"]["longest_hold_s"] - HOLD / FPS) <= WINDOW + 2 / FPS, plain[-1]["holds"]
+    assert max(f["hold_s"] for f in plain[:-1]) == plain[-1]["holds"]["longest_hold_s"]
+    rc, mirrored = _run(argv + ["--mirror"])
+    assert rc == 0
+    tree = plain[int(1.8 * HOLD)]["angles"]  # the tree's standing knee is straight, the other bent
+    assert abs(tree["left_knee"] - tree["right_knee"]) > 60
+    for a, b in zip(plain[:-1], mirrored[:-1]):
+        if a["pose"] and b["pose"]:
+            assert b["angles"]["left_knee"] == pytest.approx(a["angles"]["right_knee"], abs=1.0)
+            assert b["angles"]["right_elbow"] == pytest.approx(a["angles"]["left_elbow"], abs=1.0)

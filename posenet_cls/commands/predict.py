@@ -20,6 +20,12 @@ EXAMPLES = """\
   posenet-cls predict flow.mp4 --json > frames.jsonl              # one line per frame, summary last
   posenet-cls predict workout.mp4 --reps Standing Squatting       # count UP_CLASS -> DOWN_CLASS -> UP_CLASS
   posenet-cls predict --webcam 0                                  # live window when a display exists; q or Esc stops
+  posenet-cls predict squat.mp4 --exercise squat --json           # count squats from knee angles, no training
+  posenet-cls predict plank.mp4 --exercise plank                  # time a plank hold
+  posenet-cls predict --webcam 0 --exercise push-up --mirror      # front camera: left means the user's left
+  posenet-cls predict flow.mp4 --hold Vrukshasana                 # how long the tree pose is held
+  posenet-cls predict wall.mp4 --exercises my.toml --exercise wall-sit   # your own exercise file
+  posenet-cls predict --list-exercises                            # the presets and their thresholds
 
 Each photo gets a line 'PATH: LABEL CONFIDENCE'. LABEL is 'unknown' when the top probability
 is under the threshold (stored in the model; the shipped model's is explained in the README).
@@ -28,6 +34,8 @@ Photos with no person and files that are not images get one line each; they stop
 Videos and webcams: BlazePose tracking, probabilities smoothed over --window seconds (an
 exponential moving average with that time constant), an annotated H.264 MP4 in the output
 folder (skeleton, label, confidence, reps, FPS) and a summary of pose segments at the end.
+--exercise counts reps (or times a hold) from joint angles with up/down thresholds and hysteresis;
+with --json each frame gains "angles", "reps" and "hold_s", and the summary "reps", "rep_log", "holds".
 """
 
 
@@ -50,15 +58,39 @@ def register(sub) -> None:
                        help=f"smoothing time constant in seconds (default {DEFAULT_WINDOW_S}; 0 = none)")
     video.add_argument("--reps", nargs=2, metavar=("UP_CLASS", "DOWN_CLASS"),
                        help="count repetitions that alternate between two of the model's classes")
+    video.add_argument("--exercise", metavar="NAME",
+                       help="count reps or time a hold of an exercise preset (see --list-exercises)")
+    video.add_argument("--exercises", metavar="FILE", help="extra exercises from a .toml or .json file (one table each)")
+    video.add_argument("--hold", metavar="CLASS", help="time how long the smoothed label stays CLASS")
+    video.add_argument("--mirror", action="store_true",
+                       help="selfie view (front camera): flip x and swap left and right, so 'left' is the user's left")
+    video.add_argument("--list-exercises", action="store_true", help="list the exercises (presets and --exercises) and exit")
     video.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
                        help="live window with the annotated frames (default: when a display exists)")
     p.set_defaults(func=run)
+
+
+def _exercise_options(args):
+    """The exercise chosen with --exercise (presets plus --exercises FILE), or None."""
+    from ..exercises import BUILTIN, find_exercise, load_exercises
+
+    extra = load_exercises(args.exercises) if args.exercises else {}
+    if args.list_exercises:
+        for exercise in {**BUILTIN, **extra}.values():
+            print(exercise.table_row())
+        return None
+    if args.exercises and not args.exercise:
+        raise PosenetError("--exercises adds exercises; choose one with --exercise NAME")
+    return find_exercise(args.exercise, extra) if args.exercise else None
 
 
 def run(args) -> int:
     from ..extract import is_video
     from ..predict import load_model, predict_photos
 
+    args.exercise_spec = _exercise_options(args)
+    if args.list_exercises:
+        return 0
     if (args.source is None) == (args.webcam is None):
         raise PosenetError("give either a SOURCE (photo, folder or video) or --webcam N")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -66,6 +98,9 @@ def run(args) -> int:
     runtime = load_model(args.model)
     if args.webcam is not None or is_video(args.source):
         return _video(args, runtime)
+    used = [o for o, v in (("--exercise", args.exercise), ("--hold", args.hold), ("--mirror", args.mirror)) if v]
+    if used:
+        raise PosenetError(f"{used[0]} is for videos and webcams; {args.source} is not a video")
     out_dir = None if args.no_annotate else args.out_dir
     counts: Counter[str] = Counter()
     for r in predict_photos(args.source, runtime, args.threshold, out_dir, args.pose_model, args.workers):
@@ -107,14 +142,16 @@ def _video(args, runtime) -> int:
             total = video.frame_count
     sessions: list = []
     frames = predict_video(source, runtime, out_video, args.window, args.threshold,
-                           tuple(args.reps) if args.reps else None, args.show, args.pose_model, sessions)
+                           tuple(args.reps) if args.reps else None, args.show, args.pose_model, sessions,
+                           args.exercise_spec, args.hold, args.mirror)
     bar = tqdm(frames, total=total, unit="frame", desc="predict", disable=True if args.json else None)
     try:
         for result in bar:
             if args.json:
                 print(json.dumps(result.to_json()), flush=True)
             else:
-                bar.set_postfix_str(result.label + (f", reps {result.reps}" if result.reps is not None else ""))
+                bar.set_postfix_str(result.label + (f", reps {result.reps}" if result.reps is not None else "")
+                                    + (f", hold {result.hold_s:.1f}s" if result.hold_s is not None else ""))
     except KeyboardInterrupt:
         if not isinstance(source, int):
             raise  # a webcam stops with Ctrl-C; the summary still follows
@@ -129,8 +166,18 @@ def _video(args, runtime) -> int:
     print(f"{summary['frames']} frames, a person in {summary['frames_with_pose']}")
     for seg in summary["segments"]:
         print(f"  {seg['start_s']:7.2f}s - {seg['end_s']:7.2f}s  {seg['label']} ({seg['duration_s']:.2f}s)")
-    if "reps" in summary:
+    if "rep_classes" in summary:
         print(f"reps ({' -> '.join(summary['rep_classes'])}): {summary['reps']}")
+    elif "exercise" in summary and summary["hold_target"] != summary["exercise"]:  # not a hold exercise
+        print(f"{summary['exercise']}: {summary['reps']} rep(s)")
+    for rep in summary.get("rep_log", []) if "exercise" in summary else []:
+        print(f"  rep {rep['index']}: {rep['start_s']:.2f}s - {rep['end_s']:.2f}s, "
+              f"range {rep['range_of_motion']:.0f} deg, "
+              f"down {rep['time_down_s']:.2f}s, up {rep['time_up_s']:.2f}s")
+    if summary.get("hold_target"):
+        holds, target = summary["holds"], summary["hold_target"]
+        print(f"{target} held: longest {holds['longest_hold_s']:.2f}s, total {holds['total_hold_s']:.2f}s "
+              f"in {len(holds['holds'])} hold(s)")
     if "annotated" in summary:
         print(f"annotated video: {summary['annotated']}")
     return 0
