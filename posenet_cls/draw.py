@@ -22,12 +22,15 @@ UNKNOWN_BOX_COLOUR = (160, 30, 30)
 
 
 def annotate(
-    rgb: np.ndarray, keypoints: np.ndarray | None, text: str | list[str], unknown: bool = False
+    rgb: np.ndarray, keypoints: np.ndarray | None, text: str | list[str], unknown: bool = False, copy: bool = True
 ) -> np.ndarray:
-    """A copy of the RGB photo with the skeleton (when a pose is given) and ``text`` (a line or lines) boxed at the top left."""
+    """The RGB photo with the skeleton (when a pose is given) and ``text`` (a line or lines) boxed at the top left.
+
+    Draws on a copy unless ``copy=False`` (a video frame that is not used again).
+    """
     import cv2
 
-    out = np.ascontiguousarray(rgb).copy()
+    out = np.ascontiguousarray(rgb).copy() if copy or not rgb.flags.c_contiguous else rgb
     h, w = out.shape[:2]
     scale = max(h, w) / 640.0
     thickness = max(1, int(round(2 * scale)))

@@ -379,7 +379,9 @@ class PoseExtractor:
         """
         import cv2
 
-        thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
+        step = max(1, min(rgb.shape[:2]) // 64)  # subsample first: an area resize of a full frame costs ms
+        small = np.ascontiguousarray(rgb[::step, ::step])
+        thumb = cv2.resize(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
         previous, self._last_thumb = self._last_thumb, thumb.astype(np.int16)
         return previous is not None and float(np.abs(previous - self._last_thumb).mean()) > CUT_THRESHOLD
 

@@ -237,7 +237,8 @@ def predict_video(
                 if out_video is not None or window:
                     if mirror:  # selfie view: draw the mirrored pose on the mirrored frame
                         rgb = np.ascontiguousarray(rgb[:, ::-1])
-                    image = annotate(rgb, result.keypoints, overlay_lines(result, fps_avg), unknown=result.label == UNKNOWN)
+                    image = annotate(rgb, result.keypoints, overlay_lines(result, fps_avg),
+                                     unknown=result.label == UNKNOWN, copy=False)  # the frame is not used again
                     if out_video is not None:
                         if writer is None:
                             from .video_writer import VideoWriter

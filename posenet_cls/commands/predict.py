@@ -1,4 +1,4 @@
-"""``posenet-cls predict``: which pose is the person in each photo in? Label, confidence, annotated copy."""
+"""``posenet-cls predict``: which pose is the person in, per photo or per video frame? Label, confidence, annotated copy."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def register(sub) -> None:
     from ..predict import DEFAULT_OUT_DIR
     from ..temporal import DEFAULT_WINDOW_S
 
-    p = add_command(sub, "predict", "Classify the pose in photos with an ONNX model (default: the shipped one).", EXAMPLES)
+    p = add_command(sub, "predict", "Classify poses in photos, videos or a webcam with an ONNX model (default: the shipped one).", EXAMPLES)
     p.add_argument("source", nargs="?", help="a photo, a folder (searched recursively) or a video file")
     p.add_argument("--webcam", type=int, metavar="N", help="classify webcam number N live")
     p.add_argument("--model", help="ONNX model from posenet-cls export (default: checkpoints/pose_mlp.onnx)")
