@@ -178,6 +178,8 @@ def export_run(
         raise PosenetError(f"unknown threshold must be in [0, 1), got {threshold}")
     extra = {"model": meta.get("model", "mlp"), "model_args": meta.get("model_args", {}),
              "train_config": meta.get("train_config"), "run": meta.get("run")}
+    if meta.get("angle_profile"):
+        extra["angle_profile"] = meta["angle_profile"]  # form hints (posenet_cls.hints)
     return export_model(model, meta["classes"], meta["features"], out, poses, threshold, extra)
 
 

@@ -38,6 +38,7 @@ class PhotoResult:
     attempt: str = ""
     reason: str = ""
     annotated: str | None = None
+    hints: list[dict] | None = None
     keypoints: np.ndarray | None = None
 
     def to_json(self) -> dict:
@@ -116,9 +117,24 @@ def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, 
         source, "pose", pred.label, round(pred.confidence, 6), pred.best,
         {c: round(float(p), 6) for c, p in zip(runtime.classes, probs)}, found.attempt, keypoints=keypoints,
     )
+    result.hints = photo_hints(runtime, result)
     if out_dir is not None:
         result.annotated = str(annotate_photo(root / found.source, result, Path(out_dir) / found.source))
     return result
+
+
+def photo_hints(runtime: PoseRuntime, result: PhotoResult) -> list[dict]:
+    """Form hints of a classified pose against the model's angle profile; [] for unknown or a model without one.
+
+    The profile is measured on normalised landmarks (keypoint tables record no photo size), so the
+    hints use the same aspect (the profile's, 1.0) rather than the photo's.
+    """
+    from .hints import form_hints, profile_aspect
+
+    profile = runtime.metadata.get("angle_profile")
+    if not profile or result.label in (None, UNKNOWN) or result.keypoints is None:
+        return []
+    return form_hints(result.keypoints, result.label, profile, aspect=profile_aspect(profile))
 
 
 def label_text(result: PhotoResult) -> str:
@@ -134,4 +150,5 @@ def annotate_photo(photo: str | Path, result: PhotoResult, out: str | Path) -> P
     from .extract import load_image
 
     rgb = load_image(photo)
-    return write_image(annotate(rgb, result.keypoints, label_text(result), result.label == UNKNOWN), out)
+    lines = [label_text(result)] + ([result.hints[0]["text"]] if result.hints else [])
+    return write_image(annotate(rgb, result.keypoints, lines, result.label == UNKNOWN), out)

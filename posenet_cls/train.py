@@ -348,6 +348,7 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
 
     from .checkpoint import model_meta, save_checkpoint
     from .evaluate import classification_report, plot_confusion, plot_curves, robustness
+    from .hints import angle_profile
 
     config.check()
     table_path, out = Path(table_path), Path(out_dir)
@@ -359,7 +360,8 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
     trained = _fold_models(table, split, classes, config, models, progress)
     y_test = np.searchsorted(np.asarray(classes), table.labels[split.test].astype(str))
     run_info = {"table": str(table_path.resolve()), "seed": config.seed, "folds": config.folds, "fold": config.fold}
-    meta_extra = {"train_config": config.to_dict(), "run": run_info}
+    meta_extra = {"train_config": config.to_dict(), "run": run_info,
+                  "angle_profile": angle_profile(table.keypoints[split.train], table.labels[split.train])}
     main = trained[config.model]
     metrics = {
         "model": config.model, "classes": classes, "schema_version": SCHEMA_VERSION,

@@ -109,7 +109,8 @@ def run(args) -> int:
             print(json.dumps(r.to_json()), flush=True)
         elif r.status == "pose":
             extra = f" (best {r.best})" if r.label != r.best else ""
-            print(f"{r.source}: {r.label} {r.confidence:.2f}{extra}", flush=True)
+            hint = f"; {r.hints[0]['text']}" if r.hints else ""
+            print(f"{r.source}: {r.label} {r.confidence:.2f}{extra}{hint}", flush=True)
         elif r.status == "no_pose":
             print(f"{r.source}: no person found", flush=True)
         else:

@@ -1,0 +1,55 @@
+"""How well form hints find a bent joint: fit the angle profile on fold 0's train rows, bend held-out poses.
+
+Usage: .venv/bin/python scripts/eval_hints.py [--table runs/default_model/poses.csv] [--degrees 40]
+
+Takes the test rows of posenet_cls.train.make_splits(table, 5, 0)[0] that the shipped model
+classifies correctly, bends each visible joint in turn by --degrees (the landmarks beyond the joint
+rotated about it in the image plane) and prints how often the first hint names that joint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    from posenet_cls.config import data_dir
+    from posenet_cls.hints import angle_profile, evaluate_hints
+    from posenet_cls.predict import load_model
+    from posenet_cls.table import read_table
+    from posenet_cls.train import make_splits
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),
+                   help="yoga8 keypoint table (extracted from ../shared/data/yoga8 when missing)")
+    p.add_argument("--degrees", type=float, default=40.0)
+    args = p.parse_args()
+    table_path = Path(args.table)
+    if not table_path.is_file():
+        from posenet_cls.dataset import build_dataset
+
+        print(f"extracting {data_dir() / 'yoga8'} -> {table_path}", flush=True)
+        build_dataset(data_dir() / "yoga8", table_path)
+    table = read_table(table_path)
+    split = make_splits(table, 5, 0)[0]
+    profile = angle_profile(table.keypoints[split.train], table.labels[split.train])
+    runtime = load_model()
+    test = split.test
+    preds = [p.label for p in runtime.classify_batch(table.keypoints[test])]
+    right = test[[pred == lab for pred, lab in zip(preds, table.labels[test].astype(str))]]
+    report = evaluate_hints(table.keypoints[right], table.labels[right], profile, args.degrees)
+    print(f"{len(right)} correctly classified held-out poses of {len(test)}; each visible joint bent by {args.degrees:g} deg")
+    print(f"{'joint':16s} {'trials':>6s} {'hit rate':>8s}")
+    for name, r in report["per_joint"].items():
+        print(f"{name:16s} {r['trials']:6d} {r['hit_rate']:8.3f}")
+    print(f"{'overall':16s} {report['trials']:6d} {report['hit_rate']:8.3f}   (chance about 1/9 = 0.111)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
