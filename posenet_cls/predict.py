@@ -111,8 +111,8 @@ def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, 
     if found.status != "pose":
         return PhotoResult(source, found.status, reason=found.reason)
     keypoints = np.asarray(found.keypoints, dtype=np.float32).reshape(33, 4)
-    pred = runtime.classify(keypoints, threshold)
-    probs = runtime.pose_probabilities(keypoints)  # the same call again: classify keeps no copy of them
+    probs = runtime.pose_probabilities(keypoints).copy()  # the runtime overwrites its buffer on the next call
+    pred = runtime.decide(probs, threshold)
     result = PhotoResult(
         source, "pose", pred.label, round(pred.confidence, 6), pred.best,
         {c: round(float(p), 6) for c, p in zip(runtime.classes, probs)}, found.attempt, keypoints=keypoints,

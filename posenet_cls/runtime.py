@@ -164,9 +164,12 @@ class PoseRuntime:
 
     def classify(self, pose: np.ndarray, threshold: float | None = None) -> Prediction:
         """The class of one raw pose (33, 4); "unknown" when the top probability is under the threshold."""
-        p = self.pose_probabilities(pose)
-        i = int(p.argmax())
-        confidence = float(p[i])
+        return self.decide(self.pose_probabilities(pose), threshold)
+
+    def decide(self, probabilities: np.ndarray, threshold: float | None = None) -> Prediction:
+        """The answer for one probability vector (C,), raw or smoothed: the top class, or "unknown" under the threshold."""
+        i = int(probabilities.argmax())
+        confidence = float(probabilities[i])
         if not confidence == confidence:  # NaN: cheaper than an isfinite check on the input
             raise PosenetError(f"{self.path}: the pose gives non-finite probabilities (NaN or infinite landmarks?)")
         best = self.classes[i]

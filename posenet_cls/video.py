@@ -126,9 +126,7 @@ class VideoSession:
             label, confidence, probs = NO_PERSON, 0.0, None
         else:
             self.frames_with_pose += keypoints is not None
-            i = int(smoothed.argmax())
-            confidence = float(smoothed[i])
-            label = self.runtime.classes[i] if confidence >= self.threshold else UNKNOWN
+            label, confidence, _ = self.runtime.decide(smoothed, self.threshold)
             probs = dict(zip(self.runtime.classes, smoothed.tolist()))
         self.segments.update(t, label)
         reps = None
