@@ -360,7 +360,8 @@ def train_classifiers(table, work_dir: Path, epochs: int | None = None, what: st
     from .checkpoint import model_meta, save_checkpoint
     from .export import export_model
     from .runtime import BATCH_SESSION_MIN, INPUT_NAME, PoseRuntime
-    from .train import TrainConfig, fit_baseline, fit_mlp, make_splits, one_cpu_thread
+    from .novelty import fit_novelty
+    from .train import TrainConfig, fit_baseline, fit_mlp, make_splits, mlp_predict_proba, one_cpu_thread
 
     note = progress or (lambda _: None)
     config = TrainConfig() if epochs is None else replace(TrainConfig(), epochs=epochs)
@@ -371,8 +372,12 @@ def train_classifiers(table, work_dir: Path, epochs: int | None = None, what: st
     fit = fit_mlp(table, split, classes, config)
     model = fit.model.eval()
     ckpt, onnx_path = work_dir / "mlp.ckpt", work_dir / "mlp.onnx"
-    save_checkpoint(ckpt, model, model_meta(model, classes))
-    export_model(model, classes, model.features.to_dict(), onnx_path, table.keypoints[split.train])
+    y_train = np.searchsorted(index, table.labels[split.train].astype(str))
+    val_pred = mlp_predict_proba(model, table.keypoints[split.val]).argmax(1)
+    novelty = fit_novelty(table.keypoints[split.train], y_train, table.keypoints[split.val], val_pred,
+                          config.features.torso_multiplier)
+    save_checkpoint(ckpt, model, model_meta(model, classes), novelty)
+    export_model(model, classes, model.features.to_dict(), onnx_path, table.keypoints[split.train], novelty=novelty)
     runtime = PoseRuntime(onnx_path)
     raw = _default_session(onnx_path)
 
@@ -387,8 +392,12 @@ def train_classifiers(table, work_dir: Path, epochs: int | None = None, what: st
 
     backends = [
         Backend("onnxruntime", "MLP, onnxruntime (PoseRuntime, ours)", onnx_path.stat().st_size, "ONNX file",
-                lambda kp: runtime.probabilities(kp).argmax(axis=1), runtime.classify, runtime.probabilities,
+                lambda kp: runtime.probabilities(kp).argmax(axis=1),
+                lambda pose: runtime.decide(runtime.pose_probabilities(pose)), runtime.probabilities,
                 f"1; {os.cpu_count()} from batch {BATCH_SESSION_MIN}"),
+        Backend("onnxruntime-novelty", "MLP + novelty score, onnxruntime (PoseRuntime.classify, ours)",
+                onnx_path.stat().st_size, "ONNX file", lambda kp: runtime.scores(kp)[0].argmax(axis=1),
+                runtime.classify, runtime.scores, f"1; {os.cpu_count()} from batch {BATCH_SESSION_MIN}"),
         Backend("onnxruntime-default", "MLP, onnxruntime session.run, default options", onnx_path.stat().st_size,
                 "ONNX file", lambda kp: raw.run(None, {INPUT_NAME: kp})[0].argmax(axis=1),
                 lambda pose: raw.run(None, {INPUT_NAME: pose[None]}), lambda b: raw.run(None, {INPUT_NAME: b}),

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import PosenetError
 from .features import FeatureConfig
 from .models.mlp import PoseClassifier
+from .novelty import NoveltyModel
 from .schema import LANDMARK_NAMES, SCHEMA_VERSION
 
 FORMAT = "posenet-cls-checkpoint"
@@ -52,22 +54,32 @@ def check_meta(meta: dict, path: str | Path) -> None:
         raise PosenetError(f"{path}: checkpoint meta 'classes' must list at least two class names")
 
 
-def save_checkpoint(path: str | Path, model: PoseClassifier, meta: dict) -> None:
-    """Write ``model``'s weights and ``meta`` (JSON-safe) to ``path`` atomically."""
+def save_checkpoint(path: str | Path, model: PoseClassifier, meta: dict, novelty: NoveltyModel | None = None) -> None:
+    """Write ``model``'s weights, ``meta`` (JSON-safe) and the novelty reference set to ``path`` atomically."""
     path = Path(path)
-    meta = json.loads(json.dumps(meta))  # JSON-safe by construction, and a copy
+    meta = json.loads(json.dumps({**meta, **({"novelty": novelty.settings()} if novelty else {})}))
     check_meta(meta, path)
     if len(meta["classes"]) != model.num_classes:
         raise PosenetError(f"{path}: {len(meta['classes'])} class names for a model with {model.num_classes} outputs")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta, "state_dict": state}, tmp)
+    blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta, "state_dict": state}
+    if novelty is not None:
+        blob["novelty"] = {name: torch.from_numpy(np.ascontiguousarray(getattr(novelty, name)))
+                           for name in ("reference", "labels", "scale")}
+    torch.save(blob, tmp)
     tmp.replace(path)
 
 
 def load_checkpoint(path: str | Path) -> tuple[PoseClassifier, dict]:
     """The model (eval mode, CPU) and its meta from a checkpoint written by :func:`save_checkpoint`."""
+    model, meta, _ = load_checkpoint_full(path)
+    return model, meta
+
+
+def load_checkpoint_full(path: str | Path) -> tuple[PoseClassifier, dict, NoveltyModel | None]:
+    """The model, its meta and its novelty model (None for a checkpoint saved without one)."""
     path = Path(path)
     if not path.is_file():
         raise PosenetError(f"{path}: no such checkpoint file")
@@ -87,4 +99,11 @@ def load_checkpoint(path: str | Path) -> tuple[PoseClassifier, dict]:
         model.load_state_dict(blob["state_dict"])
     except (TypeError, RuntimeError) as e:
         raise PosenetError(f"{path}: weights do not fit the model described in its meta ({str(e).splitlines()[0]})") from None
-    return model.eval(), meta
+    novelty = None
+    if "novelty" in blob and "novelty" in meta:
+        settings = meta["novelty"]
+        arrays = blob["novelty"]
+        novelty = NoveltyModel(arrays["reference"].numpy(), arrays["labels"].numpy(), arrays["scale"].numpy(),
+                               int(settings["k"]), float(settings["threshold"]), float(settings["quantile"]),
+                               float(settings["torso_multiplier"]))
+    return model.eval(), meta, novelty

@@ -208,3 +208,44 @@ def evaluate_run(run_dir: str | Path, table_path: str | Path | None = None) -> d
     (out / "metrics.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     result["written"] = str(out)
     return result
+
+
+def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tuple[float, ...] = ()) -> dict:
+    """Train the MLP without class ``left_out``; how the "unknown" rules treat its poses and the known test poses.
+
+    The novelty threshold is fitted on the validation poses as in training (``config`` is a
+    :class:`~posenet_cls.train.TrainConfig`); ``quantiles`` adds rows for other threshold quantiles.
+    Rates: ``left_out_unknown`` (share of the left-out class called unknown, which is right) and
+    ``known_accepted`` (share of the known classes' test poses still given a class).
+    """
+    from .export import DEFAULT_UNKNOWN_THRESHOLD as P
+    from .novelty import DEFAULT_QUANTILE, fit_novelty, score
+    from .train import fit_mlp, make_splits, mlp_predict_proba
+
+    if left_out not in table.classes:
+        raise PosenetError(f"class '{left_out}' is not in the table (classes: {', '.join(table.classes)})")
+    known = table.subset(np.flatnonzero(table.labels != left_out))
+    other = table.keypoints[table.labels == left_out]
+    classes = known.classes
+    split = make_splits(known, config.folds, config.seed, f"table without {left_out}")[config.fold]
+    fit = fit_mlp(known, split, classes, config)
+    y_train = np.searchsorted(np.asarray(classes), known.labels[split.train].astype(str))
+    val_pred = mlp_predict_proba(fit.model, known.keypoints[split.val]).argmax(1)
+    test_probs = mlp_predict_proba(fit.model, known.keypoints[split.test])
+    other_probs = mlp_predict_proba(fit.model, other)
+    rows = []
+    for q in (DEFAULT_QUANTILE, *quantiles):
+        novelty = fit_novelty(known.keypoints[split.train], y_train, known.keypoints[split.val], val_pred,
+                              config.features.torso_multiplier, quantile=q)
+        test_novel = score(novelty, known.keypoints[split.test], test_probs.argmax(1)) > novelty.threshold
+        other_novel = score(novelty, other, other_probs.argmax(1)) > novelty.threshold
+        rows.append({"quantile": q, "threshold": round(novelty.threshold, 4),
+                     "left_out_unknown": round(float(other_novel.mean()), 4),
+                     "known_accepted": round(float(1.0 - test_novel.mean()), 4),
+                     "left_out_unknown_both": round(float((other_novel | (other_probs.max(1) < P)).mean()), 4),
+                     "known_accepted_both": round(float((~test_novel & (test_probs.max(1) >= P)).mean()), 4)})
+    return {"left_out": left_out, "n_left_out": int(len(other)), "n_known_test": int(len(split.test)),
+            "probability_only": {"left_out_unknown": round(float((other_probs.max(1) < P).mean()), 4),
+                                 "known_accepted": round(float((test_probs.max(1) >= P).mean()), 4)},
+            "most_often_called": classes[int(np.bincount(other_probs.argmax(1), minlength=len(classes)).argmax())],
+            "novelty": rows}

@@ -17,11 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PosenetError
-from .runtime import INPUT_NAME, METADATA_KEY, OUTPUT_NAME
+from .novelty import NoveltyModel
+from .novelty import score as score_novelty
+from .runtime import INPUT_NAME, METADATA_KEY, NOVELTY_FLAG, NOVELTY_OUTPUT, OUTPUT_NAME
 from .schema import LANDMARK_NAMES, NUM_CHANNELS, NUM_LANDMARKS, SCHEMA_VERSION
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-5  # max abs difference on probabilities, onnxruntime vs torch
+NOVELTY_TOLERANCE = 5e-3  # novelty, float32 graph vs float64 numpy: sqrt amplifies round-off near 0 (training poses)
+NOVELTY_PENALTY = 1e4  # squared distance added to references of other classes: far beyond any real pose
 # Top probability under which predict answers "unknown": the best class must be more probable than
 # all the others together. On yoga8's cross-validated out-of-fold probabilities it is the knee of the
 # trade-off (scripts/train_default_model.py prints the table): it keeps 98.7% of the right answers
@@ -90,8 +94,13 @@ def export_model(
     check_poses: np.ndarray,
     unknown_threshold: float = DEFAULT_UNKNOWN_THRESHOLD,
     extra_metadata: dict | None = None,
+    novelty: NoveltyModel | None = None,
 ) -> ExportReport:
-    """Write ``model`` (raw (N, 33, 4) -> logits (N, C)) as ONNX, check it, and compare onnxruntime with torch."""
+    """Write ``model`` (raw (N, 33, 4) -> logits (N, C)) as ONNX, check it, and compare onnxruntime with torch.
+
+    With ``novelty``, the graph also answers ``novelty`` (N,) when its input ``with_novelty`` is set
+    true; by default that branch does not run, so plain classification costs nothing more.
+    """
     import onnx
     import torch
 
@@ -101,6 +110,9 @@ def export_model(
     check_poses = np.ascontiguousarray(check_poses, dtype=np.float32)
     if check_poses.ndim != 3 or check_poses.shape[1:] != (NUM_LANDMARKS, NUM_CHANNELS) or len(check_poses) == 0:
         raise PosenetError(f"parity check needs real poses of shape (N, 33, 4), got {check_poses.shape}")
+    if novelty is not None:
+        extra_metadata = {**(extra_metadata or {}), "novelty": {**novelty.settings(), "output": NOVELTY_OUTPUT,
+                                                                "flag": NOVELTY_FLAG}}
     meta = build_metadata(classes, features, unknown_threshold, extra_metadata)
     wrapped = _with_softmax(model.eval())
     expected = torch_probabilities(model, check_poses)
@@ -122,6 +134,8 @@ def export_model(
             do_constant_folding=True,
         )
     proto = onnx.load(str(tmp))
+    if novelty is not None:
+        _add_novelty_branch(proto, novelty, len(classes))
     proto.doc_string = "posenet_cls pose classifier: raw BlazePose landmarks (batch, 33, 4) -> class probabilities"
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
@@ -133,7 +147,7 @@ def export_model(
         raise PosenetError(f"{out}: the exported graph fails the ONNX checker ({str(e).splitlines()[0]})") from None
     onnx.save(proto, str(tmp))
     try:
-        diff, same_top = _parity(tmp, check_poses, expected)
+        diff, same_top = _parity(tmp, check_poses, expected, novelty)
     except PosenetError:
         tmp.unlink(missing_ok=True)
         raise
@@ -146,22 +160,110 @@ def export_model(
     return ExportReport(str(out), list(classes), len(check_poses), diff, same_top, out.stat().st_size)
 
 
-def _parity(path: Path, poses: np.ndarray, expected: np.ndarray) -> tuple[float, bool]:
-    """Max abs probability difference onnxruntime vs torch (batch and one-by-one) and whether top classes agree."""
+def _parity(path: Path, poses: np.ndarray, expected: np.ndarray, novelty: NoveltyModel | None) -> tuple[float, bool]:
+    """Max abs difference onnxruntime vs torch (probabilities) and numpy (novelty), and whether top classes agree."""
     from .runtime import PoseRuntime
 
     runtime = PoseRuntime(path, providers=["CPUExecutionProvider"])
     batch = runtime.probabilities(poses)
     single = np.stack([runtime.pose_probabilities(p).copy() for p in poses[:64]])
     diff = max(float(np.abs(batch - expected).max()), float(np.abs(single - expected[:64]).max()))
+    if novelty is not None:
+        probs, scores = runtime.scores(poses)
+        reference = score_novelty(novelty, poses, probs.argmax(1))
+        single = np.array([runtime.pose_scores(p)[1] for p in poses[:64]])
+        novelty_diff = max(float(np.abs(scores - reference).max()), float(np.abs(single - reference[:64]).max()))
+        if novelty_diff > NOVELTY_TOLERANCE:
+            raise PosenetError(f"{path}: the graph's novelty differs from numpy's by {novelty_diff:.2e}; not written")
     return diff, bool((batch.argmax(1) == expected.argmax(1)).all())
 
 
+def _novelty_head(novelty: NoveltyModel, num_classes: int):
+    """A torch module (landmarks (N, 33, 4), probabilities (N, C)) -> novelty (N,), the graph form of novelty.score."""
+    import torch
+
+    from .features import FeatureConfig, Normalize
+
+    class _Novelty(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.normalize = Normalize(FeatureConfig(novelty.torso_multiplier, use_z=False, use_visibility=False))
+            ref = torch.from_numpy(np.ascontiguousarray(novelty.reference, dtype=np.float32))
+            self.register_buffer("ref_t", ref.T.contiguous())
+            self.register_buffer("ref_sq", (ref * ref).sum(1))
+            # Added to the squared distances of references of other classes than the predicted one.
+            other = torch.arange(num_classes)[:, None] != torch.from_numpy(novelty.labels)[None, :]
+            self.register_buffer("penalty", other.float() * NOVELTY_PENALTY)
+            self.register_buffer("scale", torch.from_numpy(np.ascontiguousarray(novelty.scale, dtype=np.float32)))
+
+        def forward(self, landmarks: torch.Tensor, probabilities: torch.Tensor) -> torch.Tensor:
+            f = self.normalize(landmarks)
+            d2 = (f * f).sum(1, keepdim=True) - 2.0 * f @ self.ref_t + self.ref_sq
+            predicted = torch.nn.functional.one_hot(probabilities.argmax(1), num_classes).float()
+            d2 = d2 + predicted @ self.penalty
+            nearest = torch.topk(d2, novelty.k, dim=1, largest=False).values
+            return nearest.clamp_min(0.0).sqrt().mean(1) / (predicted @ self.scale)
+
+    return _Novelty().eval()
+
+
+def _add_novelty_branch(proto, novelty: NoveltyModel, num_classes: int) -> None:
+    """Graft the novelty head into the exported graph behind an If on a boolean input that defaults to false."""
+    import io
+
+    import onnx
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+
+    head = _novelty_head(novelty, num_classes)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(head, (torch.zeros(2, NUM_LANDMARKS, NUM_CHANNELS), torch.full((2, num_classes), 1.0 / num_classes)),
+                          buffer, dynamo=False, input_names=[INPUT_NAME, OUTPUT_NAME], output_names=[NOVELTY_OUTPUT],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}, NOVELTY_OUTPUT: {0: "batch"}},
+                          opset_version=OPSET, do_constant_folding=True)
+    branch = onnx.load_from_string(buffer.getvalue()).graph
+    outer = {INPUT_NAME, OUTPUT_NAME}  # read from the main graph's scope
+
+    def rename(name: str) -> str:
+        return name if not name or name in outer else f"novelty/{name}"
+
+    for node in branch.node:
+        node.name = rename(node.name or node.output[0])
+        node.input[:] = [rename(n) for n in node.input]
+        node.output[:] = [rename(n) for n in node.output]
+    for init in branch.initializer:
+        init.name = rename(init.name)
+    then_graph = helper.make_graph(list(branch.node), "novelty", [], [
+        helper.make_tensor_value_info(rename(NOVELTY_OUTPUT), TensorProto.FLOAT, ["batch"])], list(branch.initializer))
+    zeros = [  # the else branch: zeros (N,), so the output always has one value per pose
+        helper.make_node("Shape", [INPUT_NAME], ["no_novelty/shape"], start=0, end=1),
+        helper.make_node("ConstantOfShape", ["no_novelty/shape"], ["no_novelty/zeros"],
+                         value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])),
+    ]
+    else_graph = helper.make_graph(zeros, "no_novelty", [], [
+        helper.make_tensor_value_info("no_novelty/zeros", TensorProto.FLOAT, ["batch"])])
+    graph = proto.graph
+    # The flag is a float (OpenCV's DNN reads no boolean tensors): the branch runs when it is over 0.5.
+    graph.node.append(helper.make_node("Greater", [NOVELTY_FLAG, "novelty/half"], ["novelty/cond"], name="novelty/flag"))
+    graph.node.append(helper.make_node("If", ["novelty/cond"], [NOVELTY_OUTPUT], name="novelty_if",
+                                       then_branch=then_graph, else_branch=else_graph))
+    graph.input.append(helper.make_tensor_value_info(NOVELTY_FLAG, TensorProto.FLOAT, []))
+    graph.initializer.append(numpy_helper.from_array(np.array(0.0, np.float32), NOVELTY_FLAG))  # default: skip it
+    graph.initializer.append(numpy_helper.from_array(np.array(0.5, np.float32), "novelty/half"))
+    graph.output.append(helper.make_tensor_value_info(NOVELTY_OUTPUT, TensorProto.FLOAT, ["batch"]))
+
+
 def export_run(
-    run_dir: str | Path, out: str | Path, table: str | Path | None = None, unknown_threshold: float | None = None
+    run_dir: str | Path, out: str | Path, table: str | Path | None = None, unknown_threshold: float | None = None,
+    novelty: bool = True,
 ) -> ExportReport:
-    """Export ``RUN_DIR/model.ckpt``; parity is checked on the run's own keypoint table (or ``table``)."""
-    from .checkpoint import load_checkpoint
+    """Export ``RUN_DIR/model.ckpt``; parity is checked on the run's own keypoint table (or ``table``).
+
+    ``novelty`` False leaves the run's novelty model out of the graph (for runtimes without ONNX If).
+    """
+    from .checkpoint import load_checkpoint_full
     from .table import read_table
 
     run_dir = Path(run_dir)
@@ -170,7 +272,7 @@ def export_run(
         found = sorted(p.name for p in run_dir.iterdir() if p.suffix in (".ckpt", ".joblib"))
         hint = f" (found {', '.join(found)}: only the MLP exports to ONNX)" if found else " (train one with posenet-cls train)"
         raise PosenetError(f"{run_dir}: no model.ckpt in this run folder{hint}")
-    model, meta = load_checkpoint(ckpt)
+    model, meta, novelty_model = load_checkpoint_full(ckpt)
     table_path = Path(table) if table is not None else _run_table(meta, ckpt)
     poses = read_table(table_path).keypoints
     threshold = DEFAULT_UNKNOWN_THRESHOLD if unknown_threshold is None else float(unknown_threshold)
@@ -180,7 +282,8 @@ def export_run(
              "train_config": meta.get("train_config"), "run": meta.get("run")}
     if meta.get("angle_profile"):
         extra["angle_profile"] = meta["angle_profile"]  # form hints (posenet_cls.hints)
-    return export_model(model, meta["classes"], meta["features"], out, poses, threshold, extra)
+    return export_model(model, meta["classes"], meta["features"], out, poses, threshold, extra,
+                        novelty_model if novelty else None)
 
 
 def _run_table(meta: dict, ckpt: Path) -> Path:

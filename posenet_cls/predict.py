@@ -17,7 +17,7 @@ import numpy as np
 
 from .config import PROJECT_ROOT
 from .errors import PosenetError
-from .runtime import UNKNOWN, PoseRuntime
+from .runtime import NOVEL, UNKNOWN, PoseRuntime
 from .schema import LANDMARK_NAMES, SCHEMA_VERSION
 
 DEFAULT_MODEL = PROJECT_ROOT / "checkpoints" / "pose_mlp.onnx"
@@ -35,6 +35,8 @@ class PhotoResult:
     confidence: float | None = None
     best: str | None = None
     probabilities: dict[str, float] | None = None
+    novelty: float | None = None
+    unknown_reason: str | None = None
     attempt: str = ""
     reason: str = ""
     annotated: str | None = None
@@ -111,11 +113,13 @@ def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, 
     if found.status != "pose":
         return PhotoResult(source, found.status, reason=found.reason)
     keypoints = np.asarray(found.keypoints, dtype=np.float32).reshape(33, 4)
-    probs = runtime.pose_probabilities(keypoints).copy()  # the runtime overwrites its buffer on the next call
-    pred = runtime.decide(probs, threshold)
+    probs, novelty = runtime.pose_scores(keypoints)
+    probs = probs.copy()  # the runtime overwrites its buffer on the next call
+    pred = runtime.decide(probs, threshold, novelty)
     result = PhotoResult(
         source, "pose", pred.label, round(pred.confidence, 6), pred.best,
-        {c: round(float(p), 6) for c, p in zip(runtime.classes, probs)}, found.attempt, keypoints=keypoints,
+        {c: round(float(p), 6) for c, p in zip(runtime.classes, probs)},
+        None if novelty is None else round(novelty, 4), pred.reason, found.attempt, keypoints=keypoints,
     )
     result.hints = photo_hints(runtime, result)
     if out_dir is not None:
@@ -138,7 +142,9 @@ def photo_hints(runtime: PoseRuntime, result: PhotoResult) -> list[dict]:
 
 
 def label_text(result: PhotoResult) -> str:
-    """The text written on an annotated photo: 'label 0.97', or 'unknown (best 0.41)'."""
+    """The text written on an annotated photo: 'label 0.97', or 'unknown (best 0.41)', 'unknown (unlike Triangle)'."""
+    if result.label == UNKNOWN and result.unknown_reason == NOVEL:
+        return f"{UNKNOWN} (unlike {result.best})"
     if result.label == UNKNOWN:
         return f"{UNKNOWN} ({result.best} {result.confidence:.2f})"
     return f"{result.label} {result.confidence:.2f}"

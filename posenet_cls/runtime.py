@@ -24,17 +24,29 @@ from .errors import PosenetError
 METADATA_KEY = "posenet_cls"
 INPUT_NAME = "landmarks"
 OUTPUT_NAME = "probabilities"
+NOVELTY_OUTPUT = "novelty"  # (batch,): distance to the nearest training poses of the predicted class
+NOVELTY_FLAG = "with_novelty"  # float scalar input, default 0: the novelty branch runs only when it is 1
 UNKNOWN = "unknown"
+NOVEL = "unlike the training poses"  # Prediction.reason when novelty, not confidence, makes the answer unknown
+LOW_CONFIDENCE = "low confidence"
 NUM_LANDMARKS, NUM_CHANNELS = 33, 4
+WITH_NOVELTY = np.array(1.0, dtype=np.float32)
 BATCH_SESSION_MIN = 256  # batches from this size run on the multi-threaded session (measured on 2 cores)
 
 
 class Prediction(NamedTuple):
-    """One pose's answer: ``label`` ("unknown" when ``confidence`` is under the threshold), top probability, top class."""
+    """One pose's answer: ``label`` (a class or "unknown"), top probability, top class, novelty, and why "unknown".
+
+    ``novelty`` is None for a model without a novelty score; ``reason`` is None unless the label is
+    "unknown": 'low confidence' (top probability under the threshold) or 'unlike the training poses'
+    (novelty over the model's novelty threshold).
+    """
 
     label: str
     confidence: float
     best: str
+    novelty: float | None = None
+    reason: str | None = None
 
 
 def default_providers() -> list[str]:
@@ -68,6 +80,9 @@ class PoseRuntime:
         self.landmarks: tuple[str, ...] = tuple(self.metadata["landmarks"])
         self.unknown_threshold: float = float(self.metadata.get("unknown_threshold", 0.0))
         self._check_signature(self._single)
+        has_novelty = NOVELTY_OUTPUT in [o.name for o in self._single.get_outputs()] and "novelty" in self.metadata
+        # None: the model has no novelty score (exported before it existed); "unknown" then means low confidence only.
+        self.novelty_threshold: float | None = float(self.metadata["novelty"]["threshold"]) if has_novelty else None
         self._batch: ort.InferenceSession | None = None
         # The single-pose path: fixed input/output buffers bound once, so a call allocates nothing in onnxruntime.
         self._x1 = np.zeros((1, NUM_LANDMARKS, NUM_CHANNELS), dtype=np.float32)
@@ -78,6 +93,13 @@ class PoseRuntime:
         self._x1_view = self._x1[0]
         self._p1 = self._y1[0]
         self._run_bound = self._single.run_with_iobinding
+        if self.novelty_threshold is not None:  # the same buffers, plus the flag and the novelty output
+            self._n1 = np.zeros((1,), dtype=np.float32)
+            self._scores_binding = self._single.io_binding()
+            self._scores_binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._x1))
+            self._scores_binding.bind_ortvalue_input(NOVELTY_FLAG, ort.OrtValue.ortvalue_from_numpy(WITH_NOVELTY))
+            self._scores_binding.bind_ortvalue_output(OUTPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._y1))
+            self._scores_binding.bind_ortvalue_output(NOVELTY_OUTPUT, ort.OrtValue.ortvalue_from_numpy(self._n1))
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -114,7 +136,7 @@ class PoseRuntime:
         return meta
 
     def _check_signature(self, session: ort.InferenceSession) -> None:
-        inputs, outputs = session.get_inputs(), session.get_outputs()
+        inputs, outputs = [i for i in session.get_inputs() if i.name != NOVELTY_FLAG], session.get_outputs()
         if [i.name for i in inputs] != [INPUT_NAME] or OUTPUT_NAME not in [o.name for o in outputs]:
             raise PosenetError(
                 f"{self.path}: expected input '{INPUT_NAME}' and output '{OUTPUT_NAME}', "
@@ -134,16 +156,19 @@ class PoseRuntime:
 
     # -- inference -------------------------------------------------------------------------------
 
-    def probabilities(self, poses: np.ndarray) -> np.ndarray:
-        """Class probabilities float32 (N, C) for raw poses (N, 33, 4); columns follow ``self.classes``."""
+    def _check_batch(self, poses: np.ndarray) -> np.ndarray:
         poses = np.asarray(poses)
         if poses.ndim != 3 or poses.shape[1:] != (NUM_LANDMARKS, NUM_CHANNELS):
             raise PosenetError(
                 f"{self.path}: expected poses of shape (N, {NUM_LANDMARKS}, {NUM_CHANNELS}), got {poses.shape}"
             )
-        if len(poses) == 0:
+        return np.ascontiguousarray(poses, dtype=np.float32)
+
+    def probabilities(self, poses: np.ndarray) -> np.ndarray:
+        """Class probabilities float32 (N, C) for raw poses (N, 33, 4); columns follow ``self.classes``."""
+        x = self._check_batch(poses)
+        if len(x) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        x = np.ascontiguousarray(poses, dtype=np.float32)
         session = self._single if len(x) < BATCH_SESSION_MIN else self._batch_session()
         probs = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
         if not np.isfinite(probs).all():
@@ -151,41 +176,69 @@ class PoseRuntime:
             raise PosenetError(f"{self.path}: pose {bad} gives non-finite probabilities (NaN or infinite landmarks?)")
         return probs
 
-    def pose_probabilities(self, pose: np.ndarray) -> np.ndarray:
-        """Class probabilities (C,) of one raw pose (33, 4): a view overwritten by the next single-pose call."""
+    def _check_pose(self, pose: np.ndarray) -> None:
         if getattr(pose, "shape", None) != (NUM_LANDMARKS, NUM_CHANNELS):
             raise PosenetError(
                 f"{self.path}: expected one pose of shape ({NUM_LANDMARKS}, {NUM_CHANNELS}), "
                 f"got {getattr(pose, 'shape', type(pose).__name__)}; use probabilities() for a batch (N, 33, 4)"
             )
+
+    def pose_probabilities(self, pose: np.ndarray) -> np.ndarray:
+        """Class probabilities (C,) of one raw pose (33, 4): a view overwritten by the next single-pose call."""
+        self._check_pose(pose)
         np.copyto(self._x1_view, pose)
         self._run_bound(self._binding)
         return self._p1
 
-    def classify(self, pose: np.ndarray, threshold: float | None = None) -> Prediction:
-        """The class of one raw pose (33, 4); "unknown" when the top probability is under the threshold."""
-        return self.decide(self.pose_probabilities(pose), threshold)
+    def scores(self, poses: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities (N, C) and novelty (N,) of raw poses (N, 33, 4); novelty None for a model without one."""
+        if self.novelty_threshold is None:
+            return self.probabilities(poses), None
+        x = self._check_batch(poses)
+        if len(x) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32), np.zeros((0,), np.float32)
+        session = self._single if len(x) < BATCH_SESSION_MIN else self._batch_session()
+        probs, novelty = session.run([OUTPUT_NAME, NOVELTY_OUTPUT], {INPUT_NAME: x, NOVELTY_FLAG: WITH_NOVELTY})
+        if not np.isfinite(probs).all():
+            bad = int(np.argmax(~np.isfinite(probs).all(axis=1)))
+            raise PosenetError(f"{self.path}: pose {bad} gives non-finite probabilities (NaN or infinite landmarks?)")
+        return probs, novelty
 
-    def decide(self, probabilities: np.ndarray, threshold: float | None = None) -> Prediction:
-        """The answer for one probability vector (C,), raw or smoothed: the top class, or "unknown" under the threshold."""
+    def pose_scores(self, pose: np.ndarray) -> tuple[np.ndarray, float | None]:
+        """Probabilities (C,) (a view overwritten by the next call) and novelty of one raw pose (33, 4)."""
+        if self.novelty_threshold is None:
+            return self.pose_probabilities(pose), None
+        self._check_pose(pose)
+        np.copyto(self._x1_view, pose)
+        self._single.run_with_iobinding(self._scores_binding)
+        return self._p1, float(self._n1[0])
+
+    def classify(self, pose: np.ndarray, threshold: float | None = None) -> Prediction:
+        """The class of one raw pose (33, 4): "unknown" under the probability threshold or over the novelty threshold."""
+        probabilities, novelty = self.pose_scores(pose)
+        return self.decide(probabilities, threshold, novelty)
+
+    def decide(self, probabilities: np.ndarray, threshold: float | None = None, novelty: float | None = None,
+               novelty_threshold: float | None = None) -> Prediction:
+        """The answer for one probability vector (C,), raw or smoothed, and its novelty (None: not judged)."""
         i = int(probabilities.argmax())
         confidence = float(probabilities[i])
         if not confidence == confidence:  # NaN: cheaper than an isfinite check on the input
             raise PosenetError(f"{self.path}: the pose gives non-finite probabilities (NaN or infinite landmarks?)")
         best = self.classes[i]
         limit = self.unknown_threshold if threshold is None else threshold
-        return Prediction(best if confidence >= limit else UNKNOWN, confidence, best)
+        if confidence < limit:
+            return Prediction(UNKNOWN, confidence, best, novelty, LOW_CONFIDENCE)
+        novelty_limit = self.novelty_threshold if novelty_threshold is None else novelty_threshold
+        if novelty is not None and novelty_limit is not None and novelty > novelty_limit:
+            return Prediction(UNKNOWN, confidence, best, novelty, NOVEL)
+        return Prediction(best, confidence, best, novelty)
 
     def classify_batch(self, poses: np.ndarray, threshold: float | None = None) -> list[Prediction]:
         """The class of every raw pose in (N, 33, 4), as :meth:`classify` answers for each."""
-        probs = self.probabilities(poses)
-        limit = self.unknown_threshold if threshold is None else threshold
-        top = probs.argmax(axis=1)
-        conf = probs[np.arange(len(probs)), top]
-        return [
-            Prediction(self.classes[i] if c >= limit else UNKNOWN, float(c), self.classes[i])
-            for i, c in zip(top.tolist(), conf.tolist())
-        ]
+        probs, novelty = self.scores(poses)
+        return [self.decide(p, threshold, None if novelty is None else float(n))
+                for p, n in zip(probs, novelty if novelty is not None else [None] * len(probs))]
 
     def __repr__(self) -> str:
         return f"PoseRuntime({str(self.path)!r}, classes={len(self.classes)}, providers={self.providers})"

@@ -349,6 +349,7 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
     from .checkpoint import model_meta, save_checkpoint
     from .evaluate import classification_report, plot_confusion, plot_curves, robustness
     from .hints import angle_profile
+    from .novelty import fit_novelty, score
 
     config.check()
     table_path, out = Path(table_path), Path(out_dir)
@@ -372,7 +373,14 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
     }
     if config.model == "mlp":
         fit: FitResult = main["fit"]
-        save_checkpoint(out / "model.ckpt", fit.model, model_meta(fit.model, classes, **meta_extra))
+        y_train = np.searchsorted(np.asarray(classes), table.labels[split.train].astype(str))
+        val_pred = mlp_predict_proba(fit.model, table.keypoints[split.val]).argmax(1)
+        novelty = fit_novelty(table.keypoints[split.train], y_train, table.keypoints[split.val], val_pred,
+                              config.features.torso_multiplier)
+        save_checkpoint(out / "model.ckpt", fit.model, model_meta(fit.model, classes, **meta_extra), novelty)
+        test_novelty = score(novelty, table.keypoints[split.test], main["pred"])
+        accepted = float((test_novelty <= novelty.threshold).mean())
+        metrics["novelty"] = {**novelty.settings(), "test_accepted": round(accepted, 4)}
         svc = trained["svc"]
         joblib.dump({"meta": {"model": "svc", "classes": classes, "schema_version": SCHEMA_VERSION,
                               "features": config.features.to_dict(), **meta_extra}, "estimator": svc["estimator"]},

@@ -19,6 +19,7 @@ from .errors import PosenetError
 from .schema import mirror_keypoints, mirror_world
 from .exercises import Exercise, ExerciseTracker
 from .extract import PoseExtractor, VideoReader
+from .hints import form_hints, profile_aspect
 from .runtime import UNKNOWN, PoseRuntime
 from .temporal import DEFAULT_WINDOW_S, CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
 
@@ -42,6 +43,8 @@ class FrameResult:
     hold_s: float | None = None  # with a hold exercise or --hold: the current hold's duration
     longest_hold_s: float | None = None  # the longest hold so far
     exercise: str | None = None
+    novelty: float | None = None  # smoothed, like the probabilities; None for a model without a novelty score
+    hints: list[dict] | None = None  # form hints for the smoothed label (models with an angle profile)
 
     def to_json(self) -> dict[str, object]:
         record: dict[str, object] = {
@@ -49,6 +52,10 @@ class FrameResult:
             "label": self.label, "confidence": round(self.confidence, 4),
             "probabilities": None if self.probabilities is None else {k: round(v, 4) for k, v in self.probabilities.items()},
         }
+        if self.novelty is not None:
+            record["novelty"] = round(self.novelty, 4)
+        if self.hints:
+            record["hints"] = self.hints
         if self.angles is not None:
             record["angles"] = {k: (round(v, 1) if np.isfinite(v) else None) for k, v in self.angles.items()}
         if self.reps is not None:
@@ -79,6 +86,8 @@ class VideoSession:
         self.runtime = runtime
         self.threshold = runtime.unknown_threshold if threshold is None else threshold
         self.smoother = ProbabilitySmoother(window_s)
+        self.novelty_smoother = ProbabilitySmoother(window_s)
+        self.profile = runtime.metadata.get("angle_profile")
         self.segments = SegmentTracker()
         self.counter: RepCounter | None = None
         self._pair: tuple[int, int] | None = None
@@ -120,14 +129,20 @@ class VideoSession:
             world = None if world is None else mirror_world(world)
         self.frames += 1
         self.last_t = t
-        raw = None if keypoints is None else self.runtime.pose_probabilities(keypoints)
+        raw, novelty = (None, None) if keypoints is None else self.runtime.pose_scores(keypoints)
         smoothed = self.smoother.update(t, raw)
+        novelty = self.novelty_smoother.update(t, None if novelty is None else np.array([novelty]))
+        novelty = None if novelty is None else float(novelty[0])
+        hints = None
         if smoothed is None:
             label, confidence, probs = NO_PERSON, 0.0, None
         else:
             self.frames_with_pose += keypoints is not None
-            label, confidence, _ = self.runtime.decide(smoothed, self.threshold)
+            label, confidence = self.runtime.decide(smoothed, self.threshold, novelty)[:2]
             probs = dict(zip(self.runtime.classes, smoothed.tolist()))
+            if self.profile and label != UNKNOWN and keypoints is not None:
+                # The profile was measured on normalised landmarks of photos of any shape: compare like with like.
+                hints = form_hints(keypoints, label, self.profile, aspect=profile_aspect(self.profile))
         self.segments.update(t, label)
         reps = None
         if self.counter is not None and self._pair is not None:
@@ -146,7 +161,7 @@ class VideoSession:
             self.longest_hold_s = max(self.longest_hold_s, hold_s)
         return FrameResult(frame, t, keypoints is not None, label, confidence, probs, reps, keypoints, angles, hold_s,
                            None if hold_s is None else self.longest_hold_s,
-                           None if self.tracker is None else self.tracker.exercise.name)
+                           None if self.tracker is None else self.tracker.exercise.name, novelty, hints)
 
     def summary(self, end_s: float | None = None) -> dict[str, object]:
         """What happened in the stream: frames, pose segments, reps (--reps, --exercise) and holds."""
@@ -178,7 +193,7 @@ def overlay_lines(result: FrameResult, fps: float | None) -> list[str]:
     if not result.pose:
         lines = [NO_PERSON]
     else:
-        lines = [f"{result.label} {result.confidence:.0%}"]
+        lines = [f"{result.label} {result.confidence:.0%}"] + ([result.hints[0]["text"]] if result.hints else [])
     if result.reps is not None:
         named = result.exercise and result.hold_s is None  # a hold exercise shows its hold, not reps
         lines.append(f"{result.exercise} reps: {result.reps}" if named else f"reps: {result.reps}")

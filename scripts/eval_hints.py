@@ -40,7 +40,7 @@ def main() -> int:
     profile = angle_profile(table.keypoints[split.train], table.labels[split.train])
     runtime = load_model()
     test = split.test
-    preds = [p.label for p in runtime.classify_batch(table.keypoints[test])]
+    preds = [p.best for p in runtime.classify_batch(table.keypoints[test])]  # hints judge the pose, not the unknown rule
     right = test[[pred == lab for pred, lab in zip(preds, table.labels[test].astype(str))]]
     report = evaluate_hints(table.keypoints[right], table.labels[right], profile, args.degrees)
     print(f"{len(right)} correctly classified held-out poses of {len(test)}; each visible joint bent by {args.degrees:g} deg")

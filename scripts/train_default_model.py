@@ -83,6 +83,23 @@ def threshold_table(probs: np.ndarray, y: np.ndarray, other: np.ndarray | None) 
     return rows
 
 
+def strip_machine_paths(onnx_path: Path) -> None:
+    """Keep only the file name of the training table in the shipped model's metadata (no paths of this machine)."""
+    import onnx
+
+    from posenet_cls.runtime import METADATA_KEY
+
+    proto = onnx.load(str(onnx_path))
+    entry = next(e for e in proto.metadata_props if e.key == METADATA_KEY)
+    meta = json.loads(entry.value)
+    if (meta.get("run") or {}).get("table"):
+        meta["run"]["table"] = Path(meta["run"]["table"]).name
+    entry.value = json.dumps(meta)
+    tmp = onnx_path.with_name(onnx_path.name + ".tmp")
+    onnx.save(proto, str(tmp))
+    tmp.replace(onnx_path)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(data_dir() / "yoga8"), help="class-folder photos (default ../shared/data/yoga8)")
@@ -140,6 +157,7 @@ def main() -> int:
         metrics = train_run(table_path, run_dir, config)
     onnx_path = out / "pose_mlp.onnx"
     export = export_run(run_dir, onnx_path, table=table_path, unknown_threshold=chosen)
+    strip_machine_paths(onnx_path)
     split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
     split["table"] = table_path.name  # no machine-specific paths in shipped files
     (out / "pose_mlp.split.json").write_text(json.dumps(split, indent=1), encoding="utf-8")
@@ -154,6 +172,7 @@ def main() -> int:
         "shipped_model": {"split": metrics["split"], "test_accuracy": metrics["test"]["accuracy"],
                           "test_macro_f1": metrics["test"].get("macro_f1"),
                           "best_epoch": metrics["training"]["best_epoch"]},
+        "novelty": metrics["novelty"],
         "unknown_threshold": {"value": chosen, "rule": "best class more probable than all others together; see table",
                               "other_activity_poses": 0 if other is None else len(other), "table": rows},
         "export": {"bytes": export.size_bytes, "max_abs_diff_vs_torch": export.max_abs_diff,
@@ -164,6 +183,9 @@ def main() -> int:
     print(f"  shipped model: test accuracy {metrics['test']['accuracy']:.4f} on {metrics['split']['test']} held-out poses")
     print(f"  wrote {onnx_path} ({export.size_bytes / 1024:.0f} KiB), {out / 'pose_mlp.split.json'}, {out / 'pose_mlp.card.json'}")
     print(f"  onnxruntime vs torch: max abs difference {export.max_abs_diff:.2e} on {export.poses_checked} poses")
+    nov = metrics["novelty"]
+    print(f"  novelty threshold {nov['threshold']:.3f} (quantile {nov['quantile']} of validation poses); "
+          f"held-out test poses under it: {nov['test_accepted']:.3f}")
     return 0
 
 

@@ -12,7 +12,7 @@ from posenet_cls.cli import main
 
 CLASSES = ("Downward_dog", "Triangle", "Vrukshasana")
 PHOTOS_PER_CLASS = 6
-BACKENDS = ["onnxruntime", "onnxruntime-default", "torch", "svc", "svc-poly", "knn"]
+BACKENDS = ["onnxruntime", "onnxruntime-novelty", "onnxruntime-default", "torch", "svc", "svc-poly", "knn"]
 EXTRACTION = [("photos, static mode", 1), ("photos, static mode", 1), ("photos, static mode", 2),
               ("video frames, tracking mode", 1), ("video frames, tracking mode", 1)]
 END_TO_END = [("photos: file -> label", 1), ("photos: file -> label", 1), ("photos: file -> label", 2),

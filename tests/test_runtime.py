@@ -37,7 +37,10 @@ def test_single_pose_matches_batch(runtime, yoga8_table):
     single = np.stack([runtime.pose_probabilities(p).copy() for p in poses])
     np.testing.assert_allclose(single, batch, atol=1e-6)
     preds = runtime.classify_batch(poses)
-    assert preds == [runtime.classify(p) for p in poses]
+    singles = [runtime.classify(p) for p in poses]
+    assert [(p.label, p.best, p.reason) for p in preds] == [(p.label, p.best, p.reason) for p in singles]
+    np.testing.assert_allclose([p.confidence for p in preds], [p.confidence for p in singles], atol=1e-6)
+    np.testing.assert_allclose([p.novelty for p in preds], [p.novelty for p in singles], atol=1e-3)
     assert [p.best for p in preds] == [runtime.classes[i] for i in batch.argmax(axis=1)]
 
 

@@ -1,0 +1,88 @@
+"""Leave-one-class-out: does "unknown" catch a pose class the model never saw, and keep the known ones?
+
+Usage: .venv/bin/python scripts/unknown_table.py [--table runs/default_model/poses.csv] [--seeds 0 1 2] [--json]
+
+For each class k of the table: train the MLP without k (the project's seeded split of the other
+classes, novelty threshold fitted on its validation poses), then report the share of k's photos
+called unknown and the share of the known classes' held-out test photos still given a class, for
+the probability threshold alone, the novelty score alone, and both (the shipped rule). Prints a
+markdown table (the README's) and, with --quantiles, rows for other novelty threshold quantiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    from posenet_cls.config import data_dir
+    from posenet_cls.evaluate import leave_one_class_out
+    from posenet_cls.table import read_table
+    from posenet_cls.train import TrainConfig, quiet_lightning
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),
+                   help="yoga8 keypoint table (extracted from ../shared/data/yoga8 when missing)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--quantiles", type=float, nargs="*", default=[0.95, 1.0], help="other novelty threshold quantiles")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    table_path = Path(args.table)
+    if not table_path.is_file():
+        from posenet_cls.dataset import build_dataset
+
+        print(f"extracting {data_dir() / 'yoga8'} -> {table_path}", file=sys.stderr, flush=True)
+        build_dataset(data_dir() / "yoga8", table_path)
+    table = read_table(table_path)
+    results = []
+    with quiet_lightning():
+        for seed in args.seeds:
+            for k in table.classes:
+                print(f"seed {seed}: training without {k}", file=sys.stderr, flush=True)
+                results.append({"seed": seed, **leave_one_class_out(table, k, TrainConfig(seed=seed),
+                                                                     tuple(args.quantiles))})
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    seeds = " ".join(map(str, args.seeds))
+    print(f"Left-out class: share of its photos called unknown; known: share of the other classes' test photos "
+          f"still classified (mean over seeds {seeds}).\n")
+    print("| left-out class | photos | called (prob. only) | unknown: prob. only | novelty only | both (shipped) "
+          "| known kept: prob. only | novelty only | both |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    rows = {}
+    for r in results:
+        rows.setdefault(r["left_out"], []).append(r)
+    totals = []
+    for k, rs in rows.items():
+        nov = [r["novelty"][0] for r in rs]
+        vals = [np.mean([r["probability_only"]["left_out_unknown"] for r in rs]),
+                np.mean([n["left_out_unknown"] for n in nov]), np.mean([n["left_out_unknown_both"] for n in nov]),
+                np.mean([r["probability_only"]["known_accepted"] for r in rs]),
+                np.mean([n["known_accepted"] for n in nov]), np.mean([n["known_accepted_both"] for n in nov])]
+        totals.append(vals)
+        print(f"| {k} | {rs[0]['n_left_out']} | {rs[0]['most_often_called']} | "
+              + " | ".join(f"{100 * v:.0f}%" for v in vals) + " |")
+    mean = np.mean(totals, axis=0)
+    print("| **mean** | | | " + " | ".join(f"**{100 * v:.0f}%**" for v in mean) + " |")
+    if args.quantiles:
+        print("\nNovelty threshold quantile (of validation scores) vs the mean rates, both rules combined:\n")
+        print("| quantile | left-out called unknown | known kept |")
+        print("|---:|---:|---:|")
+        for i, q in enumerate([results[0]["novelty"][j]["quantile"] for j in range(len(results[0]["novelty"]))]):
+            lo = np.mean([r["novelty"][i]["left_out_unknown_both"] for r in results])
+            ka = np.mean([r["novelty"][i]["known_accepted_both"] for r in results])
+            print(f"| {q:g}{' (shipped)' if i == 0 else ''} | {100 * lo:.1f}% | {100 * ka:.1f}% |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

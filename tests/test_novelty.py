@@ -1,0 +1,150 @@
+"""The novelty score behind "unknown" for poses never trained: numpy vs the ONNX graph, checkpoint, rules, left-out class."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posenet_cls.checkpoint import load_checkpoint_full
+from posenet_cls.errors import PosenetError
+from posenet_cls.evaluate import leave_one_class_out
+from posenet_cls.export import NOVELTY_TOLERANCE, export_run
+from posenet_cls.features import mirror
+from posenet_cls.novelty import fit_novelty, novelty_features, novelty_scores, score
+from posenet_cls.runtime import LOW_CONFIDENCE, NOVEL, UNKNOWN, PoseRuntime
+from posenet_cls.train import TrainConfig, make_splits, train_run
+
+
+@pytest.fixture(scope="module")
+def novelty_run(yoga8_csv, tmp_path_factory) -> tuple[Path, Path, dict]:
+    """A real training run on yoga8 (with its novelty model) and its ONNX export."""
+    out = tmp_path_factory.mktemp("novelty")
+    metrics = train_run(yoga8_csv, out / "run", TrainConfig())
+    export_run(out / "run", out / "model.onnx")
+    return out / "run", out / "model.onnx", metrics
+
+
+def test_a_training_pose_is_not_novel_and_only_its_class_counts(yoga8_table):
+    kp = yoga8_table.keypoints[:40]
+    labels = np.searchsorted(yoga8_table.classes, yoga8_table.labels[:40].astype(str))
+    ref = novelty_features(kp, 2.5)
+    own = novelty_scores(ref, labels, ref, labels, k=1)
+    assert np.abs(own).max() < 1e-6
+    # Judged against another class's references only, the same poses are far away.
+    other = novelty_scores(ref, (labels + 1) % 8, ref, labels, k=1)
+    assert (other[np.isin((labels + 1) % 8, labels)] > 0.05).all()
+
+
+def test_fit_needs_validation_poses_and_enough_training_poses(yoga8_table):
+    kp, y = yoga8_table.keypoints[:20], np.zeros(20, np.int64)
+    with pytest.raises(PosenetError, match="needs validation poses"):
+        fit_novelty(kp, y, kp[:0], y[:0], 2.5)
+    with pytest.raises(PosenetError, match="needs at least 3"):
+        fit_novelty(kp[:2], y[:2], kp, y, 2.5)
+
+
+def test_graph_novelty_matches_numpy_on_real_poses(novelty_run, yoga8_table):
+    run, onnx_path, _ = novelty_run
+    _, _, novelty = load_checkpoint_full(run / "model.ckpt")
+    runtime = PoseRuntime(onnx_path)
+    probs, graph = runtime.scores(yoga8_table.keypoints)
+    reference = score(novelty, yoga8_table.keypoints, probs.argmax(1))
+    assert np.abs(graph - reference).max() < NOVELTY_TOLERANCE
+    single_probs, single = runtime.pose_scores(yoga8_table.keypoints[7])
+    assert abs(single - reference[7]) < NOVELTY_TOLERANCE and single_probs.argmax() == probs[7].argmax()
+    # Mirrored poses are as familiar as the originals: the reference set holds the mirror images.
+    _, mirrored = runtime.scores(mirror(yoga8_table.keypoints))
+    assert np.median(mirrored) < 1.5 * np.median(graph) + 0.05
+    assert runtime.scores(yoga8_table.keypoints[:0])[1].shape == (0,)
+
+
+def test_threshold_travels_in_checkpoint_and_onnx_metadata(novelty_run):
+    run, onnx_path, metrics = novelty_run
+    _, meta, novelty = load_checkpoint_full(run / "model.ckpt")
+    runtime = PoseRuntime(onnx_path)
+    assert runtime.novelty_threshold == pytest.approx(novelty.threshold) == pytest.approx(meta["novelty"]["threshold"])
+    assert runtime.metadata["novelty"]["quantile"] == 0.99 and novelty.threshold > 0
+    assert metrics["novelty"]["test_accepted"] >= 0.85  # held-out poses of trained classes mostly stay known
+    assert len(novelty.labels) == 2 * metrics["split"]["train"]  # every training pose and its mirror image
+
+
+def test_threshold_is_the_validation_quantile(novelty_run, yoga8_table):
+    run, _, _ = novelty_run
+    model, _, novelty = load_checkpoint_full(run / "model.ckpt")
+    split = make_splits(yoga8_table, 5, 0, "table")[0]
+    from posenet_cls.train import mlp_predict_proba
+
+    val = yoga8_table.keypoints[split.val]
+    scores = score(novelty, val, mlp_predict_proba(model, val).argmax(1))
+    assert novelty.threshold == pytest.approx(float(np.quantile(scores, 0.99)), rel=1e-5)
+
+
+def test_decide_names_why_a_pose_is_unknown(novelty_run, yoga8_table):
+    _, onnx_path, _ = novelty_run
+    runtime = PoseRuntime(onnx_path)
+    probs, novelty = runtime.pose_scores(yoga8_table.keypoints[0])
+    probs = probs.copy()
+    known = runtime.decide(probs, 0.0, 0.0)
+    assert known.label == known.best and known.reason is None and known.novelty == 0.0
+    assert runtime.decide(probs, 1.01, 0.0).reason == LOW_CONFIDENCE
+    novel = runtime.decide(probs, 0.0, runtime.novelty_threshold + 1.0)
+    assert (novel.label, novel.reason, novel.best) == (UNKNOWN, NOVEL, known.best)
+    assert runtime.classify(yoga8_table.keypoints[0]).novelty == pytest.approx(novelty)
+    # A pose far from every training pose (joints scattered at random) is never given a class.
+    scattered = np.random.default_rng(0).uniform(0.2, 0.8, (20, 33, 4)).astype(np.float32)
+    scattered[..., 3] = 0.99
+    assert all(p.label == UNKNOWN for p in runtime.classify_batch(scattered))
+
+
+def test_predict_json_reports_novelty_and_reason(novelty_run, yoga8, tmp_path, capsys):
+    from posenet_cls.cli import main
+
+    _, onnx_path, _ = novelty_run
+    folder = yoga8 / "Triangle"
+    assert main(["predict", str(folder), "--model", str(onnx_path), "--json", "--no-annotate", "--workers", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    posed = [r for r in rows if r["status"] == "pose"]
+    assert posed and all(isinstance(r["novelty"], float) for r in posed)
+    assert all((r["unknown_reason"] is None) == (r["label"] != UNKNOWN) for r in posed)
+
+
+def test_a_model_without_novelty_still_answers(yoga8_table, tmp_path):
+    from posenet_cls.export import export_model
+    from posenet_cls.models import PoseClassifier
+
+    model = PoseClassifier(8).eval()
+    path = tmp_path / "plain.onnx"
+    export_model(model, [f"c{i}" for i in range(8)], model.features.to_dict(), path, yoga8_table.keypoints[:16])
+    runtime = PoseRuntime(path)
+    assert runtime.novelty_threshold is None
+    assert runtime.classify(yoga8_table.keypoints[0]).novelty is None
+    assert runtime.scores(yoga8_table.keypoints[:3])[1] is None
+
+
+def test_left_out_class_is_called_unknown_while_known_poses_stay(yoga8_table):
+    result = leave_one_class_out(yoga8_table, "Downward_dog", TrainConfig())
+    shipped = result["novelty"][0]
+    # The probability threshold alone gives the unseen class a name far more often than the novelty rule does.
+    assert shipped["left_out_unknown_both"] >= 0.6
+    assert shipped["left_out_unknown_both"] > result["probability_only"]["left_out_unknown"]
+    assert shipped["known_accepted_both"] >= 0.85
+    with pytest.raises(PosenetError, match="not in the table"):
+        leave_one_class_out(yoga8_table, "Plank", TrainConfig())
+
+
+def test_export_without_novelty_is_readable_by_opencv(novelty_run, yoga8_table, tmp_path, capsys):
+    import cv2
+
+    from posenet_cls.cli import main
+
+    run, _, _ = novelty_run
+    path = tmp_path / "plain.onnx"
+    assert main(["export", str(run), "-o", str(path), "--no-novelty"]) == 0
+    runtime = PoseRuntime(path)
+    assert runtime.novelty_threshold is None and "novelty" not in runtime.metadata
+    net = cv2.dnn.readNetFromONNX(str(path))
+    net.setInput(yoga8_table.keypoints[:8], "landmarks")
+    assert np.abs(net.forward() - runtime.probabilities(yoga8_table.keypoints[:8])).max() < 1e-4
