@@ -27,8 +27,10 @@ import numpy as np
 from .dataset import build_dataset, list_photos
 from .errors import PosenetError
 
-SECTIONS = ("classifiers", "extraction", "end_to_end")
+SECTIONS = ("classifiers", "extraction", "backends", "end_to_end")
 BATCHES = (1, 64, 4096)
+POSE_BATCHES = (1, 16, 64, 256)  # photos per network call of the onnxruntime BlazePose
+TARGETS = {"photos, static mode": 1.3, "video frames, tracking mode": 1.5}  # onnx over MediaPipe, issue 9
 ARTICLE = "svc-poly"  # the reference of the classifier rows
 KNN_CHUNK = 256  # k-NN predicts in chunks: its distance arrays grow with batch x training rows
 Progress = Callable[[str], None]
@@ -45,6 +47,7 @@ class BenchConfig:
     limit: int | None = None  # photos, spread over the classes (None: all)
     max_frames: int | None = None  # video frames (None: all)
     batches: tuple[int, ...] = BATCHES
+    pose_batches: tuple[int, ...] = POSE_BATCHES  # batch sizes of the onnxruntime BlazePose rows
     epochs: int | None = None  # MLP epochs at most (None: TrainConfig's)
     sections: tuple[str, ...] = SECTIONS
 
@@ -55,6 +58,8 @@ class BenchConfig:
                 raise PosenetError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if not self.seconds > 0:
             raise PosenetError(f"--seconds must be positive, got {self.seconds}")
+        if not self.pose_batches or min(self.pose_batches) < 1:
+            raise PosenetError(f"pose batch sizes must be at least 1, got {list(self.pose_batches)}")
         if self.limit is not None and self.limit < 2:
             raise PosenetError(f"--limit must be at least 2 photos, got {self.limit}")
         unknown = set(self.sections) - set(SECTIONS)
@@ -62,7 +67,7 @@ class BenchConfig:
             raise PosenetError(f"unknown section '{sorted(unknown)[0]}' (choose from {', '.join(SECTIONS)})")
 
 
-QUICK = BenchConfig(calls=200, seconds=0.05, repeats=1, limit=24, max_frames=20, epochs=20)
+QUICK = BenchConfig(calls=200, seconds=0.05, repeats=1, limit=24, max_frames=20, epochs=20, pose_batches=(1, 16))
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -322,6 +327,133 @@ def end_to_end_rows(photo_root: Path | None, video: Path | None, runtime, config
     return _ratios(rows, "per_s")
 
 
+# --- pose backends: MediaPipe next to the onnxruntime BlazePose ---------------------------------------
+
+
+def photo_tasks(photo_root: Path) -> list[tuple[str, str, str]]:
+    """The (root, relative path, label) extraction tasks of a class-folder tree."""
+    return [(str(photo_root), rel, label) for rel, label in list_photos(photo_root)]
+
+
+def mediapipe_photos(tasks: list[tuple[str, str, str]], workers: int) -> tuple[float, int, int]:
+    """Seconds, files and poses for the MediaPipe path of ``posenet-cls extract DIR`` without the table (N processes)."""
+    from .dataset import run_extraction
+
+    start = time.perf_counter()
+    files, found = _consume(run_extraction(tasks, "full", workers), None, lambda r: r.status == "pose")
+    return time.perf_counter() - start, files, found
+
+
+def onnx_photos(tasks: list[tuple[str, str, str]], batch: int, workers: int, threads: int,
+                model_dir: Path | None) -> tuple[float, int, int]:
+    """Seconds, files and poses for the onnxruntime BlazePose: decode workers, ``threads`` batches of ``batch``."""
+    from .blazepose.batch import extract_files
+
+    start = time.perf_counter()
+    results = extract_files(tasks, batch=batch, workers=workers, threads=threads, model_dir=model_dir)
+    files, found = _consume(results, None, lambda r: r.status == "pose")
+    return time.perf_counter() - start, files, found
+
+
+def decoding(tasks: list[tuple[str, str, str]], workers: int) -> tuple[float, int, int]:
+    """Seconds, files and decoded photos for reading, hashing and decoding alone, by the onnx backend's workers."""
+    from .blazepose.batch import time_decoding
+
+    return time_decoding(tasks, workers)
+
+
+def tracking_loop(video: Path, backend: str, max_frames: int | None, model_dir: Path | None) -> tuple[float, int, int]:
+    """Seconds, frames and poses of one video in tracking mode: ``VideoReader`` -> ``frame()`` of either backend."""
+    from .extract import PoseExtractor, VideoReader
+
+    start = time.perf_counter()
+    if backend == "mediapipe":
+        extractor = PoseExtractor(tracking=True)
+    else:
+        from .blazepose.pipeline import OnnxPoseExtractor
+
+        extractor = OnnxPoseExtractor(model_dir, tracking=True)
+    frames = found = 0
+    with VideoReader(video) as reader, extractor:
+        for _, t, rgb in itertools.islice(reader, max_frames):
+            found += extractor.frame(rgb, t) is not None
+            frames += 1
+    return time.perf_counter() - start, frames, found
+
+
+def onnx_networks(model_dir: Path | None = None) -> tuple[Path | None, str | None]:
+    """(the folder of the converted BlazePose networks, None) or (None, why the onnx rows are skipped)."""
+    from .blazepose.files import require_networks
+
+    try:
+        paths = require_networks(model_dir)
+    except PosenetError as e:
+        return None, f"onnx backend rows skipped: {e}"
+    return paths["detector"].parent, None
+
+
+def backend_rows(photo_root: Path | None, video: Path | None, config: BenchConfig,
+                 progress: Progress | None = None) -> tuple[list[dict], list[str]]:
+    """Photos/s and tracking frames/s of MediaPipe (the reference) and the onnxruntime BlazePose; rows and notes.
+
+    Photos: MediaPipe with ``config.workers`` processes, read + decode alone, then the onnx backend
+    at each of ``config.pose_batches``, with ``config.workers`` decode threads and network threads
+    (one on CUDA). Video: the same tracking loop over either backend. Without the converted
+    networks there are no rows, and a note says how to make them.
+    """
+    from .blazepose.batch import network_threads
+    from .blazepose.pipeline import providers_for
+
+    note = progress or (lambda _: None)
+    model_dir, missing = onnx_networks()
+    if missing:
+        return [], [missing]
+    providers = providers_for("auto")
+    device = "cuda" if providers[0] == "CUDAExecutionProvider" else "cpu"
+    threads = config.workers if device == "cpu" else network_threads(device)
+    w = config.workers
+    onnx = {"backend": "onnx", "device": device, "provider": providers[0], "threads": threads}
+    rows = []
+
+    def add(stage, what, result, unit, **extra):
+        rows.append({**_row("backends", stage, what, w, result, unit), **extra})
+
+    if photo_root is not None:
+        stage = "photos, static mode"
+        tasks = photo_tasks(photo_root)
+        note(f"backends: MediaPipe on {len(tasks)} photos, {w} worker(s)")
+        add(stage, "MediaPipe (posenet-cls extract DIR, no table)",
+            best_of(config.repeats, lambda: mediapipe_photos(tasks, w)), "photo", backend="mediapipe")
+        note(f"backends: read + decode alone, {w} thread(s)")
+        add(stage, "read + sha1 + decode alone (no network)", best_of(config.repeats, lambda: decoding(tasks, w)),
+            "photo", backend="decode")
+        for b in config.pose_batches:
+            note(f"backends: onnx BlazePose, batch {b}")
+            add(stage, f"onnx BlazePose, batch {b}",
+                best_of(config.repeats, lambda b=b: onnx_photos(tasks, b, w, threads, model_dir)), "photo",
+                batch=b, **onnx)
+    if video is not None:
+        stage = "video frames, tracking mode"
+        note(f"backends: tracking {video.name}, MediaPipe and onnx")
+        rows.append({**_row("backends", stage, "MediaPipe tracking", 1, best_of(
+            config.repeats, lambda: tracking_loop(video, "mediapipe", config.max_frames, None)), "frame"),
+            "backend": "mediapipe"})
+        rows.append({**_row("backends", stage, "onnx BlazePose tracking", 1, best_of(
+            config.repeats, lambda: tracking_loop(video, "onnx", config.max_frames, model_dir)), "frame"),
+            **onnx, "threads": 1})
+    _ratios(rows, "per_s")
+    notes = [(f"onnx backend: device {device} ({providers[0]}), {threads} network thread(s), {w} decode thread(s); "
+              f"networks from {model_dir}"), *_skipped(photo_root, video, "backends")]
+    for stage, target in TARGETS.items():
+        ours = [r for r in rows if r["stage"] == stage and r.get("backend") == "onnx"]
+        if ours:
+            best = max(ours, key=lambda r: r["vs"])
+            batch = f" (batch {best['batch']})" if "batch" in best else ""
+            notes.append(f"{stage}: onnx {best['vs']:.2f}x MediaPipe{batch}, target {target:g}x: "
+                         + ("met" if best["vs"] >= target else "not met"))
+    return rows, notes
+
+
 # --- classifier backends --------------------------------------------------------------------------
 
 
@@ -504,25 +636,30 @@ def machine_description(info: dict | None = None) -> str:
 
 
 def load_poses(data: Path, photo_dir: Path, config: BenchConfig, progress: Progress | None = None):
-    """(table path or None, photo tree or None) of ``--data``: a .csv keypoint table or a class-folder tree.
+    """(table path or None, photo tree or None) of ``--data``: a keypoint table or a class-folder tree.
 
-    A tree is linked, photo by photo (``config.limit`` of them, spread over the classes), under ``photo_dir``.
+    A table is a .csv or .parquet file or a folder of .parquet shards. A tree is linked, photo by
+    photo (``config.limit`` of them, spread over the classes), under ``photo_dir``.
     """
+    from .table import TABLE_SUFFIXES, parquet_shards
+
     data = Path(data)
+    if data.is_dir() and parquet_shards(data):
+        return data, None
     if data.is_dir():
         photos = spread(list_photos(data), config.limit)
         (progress or (lambda _: None))(f"data: {len(photos)} photos of {data}")
         return None, link_photos(data, photos, photo_dir)
     if not data.exists():
-        raise PosenetError(f"{data}: no such file or folder (give a keypoint table .csv or a class-folder tree)")
-    if data.suffix.lower() != ".csv":
-        raise PosenetError(f"{data}: not a keypoint table (.csv) or a class-folder tree")
+        raise PosenetError(f"{data}: no such file or folder (give a keypoint table or a class-folder tree)")
+    if data.suffix.lower() not in TABLE_SUFFIXES:
+        raise PosenetError(f"{data}: not a keypoint table (.csv, .parquet) or a class-folder tree")
     return data, None
 
 
 def run_benchmark(data: str | Path, video: str | Path | None, config: BenchConfig = BenchConfig(),
                   progress: Progress | None = None) -> dict:
-    """Every section of the benchmark on ``data`` (a .csv table or a class-folder tree) and ``video`` (or None).
+    """Every section of the benchmark on ``data`` (a keypoint table or a class-folder tree) and ``video`` (or None).
 
     Returns the report: ``machine``, ``settings``, ``data`` and ``sections`` (name -> rows, notes).
     """
@@ -547,11 +684,15 @@ def run_benchmark(data: str | Path, video: str | Path | None, config: BenchConfi
             sections["extraction"] = {"rows": rows, "notes": _skipped(photo_root, video, "extraction")}
             if photo_root is not None:
                 table_path = kept
-        elif photo_root is not None:
+        elif photo_root is not None and {"classifiers", "end_to_end"} & set(config.sections):
             note(f"data: extracting keypoints with {config.workers} worker(s)")
             table_path = work / "poses.csv"
             build_dataset(photo_root, table_path, workers=config.workers)
-        table = read_table(table_path)
+        if "backends" in config.sections:
+            rows, notes = backend_rows(photo_root, video, config, note)
+            sections["backends"] = {"rows": rows, "notes": notes}
+        table = read_table(table_path) if table_path is not None else None  # None: only the backends section ran
+        classes = table.classes if table is not None else sorted({label for _, label in list_photos(photo_root)})
         trained = None
         if {"classifiers", "end_to_end"} & set(config.sections):  # end to end runs the MLP trained here
             trained = train_classifiers(table, work, config.epochs, str(data), note)
@@ -565,11 +706,12 @@ def run_benchmark(data: str | Path, video: str | Path | None, config: BenchConfi
         ordered = {name: sections[name] for name in SECTIONS if name in sections}
     settings = {k: v for k, v in asdict(config).items()}
     settings["batches"], settings["sections"] = list(config.batches), list(config.sections)
+    settings["pose_batches"] = list(config.pose_batches)
     return {
         "machine": info,
         "settings": settings,
         "data": {"source": str(data), "photos": photos,
-                 "poses": len(table), "classes": table.classes, "split": trained.split if trained else None,
+                 "poses": None if table is None else len(table), "classes": classes, "split": trained.split if trained else None,
                  "video": None if video is None else str(video)},
         "sections": ordered,
     }
@@ -604,7 +746,8 @@ def render_markdown(report: dict, command: str) -> str:
     split = d["split"]
     lines = [f"`{command}`", "",
              f"Machine: {machine_description(m)}.", "",
-             f"Data: {d['source']}: {d['poses']} poses of {len(d['classes'])} classes"
+             f"Data: {d['source']}: " + (f"{d['poses']} poses of " if d["poses"] is not None else "")
+             + f"{len(d['classes'])} classes"
              + (f" from {d['photos']} photos" if d["photos"] else "")
              + (f"; split fold {split['fold']} of {split['folds']} (seed {split['seed']}): {split['train']} train, "
                 f"{split['val']} validation, {split['test']} test poses" if split else "")
@@ -637,6 +780,19 @@ def render_markdown(report: dict, command: str) -> str:
             lines.append(f"| {r['stage']} | {r['what']} | {r['workers']} | {r['poses']} / {r['items']} | "
                          f"{_fmt(r['ms_per_item'])} | {r['vs']:.2f}x |")
         lines += [f"\n{n}." for n in sections["extraction"]["notes"]]
+    if "backends" in sections:
+        lines += ["", "### Pose backends: MediaPipe vs onnxruntime BlazePose", "",
+                  ("vs: photos or frames per second over MediaPipe's, measured in the same run (above 1 = faster). "
+                   "Times include start-up (MediaPipe's worker processes, onnxruntime's sessions, decode threads); "
+                   "the read + decode row is the decode workers alone, for the photos/s the networks can never "
+                   "exceed."), ""]
+        if sections["backends"]["rows"]:
+            lines += ["| stage | what | batch | workers | poses / items | per second | vs MediaPipe |",
+                      "|---|---|---:|---:|---:|---:|---:|"]
+        for r in sections["backends"]["rows"]:
+            lines.append(f"| {r['stage']} | {r['what']} | {r.get('batch', '')} | {r['workers']} | "
+                         f"{r['poses']} / {r['items']} | {_fmt(r['per_s'])} {r['unit']}s/s | {r['vs']:.2f}x |")
+        lines += [f"\n{n}." for n in sections["backends"]["notes"]]
     if "end_to_end" in sections:
         lines += ["", "### End to end", "",
                   "vs: photos or frames per second over the bare MediaPipe loop's, which classifies nothing "

@@ -17,7 +17,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # Verbs in the order --help lists them; each is a module of posenet_cls.commands.
-ORDER = ("extract", "train", "evaluate", "export", "predict", "benchmark")
+ORDER = ("extract", "convert", "train", "evaluate", "export", "predict", "benchmark")
 
 
 def command_names() -> list[str]:
@@ -55,6 +55,16 @@ def add_command(sub, name: str, help: str, examples: str) -> argparse.ArgumentPa
         epilog="examples:\n" + examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    """--backend, --batch and --device: which BlazePose runs (extract and predict share them)."""
+    p.add_argument("--backend", choices=("mediapipe", "onnx"), default="mediapipe",
+                   help="BlazePose through MediaPipe (default) or onnxruntime (batched, CUDA when present; "
+                        "networks from scripts/convert_blazepose.py)")
+    p.add_argument("--batch", type=int, default=16, help="--backend onnx: photos per network call (default 16)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="--backend onnx: where the networks run (default auto: CUDA when onnxruntime has it)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,14 +13,14 @@ import multiprocessing as mp
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .errors import PosenetError
 from .extract import ATTEMPTS
-from .table import pose_row, write_table
+from .table import check_table_path, pose_row, write_table
 
 
 @dataclass
@@ -80,25 +80,38 @@ def _init_worker(model: str) -> None:
     _worker_extractor = PoseExtractor(model)
 
 
-def _process(task: tuple[str, str, str]) -> FileResult:
-    """Extract one file in the current worker; never raises for a bad file."""
+def read_failed(rel: str, label: str, error: OSError) -> FileResult:
+    """The result of a file whose bytes could not be read."""
+    return FileResult(rel, label, "", "unreadable", reason=f"cannot read file ({error.strerror or error})")
+
+
+def decode_file(rel: str, label: str, data: bytes) -> tuple[FileResult, np.ndarray | None]:
+    """A file's bytes -> (its result so far, with the sha1; 'unreadable' when not a photo) and its RGB image or None."""
     from .extract import decode_image
 
-    root, rel, label = task
-    path = Path(root) / rel
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        return FileResult(rel, label, "", "unreadable", reason=f"cannot read file ({e.strerror or e})")
     sha1 = hashlib.sha1(data).hexdigest()
     try:
-        rgb = decode_image(data, rel)
+        return FileResult(rel, label, sha1, "pending"), decode_image(data, rel)
     except PosenetError as e:
-        return FileResult(rel, label, sha1, "unreadable", reason=str(e).split(": ", 1)[-1])
-    found = _worker_extractor.photo(rgb)
+        return FileResult(rel, label, sha1, "unreadable", reason=str(e).split(": ", 1)[-1]), None
+
+
+def pose_result(pending: FileResult, found) -> FileResult:
+    """A decoded file's result completed with what BlazePose found in it (an :class:`extract.PhotoPose`)."""
     if found.keypoints is None:
-        return FileResult(rel, label, sha1, "no_pose", reason=f"no person found ({len(ATTEMPTS)} attempts: {', '.join(ATTEMPTS)})")
-    return FileResult(rel, label, sha1, "pose", attempt=found.attempt, keypoints=found.keypoints.ravel().tolist())
+        return replace(pending, status="no_pose", reason=f"no person found ({len(ATTEMPTS)} attempts: {', '.join(ATTEMPTS)})")
+    return replace(pending, status="pose", attempt=found.attempt, keypoints=found.keypoints.ravel().tolist())
+
+
+def _process(task: tuple[str, str, str]) -> FileResult:
+    """Extract one file in the current worker; never raises for a bad file."""
+    root, rel, label = task
+    try:
+        data = (Path(root) / rel).read_bytes()
+    except OSError as e:
+        return read_failed(rel, label, e)
+    result, rgb = decode_file(rel, label, data)
+    return result if rgb is None else pose_result(result, _worker_extractor.photo(rgb))
 
 
 def run_extraction(tasks: list[tuple[str, str, str]], model: str, workers: int) -> Iterator[FileResult]:
@@ -169,21 +182,38 @@ def build_dataset(
     model: str = "full",
     workers: int | None = None,
     progress: Callable[[Iterable[FileResult], int, int], Iterable[FileResult]] | None = None,
+    backend: str = "mediapipe",
+    batch: int = 16,
+    device: str = "auto",
 ) -> ExtractReport:
-    """Extract every photo under ``data_dir/<label>/`` into the table ``out`` and its report; resumable."""
+    """Extract every photo under ``data_dir/<label>/`` into the table ``out`` and its report; resumable.
+
+    ``backend`` ``onnx`` runs BlazePose full on onnxruntime (:mod:`posenet_cls.blazepose`), ``batch``
+    photos per network call on ``device``, decoding in ``workers`` threads.
+    """
     out = Path(out)
-    if out.suffix.lower() != ".csv":
-        raise PosenetError(f"{out}: unsupported table format '{out.suffix}' (use .csv)")
+    check_table_path(out)
+    from .extract import check_backend
+
+    check_backend(backend, model)
     photos = list_photos(data_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal(out.with_name(out.name + ".partial"), {"data_dir": str(Path(data_dir).resolve()), "model": model})
+    settings = {"data_dir": str(Path(data_dir).resolve()), "model": model}
+    if backend != "mediapipe":  # journals of earlier versions have no backend: they stay valid for MediaPipe
+        settings["backend"] = backend
+    journal = Journal(out.with_name(out.name + ".partial"), settings)
     wanted = {rel for rel, _ in photos}
     done = {k: v for k, v in journal.load().items() if k in wanted}
     resumed = len(done)
     tasks = [(str(data_dir), rel, label) for rel, label in photos if rel not in done]
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
     with journal.open(done) as log:
-        results: Iterable[FileResult] = run_extraction(tasks, model, workers) if tasks else iter(())
+        if backend == "onnx":
+            from .blazepose.batch import extract_files
+
+            results: Iterable[FileResult] = extract_files(tasks, batch=batch, device=device, workers=workers)
+        else:
+            results = run_extraction(tasks, model, workers) if tasks else iter(())
         if progress is not None:
             results = progress(results, len(photos), resumed)
         for result in results:
@@ -198,34 +228,46 @@ def build_dataset(
 def _finish(done: dict[str, FileResult], data_dir: str | Path, out: Path, resumed: int) -> ExtractReport:
     """Write the table (sorted by label, then path, so reruns give the same file) and the report."""
     results = sorted(done.values(), key=lambda r: (r.label, r.source))
+    rows = [pose_row(r.source, r.label, r.sha1, r.attempt, np.asarray(r.keypoints)) for r in results if r.status == "pose"]
+    report = make_report(results, data_dir, out, resumed)
+    write_table(rows, out)
+    write_report(report, out)
+    return report
+
+
+def make_report(results: list[FileResult], data_dir: str | Path, out: str | Path, resumed: int) -> ExtractReport:
+    """The report of every file's result (keypoints not needed); refuses a run where no file had a pose."""
+    results = sorted(results, key=lambda r: (r.label, r.source))
     poses = [r for r in results if r.status == "pose"]
-    rows = [pose_row(r.source, r.label, r.sha1, r.attempt, np.asarray(r.keypoints)) for r in poses]
-    if not rows:
+    if not poses:
         raise PosenetError(f"{data_dir}: no pose found in any of {len(results)} files; nothing written")
     by_hash: dict[str, list[str]] = defaultdict(list)
     for r in results:
         if r.sha1:
             by_hash[r.sha1].append(r.source)
-    report = ExtractReport(
+    return ExtractReport(
         data_dir=str(data_dir),
         table=str(out),
         files=len(results),
-        poses=len(rows),
+        poses=len(poses),
         attempts=dict(Counter(r.attempt for r in poses)),
         no_pose=[{"source": r.source, "reason": r.reason} for r in results if r.status == "no_pose"],
         unreadable=[{"source": r.source, "reason": r.reason} for r in results if r.status == "unreadable"],
         duplicates=[group for group in by_hash.values() if len(group) > 1],
         resumed=resumed,
     )
-    write_table(rows, out)
-    report_path = report_path_for(out)
+
+
+def write_report(report: ExtractReport, table: str | Path) -> Path:
+    """Write the report beside its table, atomically; returns its path."""
+    report_path = report_path_for(table)
     tmp = report_path.with_name(report_path.name + ".tmp")
     tmp.write_text(report.to_json(), encoding="utf-8")
     os.replace(tmp, report_path)
-    return report
+    return report_path
 
 
 def report_path_for(table: str | Path) -> Path:
-    """Where the extraction report of a table lives: ``poses.csv`` -> ``poses.report.json``."""
+    """Where the extraction report of a table lives: ``poses.csv`` (or ``poses.parquet``) -> ``poses.report.json``."""
     table = Path(table)
     return table.with_name(table.stem + ".report.json")

@@ -360,7 +360,8 @@ class PoseExtractor:
     def frame(self, rgb: np.ndarray, timestamp_s: float) -> tuple[np.ndarray, np.ndarray | None] | None:
         """Track the pose in the next frame of a sequence; None when no person is tracked."""
         _check_rgb(rgb)
-        if self._is_cut(rgb):
+        cut, self._last_thumb = is_scene_cut(self._last_thumb, rgb)
+        if cut:
             self.reset()
         ms = max(int(round(timestamp_s * 1000)), self._last_ms + 1)  # the Tasks API needs increasing stamps
         self._last_ms = ms
@@ -372,18 +373,23 @@ class PoseExtractor:
             self._backend.close()
         self._backend = self._start()
 
-    def _is_cut(self, rgb: np.ndarray) -> bool:
-        """A scene cut: the frame differs from the previous one far more than motion does.
 
-        MediaPipe's tracker would keep fitting the old region to the new scene for frames on end.
-        """
-        import cv2
+def is_scene_cut(previous_thumb: np.ndarray | None, rgb: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Whether RGB frame ``rgb`` is a scene cut after the frame of ``previous_thumb``, and its own thumbnail.
 
-        step = max(1, min(rgb.shape[:2]) // 64)  # subsample first: an area resize of a full frame costs ms
-        small = np.ascontiguousarray(rgb[::step, ::step])
-        thumb = cv2.resize(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
-        previous, self._last_thumb = self._last_thumb, thumb.astype(np.int16)
-        return previous is not None and float(np.abs(previous - self._last_thumb).mean()) > CUT_THRESHOLD
+    A cut: the frame differs from the previous one far more than motion does (mean grey-level
+    change of a 32x32 thumbnail over :data:`CUT_THRESHOLD`); a tracker would keep fitting the old
+    region to the new scene for frames on end. ``previous_thumb`` is None for a first frame (never
+    a cut); the thumbnail returned (int16 (32, 32)) is the ``previous_thumb`` of the next frame.
+    """
+    import cv2
+
+    step = max(1, min(rgb.shape[:2]) // 64)  # subsample first: an area resize of a full frame costs ms
+    small = np.ascontiguousarray(rgb[::step, ::step])
+    thumb = cv2.resize(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
+    thumb = thumb.astype(np.int16)
+    cut = previous_thumb is not None and float(np.abs(previous_thumb - thumb).mean()) > CUT_THRESHOLD
+    return cut, thumb
 
 
 def _check_rgb(rgb: np.ndarray) -> None:
@@ -392,10 +398,35 @@ def _check_rgb(rgb: np.ndarray) -> None:
         raise PosenetError(f"expected an RGB uint8 image of shape (H, W, 3), got {shape} {getattr(rgb, 'dtype', '')}")
 
 
-def extract_photo(path: str | Path, model: str = "full") -> PhotoPose:
+BACKENDS = ("mediapipe", "onnx")
+
+
+def check_backend(backend: str, model: str) -> None:
+    """Refuse an unknown extraction backend, or a BlazePose model the onnx backend does not run."""
+    if backend not in BACKENDS:
+        raise PosenetError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend == "onnx" and model != "full":
+        raise PosenetError(f"--backend onnx runs BlazePose full only (converted from the mediapipe wheel), not '{model}'")
+
+
+def make_extractor(backend: str = "mediapipe", model: str = "full", tracking: bool = False,
+                   min_confidence: float = 0.5, device: str = "auto", batch: int = 16):
+    """A BlazePose extractor: MediaPipe's (:class:`PoseExtractor`) or, with ``backend`` onnx, the onnxruntime one.
+
+    Both have ``photo``, ``frame``, ``reset`` and ``close``; ``device`` and ``batch`` apply to onnx only.
+    """
+    check_backend(backend, model)
+    if backend == "onnx":
+        from .blazepose.pipeline import OnnxPoseExtractor
+
+        return OnnxPoseExtractor(device=device, batch=batch, tracking=tracking, min_confidence=min_confidence)
+    return PoseExtractor(model, tracking=tracking, min_confidence=min_confidence)
+
+
+def extract_photo(path: str | Path, model: str = "full", backend: str = "mediapipe", device: str = "auto") -> PhotoPose:
     """The pose in one photo file (``keypoints`` None when no person is found)."""
     rgb = load_image(path)
-    with PoseExtractor(model) as extractor:
+    with make_extractor(backend, model, device=device) as extractor:
         return extractor.photo(rgb)
 
 
@@ -457,9 +488,10 @@ class VideoReader:
         self.close()
 
 
-def extract_video(source: str | Path | int, model: str = "full", min_confidence: float = 0.5) -> Iterator[FramePose]:
-    """Poses per frame of a video file or webcam index, in MediaPipe's tracking mode."""
-    with VideoReader(source) as video, PoseExtractor(model, tracking=True, min_confidence=min_confidence) as ext:
+def extract_video(source: str | Path | int, model: str = "full", min_confidence: float = 0.5,
+                  backend: str = "mediapipe", device: str = "auto") -> Iterator[FramePose]:
+    """Poses per frame of a video file or webcam index, in BlazePose's tracking mode."""
+    with VideoReader(source) as video, make_extractor(backend, model, True, min_confidence, device) as ext:
         for index, t, rgb in video:
             found = ext.frame(rgb, t)
             keypoints, world = found if found is not None else (None, None)

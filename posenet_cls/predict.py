@@ -88,10 +88,18 @@ def predict_photos(
     out_dir: str | Path | None = None,
     pose_model: str = "full",
     workers: int | None = None,
+    backend: str = "mediapipe",
+    batch: int = 16,
+    device: str = "auto",
 ) -> Iterator[PhotoResult]:
-    """One result per file under ``source``, in sorted order; annotated copies go to ``out_dir`` when given."""
-    from .dataset import run_extraction
+    """One result per file under ``source``, in sorted order; annotated copies go to ``out_dir`` when given.
 
+    ``backend`` ``onnx``: BlazePose on onnxruntime, ``batch`` photos per call on ``device``.
+    """
+    from .dataset import run_extraction
+    from .extract import check_backend
+
+    check_backend(backend, pose_model)
     root, names = find_photos(source)
     if workers is None:
         workers = 1 if len(names) < POOL_MIN_PHOTOS else (os.cpu_count() or 1)
@@ -100,7 +108,13 @@ def predict_photos(
     order = {name: i for i, name in enumerate(names)}
     waiting: dict[int, PhotoResult] = {}
     nxt = 0
-    for found in run_extraction(tasks, pose_model, workers):  # completion order; results are yielded in file order
+    if backend == "onnx":
+        from .blazepose.batch import extract_files
+
+        results = extract_files(tasks, batch=batch, device=device)
+    else:
+        results = run_extraction(tasks, pose_model, workers)
+    for found in results:  # completion order; results are yielded in file order
         waiting[order[found.source]] = _classify(found, root, runtime, threshold, out_dir)
         while nxt in waiting:
             yield waiting.pop(nxt)

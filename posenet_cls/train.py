@@ -54,6 +54,8 @@ class TrainConfig:
     augment: AugmentConfig = DEFAULT_AUGMENT
     folds: int = 5  # the test set is fold `fold` of `folds` stratified group folds
     fold: int = 0
+    devices: int = 1  # MLP: Lightning devices (GPUs, or CPU processes); > 1 with a DDP strategy
+    strategy: str = "auto"  # MLP: Lightning strategy, "ddp" past one device
 
     def to_dict(self) -> dict:
         """JSON-safe settings."""
@@ -73,6 +75,12 @@ class TrainConfig:
             raise PosenetError(f"the number of folds must be at least 2, got {self.folds}")
         if not 0 <= self.fold < self.folds:
             raise PosenetError(f"fold {self.fold} does not exist with {self.folds} folds")
+        if self.devices < 1:
+            raise PosenetError(f"--devices must be at least 1, got {self.devices}")
+        if self.devices > 1 and not self.strategy.startswith("ddp"):
+            raise PosenetError(f"--devices {self.devices} needs a DDP strategy (--strategy ddp), got '{self.strategy}'")
+        if "spawn" in self.strategy or "fork" in self.strategy:
+            raise PosenetError(f"--strategy {self.strategy}: the best epoch is kept by the training process; use ddp")
 
 
 # --- the split ------------------------------------------------------------------------------------
@@ -201,8 +209,9 @@ def _make_modules():
             logits = self.model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
             acc = (logits.argmax(dim=1) == y).float().mean()
-            self.log(f"{prefix}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-            self.log(f"{prefix}_acc", acc, on_step=False, on_epoch=True, batch_size=len(y))
+            # sync_dist: under DDP every rank sees the mean over all ranks, so all keep the same best epoch
+            self.log(f"{prefix}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
+            self.log(f"{prefix}_acc", acc, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
             return loss
 
         def training_step(self, batch, batch_idx):
@@ -289,12 +298,15 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
                                config.lr, config.weight_decay, config.label_smoothing)
         history = History()
         trainer = pl.Trainer(
-            max_epochs=config.epochs, accelerator="auto", devices=1, deterministic=True, logger=False,
+            max_epochs=config.epochs, accelerator="auto", devices=config.devices, strategy=config.strategy,
+            deterministic=True, logger=False,
             enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
             num_sanity_val_steps=0, log_every_n_steps=1,
             callbacks=[history, EarlyStopping(monitor="val_loss", mode="min", patience=config.patience)],
         )
         trainer.fit(module, datamodule=data)
+    if trainer.global_rank != 0:  # DDP: a process Lightning launched for another rank ends here; rank 0 writes the run
+        raise SystemExit(0)
     model = PoseClassifier(len(classes), config.features, config.hidden, config.dropout)
     model.load_state_dict(history.best_state if history.best_state is not None else module.model.cpu().state_dict())
     return FitResult(model.eval(), history.rows, history.best_epoch, history.best_loss, time.perf_counter() - start)

@@ -18,7 +18,7 @@ import numpy as np
 from .errors import PosenetError
 from .schema import mirror_keypoints, mirror_world
 from .exercises import Exercise, ExerciseTracker
-from .extract import PoseExtractor, VideoReader
+from .extract import VideoReader, make_extractor
 from .hints import form_hints, profile_aspect
 from .runtime import UNKNOWN, PoseRuntime
 from .temporal import DEFAULT_WINDOW_S, CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
@@ -222,6 +222,8 @@ def predict_video(
     exercise: Exercise | None = None,
     hold_class: str | None = None,
     mirror: bool = False,
+    backend: str = "mediapipe",
+    device: str = "auto",
 ) -> Iterator[FrameResult]:
     """Classify every frame of a video file or webcam; optionally write an annotated H.264 video.
 
@@ -238,7 +240,7 @@ def predict_video(
     writer = None
     window = display_available() if show is None else (show and display_available())
     completed = False
-    with VideoReader(source) as video, PoseExtractor(pose_model, tracking=True) as extractor:
+    with VideoReader(source) as video, make_extractor(backend, pose_model, True, device=device) as extractor:
         try:
             fps_avg: float | None = None
             last = time.perf_counter()

@@ -151,7 +151,7 @@ def main() -> int:
         if 0.3 <= r["threshold"] <= 0.9:
             print("  " + "  ".join(f"{k} {v}" for k, v in r.items()) + ("   <- shipped" if r["threshold"] == chosen else ""))
 
-    print(f"[4/4] training the shipped model (fold 0's split) and exporting it", flush=True)
+    print("[4/4] training the shipped model (fold 0's split) and exporting it", flush=True)
     run_dir = work / "run"
     with quiet_lightning():
         metrics = train_run(table_path, run_dir, config)

@@ -44,3 +44,13 @@ def yoga8_table(yoga8_csv: Path):
     from posenet_cls.table import read_table
 
     return read_table(yoga8_csv)
+
+
+@pytest.fixture(scope="session")
+def blazepose_dir(tmp_path_factory) -> Path:
+    """BlazePose's two networks converted to ONNX from the installed mediapipe wheel, once per test session."""
+    from posenet_cls.blazepose.convert import convert_all
+
+    out = tmp_path_factory.mktemp("blazepose")
+    convert_all(out)
+    return out

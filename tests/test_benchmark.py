@@ -15,6 +15,9 @@ PHOTOS_PER_CLASS = 6
 BACKENDS = ["onnxruntime", "onnxruntime-novelty", "onnxruntime-default", "torch", "svc", "svc-poly", "knn"]
 EXTRACTION = [("photos, static mode", 1), ("photos, static mode", 1), ("photos, static mode", 2),
               ("video frames, tracking mode", 1), ("video frames, tracking mode", 1)]
+POSE_BACKENDS = [("photos, static mode", "mediapipe", None), ("photos, static mode", "decode", None),
+                 ("photos, static mode", "onnx", 1), ("photos, static mode", "onnx", 16),
+                 ("video frames, tracking mode", "mediapipe", None), ("video frames, tracking mode", "onnx", None)]
 END_TO_END = [("photos: file -> label", 1), ("photos: file -> label", 1), ("photos: file -> label", 2),
               ("video: file -> label", 1), ("video: file -> label", 1), ("video: file -> label", 1)]
 
@@ -31,13 +34,16 @@ def tiny_tree(yoga8, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def quick_run(tiny_tree, videos, tmp_path_factory):
+def quick_run(tiny_tree, videos, blazepose_dir, tmp_path_factory):
     """One quick benchmark run on the tiny tree and the squat clip: (exit code, stdout, stderr, out folder)."""
+    from posenet_cls.blazepose.files import DIR_ENV
+
     out = tmp_path_factory.mktemp("bench") / "out"
     capture = pytest.MonkeyPatch()
     import io
     import sys
 
+    capture.setenv(DIR_ENV, str(blazepose_dir))
     stdout, stderr = io.StringIO(), io.StringIO()
     capture.setattr(sys, "stdout", stdout)
     capture.setattr(sys, "stderr", stderr)
@@ -62,7 +68,8 @@ def test_writes_markdown_and_json(quick_run):
     assert code == 0, stderr
     printed = json.loads(stdout)  # --json: nothing but the report on stdout
     written = json.loads((out / "benchmark.json").read_text())
-    assert printed["sections"].keys() == written["sections"].keys() == {"classifiers", "extraction", "end_to_end"}
+    assert printed["sections"].keys() == written["sections"].keys() == {"classifiers", "extraction", "backends",
+                                                                        "end_to_end"}
     assert "--quick" in written["command"] and written["command"].startswith("posenet-cls benchmark --data ")
     assert written["machine"]["cores"] >= 1 and written["machine"]["gpu"]
     assert written["data"]["photos"] == len(CLASSES) * PHOTOS_PER_CLASS
@@ -76,6 +83,16 @@ def test_every_section_has_its_rows(quick_run):
     assert [r["backend"] for r in report["classifiers"]["rows"]] == BACKENDS
     assert [(r["stage"], r["workers"]) for r in report["extraction"]["rows"]] == EXTRACTION
     assert [(r["stage"], r["workers"]) for r in report["end_to_end"]["rows"]] == END_TO_END
+    backends = report["backends"]["rows"]
+    assert [(r["stage"], r["backend"], r.get("batch")) for r in backends] == POSE_BACKENDS
+    assert all(r["vs"] == 1.0 for r in backends if r["backend"] == "mediapipe")  # the reference of its stage
+    devices = {(r["device"], r["provider"]) for r in backends if r["backend"] == "onnx"}
+    assert devices in ({("cpu", "CPUExecutionProvider")}, {("cuda", "CUDAExecutionProvider")})
+    notes = report["backends"]["notes"]
+    assert notes[0].startswith("onnx backend: device ") and "network thread(s), 2 decode thread(s)" in notes[0]
+    assert [n.split(":")[0] for n in notes[1:]] == ["photos, static mode", "video frames, tracking mode"]
+    assert all(n.endswith(("target 1.3x: met", "target 1.3x: not met", "target 1.5x: met", "target 1.5x: not met"))
+               for n in notes[1:])
     for section in report.values():
         for row in section["rows"]:
             if row.get("what", "").startswith(("bare", "the article")):
@@ -105,12 +122,31 @@ def test_markdown_tables(quick_run):
     md = (quick_run[3] / "benchmark.md").read_text()
     assert md.startswith("`posenet-cls benchmark --data ")
     assert "Machine: " in md and " cores, GPU: " in md and "onnxruntime providers: " in md
-    heads = ["### Classifiers", "### Extraction", "### End to end"]
+    heads = ["### Classifiers", "### Extraction", "### Pose backends", "### End to end"]
     assert [md.index(h) for h in heads] == sorted(md.index(h) for h in heads)
     tables = [[line for line in part.splitlines() if line.startswith("| ")] for part in md.split("### ")[1:]]
-    assert [len(t) - 1 for t in tables] == [len(BACKENDS), len(EXTRACTION), len(END_TO_END)]  # less the header
+    assert [len(t) - 1 for t in tables] == [len(BACKENDS), len(EXTRACTION), len(POSE_BACKENDS),
+                                            len(END_TO_END)]  # less the header
     assert all(len(t[0].split("|")) == len(line.split("|")) for t in tables for line in t)
     assert "| the article's SVC(kernel='poly') on raw landmarks |" in md
+
+
+def test_backends_without_networks_are_skipped_with_the_fix(tiny_tree, tmp_path, monkeypatch):
+    from posenet_cls.bench import QUICK, backend_rows, render_markdown
+    from posenet_cls.blazepose.files import DIR_ENV
+
+    monkeypatch.setenv(DIR_ENV, str(tmp_path))  # no networks here: nothing is converted or timed
+    rows, notes = backend_rows(tiny_tree, None, QUICK)
+    assert rows == [] and len(notes) == 1
+    assert notes[0].startswith(f"onnx backend rows skipped: {tmp_path / 'pose_detection.onnx'}: BlazePose ONNX networks "
+                               "not found; make them from the installed mediapipe wheel with: "
+                               f"python scripts/convert_blazepose.py --out {tmp_path}")
+    report = {"machine": {"cpu": "cpu", "cores": 2, "gpu": "none", "python": "3", "onnxruntime_providers": ["CPU"]},
+              "settings": {"calls": 1, "seconds": 1, "repeats": 1, "max_frames": None},
+              "data": {"source": "x", "photos": 2, "poses": None, "classes": ["a"], "split": None, "video": None},
+              "sections": {"backends": {"rows": rows, "notes": notes}}}
+    md = render_markdown(report, "posenet-cls benchmark --only backends")
+    assert "### Pose backends" in md and "| stage |" not in md and "\nonnx backend rows skipped: " in md
 
 
 def test_video_default_and_skip(tmp_path):
@@ -130,7 +166,7 @@ def test_video_default_and_skip(tmp_path):
     "make, message",
     [
         (lambda p: p / "missing", "missing: no such file or folder"),
-        (lambda p: (p / "notes.txt").write_text("hi") and p / "notes.txt", "notes.txt: not a keypoint table (.csv)"),
+        (lambda p: (p / "notes.txt").write_text("hi") and p / "notes.txt", "notes.txt: not a keypoint table (.csv, .parquet)"),
         (lambda p: (p / "bad.csv").write_text("a,b\n1,2\n") and p / "bad.csv", "bad.csv: no 'label' column"),
         (lambda p: (p / "empty").mkdir() or p / "empty", "found no photos in class sub-folders"),
     ],

@@ -12,26 +12,31 @@ from ..cli import add_command
 
 DEFAULT_OUT = "benchmark"
 DEFAULT_VIDEO = Path("video") / "squat_1rep.mp4"  # under the data folder
-SECTION_FLAGS = {"classifiers": "classifiers", "extraction": "extraction", "end-to-end": "end_to_end"}
+SECTION_FLAGS = {"classifiers": "classifiers", "extraction": "extraction", "backends": "backends",
+                 "end-to-end": "end_to_end"}
 
 EXAMPLES = """\
   posenet-cls benchmark                                   # yoga8 and the squat clip; takes minutes
   posenet-cls benchmark --quick                           # a smoke run: few photos, frames and calls
   posenet-cls benchmark --data poses.csv --only classifiers
+  posenet-cls benchmark --only backends                   # MediaPipe vs the onnxruntime BlazePose, batch 1..256
   posenet-cls benchmark --data photos/ --video clip.mp4 --workers 4 --out bench/
   posenet-cls benchmark --json > benchmark.json
 
 Sections: classifiers (onnxruntime MLP, torch MLP, SVC, the article's raw-coordinate SVC, k-NN,
 trained on one seeded split and timed on the same held-out poses), extraction (static and
-tracking mode, ours next to a bare MediaPipe loop, 1..N workers) and end to end (photos/s from
-file to label, video frames/s). Each row's 'vs' is its figure over the reference row's, measured
+tracking mode, ours next to a bare MediaPipe loop, 1..N workers), backends (photos/s and tracking
+frames/s of MediaPipe and of the onnxruntime BlazePose at batch 1, 16, 64, 256, and read + decode
+alone; skipped with a note until `python scripts/convert_blazepose.py` has made the networks) and
+end to end (photos/s from file to label, video frames/s). Each row's 'vs' is its figure over the reference row's, measured
 in the same run. Writes OUT/benchmark.md and OUT/benchmark.json.
 """
 
 
 def register(sub) -> None:
     p = add_command(sub, "benchmark", "Time every classifier backend and pipeline stage side by side.", EXAMPLES)
-    p.add_argument("--data", help="class-folder tree or keypoint table .csv (default: the data folder's yoga8)")
+    p.add_argument("--data", help="class-folder tree, or keypoint table .csv, .parquet or shard folder "
+                        "(default: the data folder's yoga8)")
     p.add_argument("--video", help="video for the tracking and video rows (default: the data folder's "
                    f"{DEFAULT_VIDEO.as_posix()}, skipped when missing)")
     p.add_argument("--no-video", action="store_true", help="skip the video rows")

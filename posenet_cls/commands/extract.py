@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..cli import add_command
+from ..cli import add_backend_arguments, add_command
 from ..errors import PosenetError
 
 EXAMPLES = """\
@@ -17,10 +17,18 @@ EXAMPLES = """\
   posenet-cls extract photo.jpg --json                            # one photo -> 33 x (x, y, z, visibility)
   posenet-cls extract squat.mp4 -o squat.jsonl                    # one JSON line per frame
   posenet-cls extract --webcam 0 -o live.jsonl                    # Ctrl-C to stop
+  posenet-cls extract ../shared/data/yoga8 -o poses.parquet        # the same table as Parquet
+  posenet-cls extract ../shared/data/yoga8 -o poses.csv --backend onnx --batch 64   # BlazePose on onnxruntime
+  posenet-cls extract ../shared/data/yoga8 -o shards.parquet --engine ray               # local Ray
+  posenet-cls extract s3://bucket/photos -o shards.parquet --engine ray --address HEAD:6379
+  posenet-cls extract DIR -o shards.parquet --engine ray --backend onnx --num-gpus-per-worker 0.25
 
 A folder run writes poses.csv (source, label, sha1, attempt, <landmark>_<x|y|z|visibility>)
 and poses.report.json (files with no pose or unreadable, duplicates). Interrupted? Run the
 same command again: it resumes from poses.csv.partial.
+--engine ray writes a folder of Parquet shards (read by train, evaluate and convert like a
+table), decodes in Ray tasks and runs BlazePose in an actor pool; photos and videos (one row
+per frame, source VIDEO#FRAME); a rerun skips the shards already written.
 """
 
 
@@ -29,16 +37,29 @@ def register(sub) -> None:
     p.add_argument("source", nargs="?", help="class-folder tree (DATA_DIR/<label>/<photo>), photo or video file")
     p.add_argument("--webcam", type=int, metavar="N", help="read webcam number N instead of a file")
     p.add_argument("-o", "--out", help="output: .csv table for a folder (default poses.csv), .json/.jsonl otherwise")
-    p.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes for a folder (default: all cores)")
+    p.add_argument("--workers", type=int, help="worker processes for a folder, or Ray actors (default: all cores)")
     p.add_argument("--pose-model", default="full", help="full (default, ships with mediapipe), lite, heavy or a .task file")
     p.add_argument("--min-confidence", type=float, default=0.5, help="BlazePose detection/tracking confidence (default 0.5)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local worker processes (default) or Ray Data (a folder or URI, into Parquet shards)")
+    p.add_argument("--address", help="--engine ray: the Ray cluster to use, HOST:PORT, ray://HOST:PORT or auto "
+                   "(default: start Ray on this machine)")
+    add_backend_arguments(p)
+    p.add_argument("--num-gpus-per-worker", type=float, default=0.0, metavar="F",
+                   help="--engine ray: GPUs per actor, fractions share one (default 0: CPU)")
+    p.add_argument("--shard-files", type=int, default=100, metavar="N",
+                   help="--engine ray: files per Parquet shard, the unit of resuming (default 100)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if (args.source is None) == (args.webcam is None):
         raise PosenetError("give either a SOURCE path or --webcam N")
+    if args.engine == "ray":
+        return _ray(args)
+    if args.address or args.num_gpus_per_worker:
+        raise PosenetError("--address and --num-gpus-per-worker need --engine ray")
     if args.webcam is not None:
         return _video(args.webcam, args)
     source = Path(args.source)
@@ -65,7 +86,32 @@ def _folder(source: Path, args) -> int:
         for r in bar:
             yield r
 
-    report = build_dataset(source, out, model=args.pose_model, workers=args.workers, progress=progress)
+    report = build_dataset(source, out, model=args.pose_model, workers=args.workers or os.cpu_count(), progress=progress,
+                           backend=args.backend, batch=args.batch, device=args.device)
+    return _print_report(report, out, args)
+
+
+def _ray(args) -> int:
+    from tqdm import tqdm
+
+    from ..ray_engine import RayConfig, extract_ray
+
+    if args.webcam is not None or ("://" not in args.source and not Path(args.source).is_dir()):
+        raise PosenetError(f"{args.source or 'webcam'}: --engine ray reads a class-folder tree (a folder or a URI)")
+    out = Path(args.out or "poses.parquet")
+    config = RayConfig(address=args.address, backend=args.backend, model=args.pose_model, min_confidence=args.min_confidence,
+                       workers=args.workers, num_gpus_per_worker=args.num_gpus_per_worker, shard_files=args.shard_files)
+
+    def progress(total, resumed, chunks):
+        bar = tqdm(total=total, initial=resumed, unit="file", desc="extract (ray)", disable=True if args.json else None)
+        return bar.update
+
+    report = extract_ray(args.source, out, config, progress=progress)
+    return _print_report(report, out, args)
+
+
+def _print_report(report, out: Path, args) -> int:
+    """The extraction report as JSON or as a few lines."""
     if args.json:
         print(report.to_json())
         return 0
@@ -89,7 +135,7 @@ def _photo(source: Path, args) -> int:
     from ..extract import extract_photo
     from ..schema import LANDMARK_NAMES
 
-    found = extract_photo(source, model=args.pose_model)
+    found = extract_photo(source, model=args.pose_model, backend=args.backend, device=args.device)
     record = {"source": str(source), "pose": found.keypoints is not None, "attempt": found.attempt or None,
               "landmarks": list(LANDMARK_NAMES), "keypoints": pose_json(found.keypoints)}
     if args.out:
@@ -117,7 +163,8 @@ def _video(source, args) -> int:
     complete = False
     try:
         with open(tmp, "w", encoding="utf-8") if tmp else contextlib.nullcontext() as out:
-            bar = tqdm(extract_video(source, model=args.pose_model, min_confidence=args.min_confidence),
+            bar = tqdm(extract_video(source, model=args.pose_model, min_confidence=args.min_confidence,
+                                     backend=args.backend, device=args.device),
                        total=total, unit="frame", desc="extract", disable=True if args.json else None)
             try:
                 for fp in bar:

@@ -7,7 +7,7 @@ import json
 import sys
 from collections import Counter
 
-from ..cli import add_command
+from ..cli import add_backend_arguments, add_command
 from ..errors import PosenetError
 
 EXAMPLES = """\
@@ -26,6 +26,7 @@ EXAMPLES = """\
   posenet-cls predict flow.mp4 --hold Vrukshasana                 # how long the tree pose is held
   posenet-cls predict wall.mp4 --exercises my.toml --exercise wall-sit   # your own exercise file
   posenet-cls predict --list-exercises                            # the presets and their thresholds
+  posenet-cls predict photos/ --backend onnx --batch 64           # BlazePose on onnxruntime, batched
 
 Each photo gets a line 'PATH: LABEL CONFIDENCE'. LABEL is 'unknown' when the top probability
 is under the threshold (stored in the model; the shipped model's is explained in the README).
@@ -53,6 +54,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per photo")
     p.add_argument("--workers", type=int, default=None, help="pose extraction processes (default: all cores for 16+ photos)")
     p.add_argument("--pose-model", default="full", help="BlazePose model: full (default), lite, heavy or a .task file")
+    add_backend_arguments(p)
     video = p.add_argument_group("videos and webcams")
     video.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, metavar="SECONDS",
                        help=f"smoothing time constant in seconds (default {DEFAULT_WINDOW_S}; 0 = none)")
@@ -103,7 +105,8 @@ def run(args) -> int:
         raise PosenetError(f"{used[0]} is for videos and webcams; {args.source} is not a video")
     out_dir = None if args.no_annotate else args.out_dir
     counts: Counter[str] = Counter()
-    for r in predict_photos(args.source, runtime, args.threshold, out_dir, args.pose_model, args.workers):
+    for r in predict_photos(args.source, runtime, args.threshold, out_dir, args.pose_model, args.workers,
+                            args.backend, args.batch, args.device):
         counts[r.status if r.status != "pose" else ("unknown" if r.label == "unknown" else "classified")] += 1
         if args.json:
             print(json.dumps(r.to_json()), flush=True)
@@ -144,7 +147,7 @@ def _video(args, runtime) -> int:
     sessions: list = []
     frames = predict_video(source, runtime, out_video, args.window, args.threshold,
                            tuple(args.reps) if args.reps else None, args.show, args.pose_model, sessions,
-                           args.exercise_spec, args.hold, args.mirror)
+                           args.exercise_spec, args.hold, args.mirror, args.backend, args.device)
     bar = tqdm(frames, total=total, unit="frame", desc="predict", disable=True if args.json else None)
     try:
         for result in bar:

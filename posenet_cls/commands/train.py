@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..cli import add_command
+from ..errors import PosenetError
 
 EXAMPLES = """\
   posenet-cls train poses.csv -o runs/mlp                        # MLP, fold 0 of 5 held out for testing
@@ -15,6 +16,8 @@ EXAMPLES = """\
   posenet-cls train poses.csv --cv 5 -o runs/mlp-cv              # 5-fold cross-validation -> cv.json
   posenet-cls train poses.csv --seed 1 --epochs 60 --json        # another seed, at most 60 epochs, JSON out
   posenet-cls train poses.csv --no-mirror --rotate 0 -o runs/x   # change the augmentations
+  posenet-cls train shards.parquet -o runs/mlp                   # a Parquet table or shard folder
+  posenet-cls train poses.parquet --devices 4 --strategy ddp     # MLP on 4 GPUs (DDP; CPU processes without GPUs)
 
 RUN_DIR gets model.ckpt (MLP, best by validation loss; sklearn models: model.joblib, a pickle:
 load only files you made), split.json (train/val/test photos), metrics.json, confusion.png,
@@ -26,7 +29,7 @@ def register(sub) -> None:
     MODEL_NAMES = ("mlp", "svc", "svc-poly", "knn")  # posenet_cls.models.MODEL_NAMES, without importing torch
 
     p = add_command(sub, "train", "Train a pose classifier (MLP or a baseline) on a keypoint table.", EXAMPLES)
-    p.add_argument("table", help="keypoint table (.csv) made by 'posenet-cls extract'")
+    p.add_argument("table", help="keypoint table (.csv, .parquet or a folder of shards) made by 'posenet-cls extract'")
     p.add_argument("--model", default="mlp", help=f"{', '.join(MODEL_NAMES)} (default mlp)")
     p.add_argument("-o", "--out", metavar="RUN_DIR", help="run directory to write (default runs/<model>)")
     p.add_argument("--cv", type=int, metavar="K", help="K-fold stratified cross-validation instead of one run")
@@ -40,6 +43,8 @@ def register(sub) -> None:
     p.add_argument("--rotate", type=float, metavar="DEG", help="MLP: random rotations up to DEG degrees (default 10; 0: off)")
     p.add_argument("--scale", type=float, metavar="S", help="MLP: per-axis scale jitter exp(U(-S, S)) (default 0: off)")
     p.add_argument("--drop", type=float, metavar="P", help="MLP: drop low-visibility joints with probability P (default 0: off)")
+    p.add_argument("--devices", type=int, default=1, help="MLP: GPUs (or CPU processes) to train on (default 1)")
+    p.add_argument("--strategy", default="auto", help="MLP: Lightning strategy; ddp with --devices > 1 (default auto)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)
 
@@ -53,10 +58,13 @@ def run(args) -> int:
                       scale=d.scale if args.scale is None else args.scale,
                       drop=d.drop if args.drop is None else args.drop)
     config = TrainConfig(model=args.model, seed=args.seed, epochs=args.epochs, augment=augment,
-                         folds=args.cv or args.folds, fold=0 if args.cv else args.fold)
+                         folds=args.cv or args.folds, fold=0 if args.cv else args.fold,
+                         devices=args.devices, strategy=args.strategy)
     if args.hidden:
         config = replace(config, hidden=tuple(args.hidden))
     config.check()
+    if config.devices > 1 and (args.cv or args.model != "mlp"):
+        raise PosenetError(f"--devices {config.devices}: multi-device training is for one MLP run, not --cv or baselines")
     out = Path(args.out or f"runs/{args.model}" + ("-cv" if args.cv else ""))
     interactive = sys.stderr.isatty() and not args.json
     if args.cv:

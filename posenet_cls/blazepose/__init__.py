@@ -1,0 +1,1 @@
+"""BlazePose's two networks (detector, landmark) as ONNX, converted from the installed mediapipe wheel."""
