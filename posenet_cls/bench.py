@@ -206,14 +206,16 @@ def our_tracking_extraction(video: Path, max_frames: int | None = None) -> tuple
     return time.perf_counter() - start, frames, found
 
 
-def our_video_loop(video: Path, runtime, annotate: bool, max_frames: int | None = None) -> tuple[float, int, int]:
+def our_video_loop(video: Path, runtime, annotate: bool, max_frames: int | None = None,
+                   backend: str = "mediapipe") -> tuple[float, int, int]:
     """Seconds, frames and poses for ``predict_video``: decode, track, classify, smooth (and draw, encode H.264)."""
     from .video import predict_video
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "annotated.mp4" if annotate else None
         start = time.perf_counter()
-        frames, found = _consume(predict_video(video, runtime, out_video=out), max_frames, lambda r: r.pose)
+        frames, found = _consume(predict_video(video, runtime, out_video=out, show=False, backend=backend), max_frames,
+                                 lambda r: r.pose)
         return time.perf_counter() - start, frames, found
 
 
@@ -319,11 +321,14 @@ def end_to_end_rows(photo_root: Path | None, video: Path | None, runtime, config
         else:
             result = (ref["seconds"], ref["items"], ref["poses"])
         rows.append(_row("end_to_end", stage, "bare MediaPipe tracking loop, no classifier", 1, result, "frame"))
-        for annotate, what in ((True, "posenet-cls predict VIDEO (annotated H.264)"),
-                               (False, "posenet-cls predict VIDEO --no-annotate")):
+        loops = [("mediapipe", True, "posenet-cls predict VIDEO (annotated H.264)"),
+                 ("mediapipe", False, "posenet-cls predict VIDEO --no-annotate")]
+        if onnx_networks()[0] is not None:
+            loops.append(("onnx", True, "posenet-cls predict VIDEO --backend onnx (annotated H.264)"))
+        for backend, annotate, what in loops:
             note(f"end to end: {what}")
             rows.append(_row("end_to_end", stage, what, 1, best_of(
-                config.repeats, lambda: our_video_loop(video, runtime, annotate, config.max_frames)), "frame"))
+                config.repeats, lambda: our_video_loop(video, runtime, annotate, config.max_frames, backend)), "frame"))
     return _ratios(rows, "per_s")
 
 

@@ -19,7 +19,8 @@ POSE_BACKENDS = [("photos, static mode", "mediapipe", None), ("photos, static mo
                  ("photos, static mode", "onnx", 1), ("photos, static mode", "onnx", 16),
                  ("video frames, tracking mode", "mediapipe", None), ("video frames, tracking mode", "onnx", None)]
 END_TO_END = [("photos: file -> label", 1), ("photos: file -> label", 1), ("photos: file -> label", 2),
-              ("video: file -> label", 1), ("video: file -> label", 1), ("video: file -> label", 1)]
+              ("video: file -> label", 1), ("video: file -> label", 1), ("video: file -> label", 1),
+              ("video: file -> label", 1)]  # the last: --backend onnx (the quick run has the networks)
 
 
 @pytest.fixture(scope="module")
