@@ -61,7 +61,7 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
     """--backend, --batch and --device: which BlazePose runs (extract and predict share them)."""
     p.add_argument("--backend", choices=("mediapipe", "onnx"), default="mediapipe",
                    help="BlazePose through MediaPipe (default) or onnxruntime (batched, CUDA when present; "
-                        "networks from scripts/convert_blazepose.py)")
+                        "networks from python -m posenet_cls.blazepose)")
     p.add_argument("--batch", type=int, default=16, help="--backend onnx: photos per network call (default 16)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="--backend onnx: where the networks run (default auto: CUDA when onnxruntime has it)")

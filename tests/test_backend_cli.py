@@ -87,5 +87,5 @@ def test_missing_networks_say_how_to_make_them(small_tree, tmp_path, monkeypatch
     monkeypatch.setenv("POSENET_CLS_BLAZEPOSE_DIR", str(tmp_path / "none"))
     assert main(["extract", str(small_tree), "-o", str(tmp_path / "t.csv"), "--backend", "onnx"]) == 1
     err = capsys.readouterr().err.strip()
-    assert "BlazePose ONNX networks not found" in err and "scripts/convert_blazepose.py" in err and "\n" not in err
+    assert "BlazePose ONNX networks not found" in err and "python -m posenet_cls.blazepose" in err and "\n" not in err
     assert not (tmp_path / "t.csv").exists()

@@ -100,7 +100,7 @@ def test_decoding_in_processes_equals_threads_and_keeps_task_order(tasks):
 def test_bad_settings_name_the_problem(tasks, tmp_path):
     with pytest.raises(PosenetError, match="batch must be a whole number >= 1, got 0"):
         list(extract_files(tasks, batch=0))
-    with pytest.raises(PosenetError, match="convert_blazepose.py"):
+    with pytest.raises(PosenetError, match="python -m posenet_cls.blazepose"):
         list(extract_files(tasks, model_dir=tmp_path))
     with pytest.raises(PosenetError, match="unknown decode pool 'fibers'"):
         list(decode_files(tasks, pool="fibers"))

@@ -126,7 +126,7 @@ def test_device_cuda_without_provider():
 
 
 def test_missing_networks_name_the_converter(tmp_path):
-    with pytest.raises(PosenetError, match="convert_blazepose.py"):
+    with pytest.raises(PosenetError, match="python -m posenet_cls.blazepose"):
         OnnxPoseExtractor(model_dir=tmp_path, device="cpu")
 
 

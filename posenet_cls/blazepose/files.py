@@ -10,7 +10,7 @@ from posenet_cls.errors import PosenetError
 
 DIR_ENV = "POSENET_CLS_BLAZEPOSE_DIR"
 NETWORK_FILES = {"detector": "pose_detection.onnx", "landmark": "pose_landmark_full.onnx"}
-MAKE_HINT = "python scripts/convert_blazepose.py"
+MAKE_HINT = "python -m posenet_cls.blazepose"  # scripts/convert_blazepose.py in a checkout does the same
 
 
 def mediapipe_version() -> str:

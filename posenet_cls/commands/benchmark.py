@@ -27,7 +27,7 @@ Sections: classifiers (onnxruntime MLP, torch MLP, SVC, the article's raw-coordi
 trained on one seeded split and timed on the same held-out poses), extraction (static and
 tracking mode, ours next to a bare MediaPipe loop, 1..N workers), backends (photos/s and tracking
 frames/s of MediaPipe and of the onnxruntime BlazePose at batch 1, 16, 64, 256, and read + decode
-alone; skipped with a note until `python scripts/convert_blazepose.py` has made the networks) and
+alone; skipped with a note until `python -m posenet_cls.blazepose` has made the networks) and
 end to end (photos/s from file to label, video frames/s). Each row's 'vs' is its figure over the reference row's, measured
 in the same run. Writes OUT/benchmark.md and OUT/benchmark.json.
 """
