@@ -18,7 +18,7 @@ import pickle
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -340,24 +340,55 @@ def photo_tasks(photo_root: Path) -> list[tuple[str, str, str]]:
     return [(str(photo_root), rel, label) for rel, label in list_photos(photo_root)]
 
 
-def mediapipe_photos(tasks: list[tuple[str, str, str]], workers: int) -> tuple[float, int, int]:
+def _kept(results: Iterable, keep: list | None) -> Iterator:
+    """The results, each also appended to ``keep`` (emptied first) when given."""
+    if keep is not None:
+        keep.clear()
+    for r in results:
+        if keep is not None:
+            keep.append(r)
+        yield r
+
+
+def mediapipe_photos(tasks: list[tuple[str, str, str]], workers: int, keep: list | None = None) -> tuple[float, int, int]:
     """Seconds, files and poses for the MediaPipe path of ``posenet-cls extract DIR`` without the table (N processes)."""
     from .dataset import run_extraction
 
     start = time.perf_counter()
-    files, found = _consume(run_extraction(tasks, "full", workers), None, lambda r: r.status == "pose")
+    files, found = _consume(_kept(run_extraction(tasks, "full", workers), keep), None, lambda r: r.status == "pose")
     return time.perf_counter() - start, files, found
 
 
 def onnx_photos(tasks: list[tuple[str, str, str]], batch: int, workers: int, threads: int,
-                model_dir: Path | None) -> tuple[float, int, int]:
+                model_dir: Path | None, keep: list | None = None) -> tuple[float, int, int]:
     """Seconds, files and poses for the onnxruntime BlazePose: decode workers, ``threads`` batches of ``batch``."""
     from .blazepose.batch import extract_files
 
     start = time.perf_counter()
     results = extract_files(tasks, batch=batch, workers=workers, threads=threads, model_dir=model_dir)
-    files, found = _consume(results, None, lambda r: r.status == "pose")
+    files, found = _consume(_kept(results, keep), None, lambda r: r.status == "pose")
     return time.perf_counter() - start, files, found
+
+
+def pose_parity(reference: list, other: list) -> dict:
+    """How closely ``other``'s extraction results match ``reference``'s (FileResults of the same photos).
+
+    Photos with a pose in each, how many differ in having one, and over photos with a pose in both
+    the absolute x, y difference (median, 95th percentile) and visibility difference (95th percentile).
+    """
+    ref = {r.source: r for r in reference}
+    oth = {r.source: r for r in other}
+    posed = {s for s, r in ref.items() if r.status == "pose"}
+    posed_other = {s for s, r in oth.items() if r.status == "pose"}
+    both = sorted(posed & posed_other)
+    a = np.asarray([ref[s].keypoints for s in both], np.float32).reshape(-1, 33, 4)
+    b = np.asarray([oth[s].keypoints for s in both], np.float32).reshape(-1, 33, 4)
+    xy, vis = np.abs(a[..., :2] - b[..., :2]).ravel(), np.abs(a[..., 3] - b[..., 3]).ravel()
+    return {"photos": len(ref), "pose_reference": len(posed), "pose_other": len(posed_other),
+            "differ": len(posed ^ posed_other),
+            "xy_median": float(np.median(xy)) if len(xy) else 0.0,
+            "xy_p95": float(np.percentile(xy, 95)) if len(xy) else 0.0,
+            "visibility_p95": float(np.percentile(vis, 95)) if len(vis) else 0.0}
 
 
 def decoding(tasks: list[tuple[str, str, str]], workers: int) -> tuple[float, int, int]:
@@ -427,16 +458,19 @@ def backend_rows(photo_root: Path | None, video: Path | None, config: BenchConfi
         stage = "photos, static mode"
         tasks = photo_tasks(photo_root)
         note(f"backends: MediaPipe on {len(tasks)} photos, {w} worker(s)")
+        reference: list = []
         add(stage, "MediaPipe (posenet-cls extract DIR, no table)",
-            best_of(config.repeats, lambda: mediapipe_photos(tasks, w)), "photo", backend="mediapipe")
+            best_of(config.repeats, lambda: mediapipe_photos(tasks, w, reference)), "photo", backend="mediapipe")
         note(f"backends: read + decode alone, {w} thread(s)")
         add(stage, "read + sha1 + decode alone (no network)", best_of(config.repeats, lambda: decoding(tasks, w)),
             "photo", backend="decode")
         for b in config.pose_batches:
             note(f"backends: onnx BlazePose, batch {b}")
+            found: list = []
             add(stage, f"onnx BlazePose, batch {b}",
-                best_of(config.repeats, lambda b=b: onnx_photos(tasks, b, w, threads, model_dir)), "photo",
+                best_of(config.repeats, lambda b=b: onnx_photos(tasks, b, w, threads, model_dir, found)), "photo",
                 batch=b, **onnx)
+            rows[-1]["parity"] = pose_parity(reference, found)
     if video is not None:
         stage = "video frames, tracking mode"
         note(f"backends: tracking {video.name}, MediaPipe and onnx")
@@ -449,6 +483,13 @@ def backend_rows(photo_root: Path | None, video: Path | None, config: BenchConfi
     _ratios(rows, "per_s")
     notes = [(f"onnx backend: device {device} ({providers[0]}), {threads} network thread(s), {w} decode thread(s); "
               f"networks from {model_dir}"), *_skipped(photo_root, video, "backends")]
+    parity = next((r["parity"] for r in rows if "parity" in r), None)
+    if parity is not None:
+        notes.append(
+            f"parity, onnx (batch {next(r['batch'] for r in rows if 'parity' in r)}) vs MediaPipe on {parity['photos']} "
+            f"photos: a pose in {parity['pose_reference']} / {parity['pose_other']}, {parity['differ']} differ; "
+            f"x, y difference median {parity['xy_median']:.6f}, 95th percentile {parity['xy_p95']:.6f}; "
+            f"visibility 95th percentile {parity['visibility_p95']:.5f} (targets: at most 2 differ, 0.001, 0.005, 0.01)")
     for stage, target in TARGETS.items():
         ours = [r for r in rows if r["stage"] == stage and r.get("backend") == "onnx"]
         if ours:

@@ -91,9 +91,14 @@ def test_every_section_has_its_rows(quick_run):
     assert devices in ({("cpu", "CPUExecutionProvider")}, {("cuda", "CUDAExecutionProvider")})
     notes = report["backends"]["notes"]
     assert notes[0].startswith("onnx backend: device ") and "network thread(s), 2 decode thread(s)" in notes[0]
-    assert [n.split(":")[0] for n in notes[1:]] == ["photos, static mode", "video frames, tracking mode"]
+    assert notes[1].startswith("parity, onnx (batch 1) vs MediaPipe on 18 photos: a pose in ")
+    assert [n.split(":")[0] for n in notes[2:]] == ["photos, static mode", "video frames, tracking mode"]
     assert all(n.endswith(("target 1.3x: met", "target 1.3x: not met", "target 1.5x: met", "target 1.5x: not met"))
-               for n in notes[1:])
+               for n in notes[2:])
+    for row in (r for r in backends if r["backend"] == "onnx" and r["stage"].startswith("photos")):
+        parity = row["parity"]  # the same real photos through both backends: the parity targets
+        assert parity["photos"] == 18 and parity["differ"] <= 2 and parity["pose_other"] >= 16
+        assert parity["xy_median"] <= 0.001 and parity["xy_p95"] <= 0.005 and parity["visibility_p95"] <= 0.01
     for section in report.values():
         for row in section["rows"]:
             if row.get("what", "").startswith(("bare", "the article")):
