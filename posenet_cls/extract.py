@@ -25,6 +25,7 @@ PAD_MARGIN = 0.1  # measured on yoga8: a 10% margin rescues more photos than 25%
 BUILTIN_MODELS = {"lite": 0, "full": 1, "heavy": 2}
 ATTEMPTS: tuple[str, ...] = ("plain", "pad", "mirror", "pad+mirror")
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
+READ_AHEAD = 4  # decoded frames a VideoReader keeps ready: decoding overlaps BlazePose on another core
 CUT_THRESHOLD = 25.0  # mean grey-level change of a 32x32 thumbnail; camera motion stays far below
 
 
@@ -462,20 +463,59 @@ class VideoReader:
         self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        """(index, seconds, RGB frame) in order, decoded ``READ_AHEAD`` frames ahead on a thread of its own.
+
+        OpenCV decodes with the GIL released, so the next frames decode while BlazePose works on this one.
+        """
+        import queue
+        import threading
+
+        frames: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+        stop = threading.Event()
+        reader = threading.Thread(target=self._read, args=(frames, stop), name="video-read", daemon=True)
+        reader.start()
+        index = 0
+        try:
+            while (item := frames.get()) is not None:
+                yield item
+                index += 1
+        finally:
+            stop.set()
+            while reader.is_alive():  # unblock a reader waiting on a full queue
+                with contextlib.suppress(queue.Empty):
+                    frames.get_nowait()
+                reader.join(0.01)
+        if index == 0:
+            what = f"webcam {self.source}" if self.is_webcam else str(self.source)
+            raise PosenetError(f"{what}: no frames could be read (empty or corrupt video)")
+
+    def _read(self, frames, stop) -> None:
+        """Decode frames into the queue until the video ends or ``stop`` is set; None marks the end."""
         import cv2
 
         start = time.monotonic()
         index = 0
-        while True:
-            ok, bgr = self._cap.read()
-            if not ok or bgr is None:
-                break
-            t = time.monotonic() - start if self.is_webcam else index / self.fps
-            yield index, t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            index += 1
-        if index == 0:
-            what = f"webcam {self.source}" if self.is_webcam else str(self.source)
-            raise PosenetError(f"{what}: no frames could be read (empty or corrupt video)")
+        try:
+            while not stop.is_set():
+                ok, bgr = self._cap.read()
+                if not ok or bgr is None:
+                    break
+                t = time.monotonic() - start if self.is_webcam else index / self.fps
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                while not stop.is_set():
+                    try:
+                        frames.put((index, t, rgb), timeout=0.05)
+                        break
+                    except Exception:  # queue.Full: the consumer is busy; look at stop again
+                        continue
+                index += 1
+        finally:
+            while not stop.is_set():
+                try:
+                    frames.put(None, timeout=0.05)
+                    break
+                except Exception:
+                    continue
 
     def close(self) -> None:
         """Release the capture."""

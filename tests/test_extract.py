@@ -192,3 +192,19 @@ def test_bad_videos_and_webcams(tmp_path):
         VideoReader(tmp_path / "nope.mp4")
     with pytest.raises(PosenetError, match=r"webcam 97: no camera with that index"):
         VideoReader(97)
+
+
+def test_video_reader_reads_ahead_in_order_and_stops_its_thread_early(videos):
+    import threading
+
+    from posenet_cls.extract import READ_AHEAD, VideoReader
+
+    clip = videos / "squat_1rep.mp4"
+    with VideoReader(clip) as video:
+        seen = [(i, t) for i, t, _ in video]
+    assert [i for i, _ in seen] == list(range(75)) and seen[1][1] > seen[0][1]
+    with VideoReader(clip) as video:
+        for i, _, rgb in video:
+            if i == READ_AHEAD + 2:
+                break  # the consumer stops: the reading thread must not stay blocked on a full queue
+    assert not [t for t in threading.enumerate() if t.name == "video-read"]
