@@ -164,29 +164,38 @@ class PoseRuntime:
             )
         return np.ascontiguousarray(poses, dtype=np.float32)
 
-    def probabilities(self, poses: np.ndarray) -> np.ndarray:
-        """Class probabilities float32 (N, C) for raw poses (N, 33, 4); columns follow ``self.classes``."""
+    def _run_batch(self, poses: np.ndarray, with_novelty: bool) -> list[np.ndarray]:
+        """[probabilities (N, C)] or [probabilities, novelty (N,)] of a checked batch, on the session for its size."""
         x = self._check_batch(poses)
         if len(x) == 0:
-            return np.zeros((0, len(self.classes)), dtype=np.float32)
+            empty = [np.zeros((0, len(self.classes)), dtype=np.float32), np.zeros((0,), np.float32)]
+            return empty if with_novelty else empty[:1]
         session = self._single if len(x) < BATCH_SESSION_MIN else self._batch_session()
-        probs = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-        if not np.isfinite(probs).all():
-            bad = int(np.argmax(~np.isfinite(probs).all(axis=1)))
+        if with_novelty:
+            out = session.run([OUTPUT_NAME, NOVELTY_OUTPUT], {INPUT_NAME: x, NOVELTY_FLAG: WITH_NOVELTY})
+        else:
+            out = session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        if not np.isfinite(out[0]).all():
+            bad = int(np.argmax(~np.isfinite(out[0]).all(axis=1)))
             raise PosenetError(f"{self.path}: pose {bad} gives non-finite probabilities (NaN or infinite landmarks?)")
-        return probs
+        return out
 
-    def _check_pose(self, pose: np.ndarray) -> None:
+    def probabilities(self, poses: np.ndarray) -> np.ndarray:
+        """Class probabilities float32 (N, C) for raw poses (N, 33, 4); columns follow ``self.classes``."""
+        return self._run_batch(poses, with_novelty=False)[0]
+
+    def _load_pose(self, pose: np.ndarray) -> None:
+        """Check one pose and copy it into the bound input buffer."""
         if getattr(pose, "shape", None) != (NUM_LANDMARKS, NUM_CHANNELS):
             raise PosenetError(
                 f"{self.path}: expected one pose of shape ({NUM_LANDMARKS}, {NUM_CHANNELS}), "
                 f"got {getattr(pose, 'shape', type(pose).__name__)}; use probabilities() for a batch (N, 33, 4)"
             )
+        np.copyto(self._x1_view, pose)
 
     def pose_probabilities(self, pose: np.ndarray) -> np.ndarray:
         """Class probabilities (C,) of one raw pose (33, 4): a view overwritten by the next single-pose call."""
-        self._check_pose(pose)
-        np.copyto(self._x1_view, pose)
+        self._load_pose(pose)
         self._run_bound(self._binding)
         return self._p1
 
@@ -194,23 +203,15 @@ class PoseRuntime:
         """Probabilities (N, C) and novelty (N,) of raw poses (N, 33, 4); novelty None for a model without one."""
         if self.novelty_threshold is None:
             return self.probabilities(poses), None
-        x = self._check_batch(poses)
-        if len(x) == 0:
-            return np.zeros((0, len(self.classes)), dtype=np.float32), np.zeros((0,), np.float32)
-        session = self._single if len(x) < BATCH_SESSION_MIN else self._batch_session()
-        probs, novelty = session.run([OUTPUT_NAME, NOVELTY_OUTPUT], {INPUT_NAME: x, NOVELTY_FLAG: WITH_NOVELTY})
-        if not np.isfinite(probs).all():
-            bad = int(np.argmax(~np.isfinite(probs).all(axis=1)))
-            raise PosenetError(f"{self.path}: pose {bad} gives non-finite probabilities (NaN or infinite landmarks?)")
+        probs, novelty = self._run_batch(poses, with_novelty=True)
         return probs, novelty
 
     def pose_scores(self, pose: np.ndarray) -> tuple[np.ndarray, float | None]:
         """Probabilities (C,) (a view overwritten by the next call) and novelty of one raw pose (33, 4)."""
         if self.novelty_threshold is None:
             return self.pose_probabilities(pose), None
-        self._check_pose(pose)
-        np.copyto(self._x1_view, pose)
-        self._single.run_with_iobinding(self._scores_binding)
+        self._load_pose(pose)
+        self._run_bound(self._scores_binding)
         return self._p1, float(self._n1[0])
 
     def classify(self, pose: np.ndarray, threshold: float | None = None) -> Prediction:
