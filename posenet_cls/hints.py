@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .angles import ANGLE_NAMES, TRUNK_LEAN, angle_visibility, joint_angles
+from .runtime import UNKNOWN
 
 MIN_SPREAD = 5.0  # degrees: the smallest spread a class's angle may have
 MIN_POSES = 5  # an angle needs this many visible training poses of a class to be profiled
@@ -93,6 +94,17 @@ def form_hints(
 def profile_aspect(profile: dict | None) -> float:
     """The aspect a profile was measured with (1.0: normalised landmarks)."""
     return float((profile or {}).get("aspect", 1.0))
+
+
+def class_hints(keypoints: np.ndarray | None, label: str | None, profile: dict | None) -> list[dict]:
+    """Form hints of a pose given a class, measured as the profile was; [] for no pose, no profile or "unknown".
+
+    The profile is measured on normalised landmarks (keypoint tables record no photo or frame size),
+    so the hints use the profile's aspect (1.0) rather than the photo's or the frame's.
+    """
+    if not profile or keypoints is None or label in (None, UNKNOWN):
+        return []
+    return form_hints(keypoints, label, profile, aspect=profile_aspect(profile))
 
 
 # --- evaluation: bend one joint by a known angle, see whether the first hint names it ----------------

@@ -17,6 +17,7 @@ import numpy as np
 
 from .config import PROJECT_ROOT
 from .errors import PosenetError
+from .hints import class_hints
 from .runtime import NOVEL, UNKNOWN, PoseRuntime
 from .schema import LANDMARK_NAMES, SCHEMA_VERSION
 
@@ -135,24 +136,10 @@ def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, 
         {c: round(float(p), 6) for c, p in zip(runtime.classes, probs)},
         None if novelty is None else round(novelty, 4), pred.reason, found.attempt, keypoints=keypoints,
     )
-    result.hints = photo_hints(runtime, result)
+    result.hints = class_hints(keypoints, pred.label, runtime.metadata.get("angle_profile"))
     if out_dir is not None:
         result.annotated = str(annotate_photo(root / found.source, result, Path(out_dir) / found.source))
     return result
-
-
-def photo_hints(runtime: PoseRuntime, result: PhotoResult) -> list[dict]:
-    """Form hints of a classified pose against the model's angle profile; [] for unknown or a model without one.
-
-    The profile is measured on normalised landmarks (keypoint tables record no photo size), so the
-    hints use the same aspect (the profile's, 1.0) rather than the photo's.
-    """
-    from .hints import form_hints, profile_aspect
-
-    profile = runtime.metadata.get("angle_profile")
-    if not profile or result.label in (None, UNKNOWN) or result.keypoints is None:
-        return []
-    return form_hints(result.keypoints, result.label, profile, aspect=profile_aspect(profile))
 
 
 def label_text(result: PhotoResult) -> str:

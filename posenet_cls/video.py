@@ -19,7 +19,7 @@ from .errors import PosenetError
 from .schema import mirror_keypoints, mirror_world
 from .exercises import Exercise, ExerciseTracker
 from .extract import VideoReader, make_extractor
-from .hints import form_hints, profile_aspect
+from .hints import class_hints
 from .runtime import UNKNOWN, PoseRuntime
 from .temporal import DEFAULT_WINDOW_S, CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
 
@@ -140,9 +140,7 @@ class VideoSession:
             self.frames_with_pose += keypoints is not None
             label, confidence = self.runtime.decide(smoothed, self.threshold, novelty)[:2]
             probs = dict(zip(self.runtime.classes, smoothed.tolist()))
-            if self.profile and label != UNKNOWN and keypoints is not None:
-                # The profile was measured on normalised landmarks of photos of any shape: compare like with like.
-                hints = form_hints(keypoints, label, self.profile, aspect=profile_aspect(self.profile))
+            hints = class_hints(keypoints, label, self.profile)
         self.segments.update(t, label)
         reps = None
         if self.counter is not None and self._pair is not None:
