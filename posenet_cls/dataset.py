@@ -176,6 +176,26 @@ class Journal:
         return open(self.path, "a", encoding="utf-8")
 
 
+def extract_tasks(tasks: list[tuple[str, str, str]], model: str, workers: int, backend: str = "mediapipe",
+                  batch: int = 16, device: str = "auto") -> Iterator[FileResult]:
+    """Extract (root, relative path, label) tasks with either backend; results in completion order.
+
+    ``mediapipe``: ``workers`` processes (:func:`run_extraction`). ``onnx``: BlazePose on onnxruntime,
+    ``batch`` photos per network call on ``device``, decoding in ``workers`` threads. A bad backend
+    is refused here, at the call, not when the first result is asked for.
+    """
+    from .extract import check_backend
+
+    check_backend(backend, model)
+    if not tasks:
+        return iter(())
+    if backend == "onnx":
+        from .blazepose.batch import extract_files
+
+        return extract_files(tasks, batch=batch, device=device, workers=workers)
+    return run_extraction(tasks, model, workers)
+
+
 def build_dataset(
     data_dir: str | Path,
     out: str | Path,
@@ -193,9 +213,7 @@ def build_dataset(
     """
     out = Path(out)
     check_table_path(out)
-    from .extract import check_backend
-
-    check_backend(backend, model)
+    extract_tasks([], model, 1, backend)  # refuse a bad backend before anything is written
     photos = list_photos(data_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {"data_dir": str(Path(data_dir).resolve()), "model": model}
@@ -208,12 +226,7 @@ def build_dataset(
     tasks = [(str(data_dir), rel, label) for rel, label in photos if rel not in done]
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
     with journal.open(done) as log:
-        if backend == "onnx":
-            from .blazepose.batch import extract_files
-
-            results: Iterable[FileResult] = extract_files(tasks, batch=batch, device=device, workers=workers)
-        else:
-            results = run_extraction(tasks, model, workers) if tasks else iter(())
+        results = extract_tasks(tasks, model, workers, backend, batch, device)
         if progress is not None:
             results = progress(results, len(photos), resumed)
         for result in results:

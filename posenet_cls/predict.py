@@ -95,12 +95,11 @@ def predict_photos(
 ) -> Iterator[PhotoResult]:
     """One result per file under ``source``, in sorted order; annotated copies go to ``out_dir`` when given.
 
-    ``backend`` ``onnx``: BlazePose on onnxruntime, ``batch`` photos per call on ``device``.
+    ``backend`` ``onnx``: BlazePose on onnxruntime, ``batch`` photos per call on ``device`` (``workers``
+    then counts decoding threads).
     """
-    from .dataset import run_extraction
-    from .extract import check_backend
+    from .dataset import extract_tasks
 
-    check_backend(backend, pose_model)
     root, names = find_photos(source)
     if workers is None:
         workers = 1 if len(names) < POOL_MIN_PHOTOS else (os.cpu_count() or 1)
@@ -109,13 +108,8 @@ def predict_photos(
     order = {name: i for i, name in enumerate(names)}
     waiting: dict[int, PhotoResult] = {}
     nxt = 0
-    if backend == "onnx":
-        from .blazepose.batch import extract_files
-
-        results = extract_files(tasks, batch=batch, device=device)
-    else:
-        results = run_extraction(tasks, pose_model, workers)
-    for found in results:  # completion order; results are yielded in file order
+    # Results come in completion order; they are yielded in file order.
+    for found in extract_tasks(tasks, pose_model, workers, backend, batch, device):
         waiting[order[found.source]] = _classify(found, root, runtime, threshold, out_dir)
         while nxt in waiting:
             yield waiting.pop(nxt)
