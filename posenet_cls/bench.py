@@ -538,8 +538,7 @@ def train_classifiers(table, work_dir: Path, epochs: int | None = None, what: st
     from .checkpoint import model_meta, save_checkpoint
     from .export import export_model
     from .runtime import BATCH_SESSION_MIN, INPUT_NAME, PoseRuntime
-    from .novelty import fit_novelty
-    from .train import TrainConfig, fit_baseline, fit_mlp, make_splits, mlp_predict_proba, one_cpu_thread
+    from .train import TrainConfig, fit_baseline, fit_mlp, fit_split_novelty, make_splits, one_cpu_thread
 
     note = progress or (lambda _: None)
     config = TrainConfig() if epochs is None else replace(TrainConfig(), epochs=epochs)
@@ -550,10 +549,7 @@ def train_classifiers(table, work_dir: Path, epochs: int | None = None, what: st
     fit = fit_mlp(table, split, classes, config)
     model = fit.model.eval()
     ckpt, onnx_path = work_dir / "mlp.ckpt", work_dir / "mlp.onnx"
-    y_train = np.searchsorted(index, table.labels[split.train].astype(str))
-    val_pred = mlp_predict_proba(model, table.keypoints[split.val]).argmax(1)
-    novelty = fit_novelty(table.keypoints[split.train], y_train, table.keypoints[split.val], val_pred,
-                          config.features.torso_multiplier)
+    novelty = fit_split_novelty(model, table, split, classes, config)
     save_checkpoint(ckpt, model, model_meta(model, classes), novelty)
     export_model(model, classes, model.features.to_dict(), onnx_path, table.keypoints[split.train], novelty=novelty)
     runtime = PoseRuntime(onnx_path)

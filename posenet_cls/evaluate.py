@@ -219,8 +219,8 @@ def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tupl
     ``known_accepted`` (share of the known classes' test poses still given a class).
     """
     from .export import DEFAULT_UNKNOWN_THRESHOLD as P
-    from .novelty import DEFAULT_QUANTILE, fit_novelty, score
-    from .train import fit_mlp, make_splits, mlp_predict_proba
+    from .novelty import DEFAULT_QUANTILE, score
+    from .train import fit_mlp, fit_split_novelty, make_splits, mlp_predict_proba
 
     if left_out not in table.classes:
         raise PosenetError(f"class '{left_out}' is not in the table (classes: {', '.join(table.classes)})")
@@ -229,17 +229,17 @@ def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tupl
     classes = known.classes
     split = make_splits(known, config.folds, config.seed, f"table without {left_out}")[config.fold]
     fit = fit_mlp(known, split, classes, config)
-    y_train = np.searchsorted(np.asarray(classes), known.labels[split.train].astype(str))
-    val_pred = mlp_predict_proba(fit.model, known.keypoints[split.val]).argmax(1)
+    novelty = fit_split_novelty(fit.model, known, split, classes, config)  # threshold at the shipped quantile
+    val = score(novelty, known.keypoints[split.val], mlp_predict_proba(fit.model, known.keypoints[split.val]).argmax(1))
     test_probs = mlp_predict_proba(fit.model, known.keypoints[split.test])
     other_probs = mlp_predict_proba(fit.model, other)
+    test_scores = score(novelty, known.keypoints[split.test], test_probs.argmax(1))
+    other_scores = score(novelty, other, other_probs.argmax(1))
     rows = []
     for q in (DEFAULT_QUANTILE, *quantiles):
-        novelty = fit_novelty(known.keypoints[split.train], y_train, known.keypoints[split.val], val_pred,
-                              config.features.torso_multiplier, quantile=q)
-        test_novel = score(novelty, known.keypoints[split.test], test_probs.argmax(1)) > novelty.threshold
-        other_novel = score(novelty, other, other_probs.argmax(1)) > novelty.threshold
-        rows.append({"quantile": q, "threshold": round(novelty.threshold, 4),
+        threshold = float(np.quantile(val, q))  # fit_novelty's rule at quantile q; the references do not change
+        test_novel, other_novel = test_scores > threshold, other_scores > threshold
+        rows.append({"quantile": q, "threshold": round(threshold, 4),
                      "left_out_unknown": round(float(other_novel.mean()), 4),
                      "known_accepted": round(float(1.0 - test_novel.mean()), 4),
                      "left_out_unknown_both": round(float((other_novel | (other_probs.max(1) < P)).mean()), 4),

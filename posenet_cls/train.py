@@ -319,6 +319,16 @@ def mlp_predict_proba(model: PoseClassifier, keypoints: np.ndarray) -> np.ndarra
     return torch.softmax(model(torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32))), dim=1).numpy()
 
 
+def fit_split_novelty(model: PoseClassifier, table: PoseTable, split: Split, classes: list[str], config: TrainConfig):
+    """The novelty model of a trained MLP: references from the split's train rows, threshold from its val rows."""
+    from .novelty import fit_novelty
+
+    y_train = np.searchsorted(np.asarray(classes), table.labels[split.train].astype(str))
+    val_pred = mlp_predict_proba(model, table.keypoints[split.val]).argmax(1)
+    return fit_novelty(table.keypoints[split.train], y_train, table.keypoints[split.val], val_pred,
+                       config.features.torso_multiplier)
+
+
 def fit_baseline(name: str, table: PoseTable, index: np.ndarray, config: TrainConfig):
     """Fit baseline ``name`` ('svc', 'svc-poly', 'knn') on rows ``index`` (train + val: it needs no validation)."""
     from .features import mirror
@@ -361,7 +371,7 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
     from .checkpoint import model_meta, save_checkpoint
     from .evaluate import classification_report, plot_confusion, plot_curves, robustness
     from .hints import angle_profile
-    from .novelty import fit_novelty, score
+    from .novelty import score
 
     config.check()
     table_path, out = Path(table_path), Path(out_dir)
@@ -385,10 +395,7 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
     }
     if config.model == "mlp":
         fit: FitResult = main["fit"]
-        y_train = np.searchsorted(np.asarray(classes), table.labels[split.train].astype(str))
-        val_pred = mlp_predict_proba(fit.model, table.keypoints[split.val]).argmax(1)
-        novelty = fit_novelty(table.keypoints[split.train], y_train, table.keypoints[split.val], val_pred,
-                              config.features.torso_multiplier)
+        novelty = fit_split_novelty(fit.model, table, split, classes, config)
         save_checkpoint(out / "model.ckpt", fit.model, model_meta(fit.model, classes, **meta_extra), novelty)
         test_novelty = score(novelty, table.keypoints[split.test], main["pred"])
         accepted = float((test_novelty <= novelty.threshold).mean())
