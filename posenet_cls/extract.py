@@ -490,7 +490,10 @@ class VideoReader:
             raise PosenetError(f"{what}: no frames could be read (empty or corrupt video)")
 
     def _read(self, frames, stop) -> None:
-        """Decode frames into the queue until the video ends or ``stop`` is set; None marks the end."""
+        """Decode frames into the queue until the video ends or ``stop`` is set; None marks the end.
+
+        A full queue blocks ``put``; a consumer that stops drains the queue until this thread ends.
+        """
         import cv2
 
         start = time.monotonic()
@@ -501,21 +504,10 @@ class VideoReader:
                 if not ok or bgr is None:
                     break
                 t = time.monotonic() - start if self.is_webcam else index / self.fps
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                while not stop.is_set():
-                    try:
-                        frames.put((index, t, rgb), timeout=0.05)
-                        break
-                    except Exception:  # queue.Full: the consumer is busy; look at stop again
-                        continue
+                frames.put((index, t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
                 index += 1
         finally:
-            while not stop.is_set():
-                try:
-                    frames.put(None, timeout=0.05)
-                    break
-                except Exception:
-                    continue
+            frames.put(None)
 
     def close(self) -> None:
         """Release the capture."""
