@@ -400,15 +400,10 @@ def decoding(tasks: list[tuple[str, str, str]], workers: int) -> tuple[float, in
 
 def tracking_loop(video: Path, backend: str, max_frames: int | None, model_dir: Path | None) -> tuple[float, int, int]:
     """Seconds, frames and poses of one video in tracking mode: ``VideoReader`` -> ``frame()`` of either backend."""
-    from .extract import PoseExtractor, VideoReader
+    from .extract import VideoReader, make_extractor
 
     start = time.perf_counter()
-    if backend == "mediapipe":
-        extractor = PoseExtractor(tracking=True)
-    else:
-        from .blazepose.pipeline import OnnxPoseExtractor
-
-        extractor = OnnxPoseExtractor(model_dir, tracking=True)
+    extractor = make_extractor(backend, tracking=True, model_dir=model_dir)
     frames = found = 0
     with VideoReader(video) as reader, extractor:
         for _, t, rgb in itertools.islice(reader, max_frames):

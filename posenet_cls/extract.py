@@ -411,16 +411,19 @@ def check_backend(backend: str, model: str) -> None:
 
 
 def make_extractor(backend: str = "mediapipe", model: str = "full", tracking: bool = False,
-                   min_confidence: float = 0.5, device: str = "auto", batch: int = 16):
+                   min_confidence: float = 0.5, device: str = "auto", batch: int = 16,
+                   model_dir: str | Path | None = None):
     """A BlazePose extractor: MediaPipe's (:class:`PoseExtractor`) or, with ``backend`` onnx, the onnxruntime one.
 
-    Both have ``photo``, ``frame``, ``reset`` and ``close``; ``device`` and ``batch`` apply to onnx only.
+    Both have ``photo``, ``frame``, ``reset`` and ``close``; ``device``, ``batch`` and ``model_dir`` (the
+    converted networks, default :func:`posenet_cls.blazepose.files.default_dir`) apply to onnx only.
     """
     check_backend(backend, model)
     if backend == "onnx":
         from .blazepose.pipeline import OnnxPoseExtractor
 
-        return OnnxPoseExtractor(device=device, batch=batch, tracking=tracking, min_confidence=min_confidence)
+        return OnnxPoseExtractor(model_dir, device=device, batch=batch, tracking=tracking,
+                                 min_confidence=min_confidence)
     return PoseExtractor(model, tracking=tracking, min_confidence=min_confidence)
 
 
