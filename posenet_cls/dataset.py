@@ -280,6 +280,18 @@ def write_report(report: ExtractReport, table: str | Path) -> Path:
     return report_path
 
 
+def table_or_extract(table: str | Path, data_dir: str | Path, note: Callable[[str], None] | None = None):
+    """The keypoint table at ``table``, extracted from the class folders of ``data_dir`` first when it is missing."""
+    from .table import read_table
+
+    table = Path(table)
+    if not table.exists():
+        if note is not None:
+            note(f"extracting {data_dir} -> {table}")
+        build_dataset(data_dir, table)
+    return read_table(table)
+
+
 def report_path_for(table: str | Path) -> Path:
     """Where the extraction report of a table lives: ``poses.csv`` (or ``poses.parquet``) -> ``poses.report.json``."""
     table = Path(table)

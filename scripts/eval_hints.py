@@ -21,7 +21,7 @@ def main() -> int:
     from posenet_cls.config import data_dir
     from posenet_cls.hints import angle_profile, evaluate_hints
     from posenet_cls.predict import load_model
-    from posenet_cls.table import read_table
+    from posenet_cls.dataset import table_or_extract
     from posenet_cls.train import make_splits
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,13 +29,7 @@ def main() -> int:
                    help="yoga8 keypoint table (extracted from ../shared/data/yoga8 when missing)")
     p.add_argument("--degrees", type=float, default=40.0)
     args = p.parse_args()
-    table_path = Path(args.table)
-    if not table_path.is_file():
-        from posenet_cls.dataset import build_dataset
-
-        print(f"extracting {data_dir() / 'yoga8'} -> {table_path}", flush=True)
-        build_dataset(data_dir() / "yoga8", table_path)
-    table = read_table(table_path)
+    table = table_or_extract(args.table, data_dir() / "yoga8", lambda m: print(m, file=sys.stderr, flush=True))
     split = make_splits(table, 5, 0)[0]
     profile = angle_profile(table.keypoints[split.train], table.labels[split.train])
     runtime = load_model()

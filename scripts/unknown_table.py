@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     from posenet_cls.config import data_dir
     from posenet_cls.evaluate import leave_one_class_out
-    from posenet_cls.table import read_table
+    from posenet_cls.dataset import table_or_extract
     from posenet_cls.train import TrainConfig, quiet_lightning
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,13 +35,7 @@ def main() -> int:
     p.add_argument("--quantiles", type=float, nargs="*", default=[0.95, 1.0], help="other novelty threshold quantiles")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    table_path = Path(args.table)
-    if not table_path.is_file():
-        from posenet_cls.dataset import build_dataset
-
-        print(f"extracting {data_dir() / 'yoga8'} -> {table_path}", file=sys.stderr, flush=True)
-        build_dataset(data_dir() / "yoga8", table_path)
-    table = read_table(table_path)
+    table = table_or_extract(args.table, data_dir() / "yoga8", lambda m: print(m, file=sys.stderr, flush=True))
     results = []
     with quiet_lightning():
         for seed in args.seeds:
