@@ -89,3 +89,12 @@ def test_missing_networks_say_how_to_make_them(small_tree, tmp_path, monkeypatch
     err = capsys.readouterr().err.strip()
     assert "BlazePose ONNX networks not found" in err and "python -m posenet_cls.blazepose" in err and "\n" not in err
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_an_unknown_backend_is_refused_before_anything_is_written(small_tree, tmp_path):
+    from posenet_cls.dataset import build_dataset
+    from posenet_cls.errors import PosenetError
+
+    with pytest.raises(PosenetError, match="unknown backend 'tflite'; choose from mediapipe, onnx"):
+        build_dataset(small_tree, tmp_path / "t.csv", backend="tflite")
+    assert not list(tmp_path.iterdir())

@@ -15,7 +15,7 @@ from posenet_cls.cli import main
 from posenet_cls.config import PROJECT_ROOT
 from posenet_cls.errors import PosenetError
 from posenet_cls.predict import load_model
-from posenet_cls.video import NO_PERSON, VideoSession, predict_video
+from posenet_cls.video import NO_PERSON, VideoSession, overlay_lines, predict_video
 from tests.test_extract import make_video
 
 FPS = 10.0
@@ -152,3 +152,24 @@ def test_class_hold_and_mirrored_angles(unseen, tmp_path):
         if a["pose"] and b["pose"]:
             assert b["angles"]["left_knee"] == pytest.approx(a["angles"]["right_knee"], abs=1.0)
             assert b["angles"]["right_elbow"] == pytest.approx(a["angles"]["left_elbow"], abs=1.0)
+
+
+def test_frames_carry_novelty_and_the_form_hints_of_their_class(runtime, yoga8_table):
+    from posenet_cls.hints import bend_joint, class_hints
+
+    assert runtime.novelty_threshold is not None and runtime.metadata.get("angle_profile")
+    session = VideoSession(runtime, window_s=0.0)
+    for pose in yoga8_table.keypoints:
+        pred = runtime.classify(pose)
+        if pred.label != "unknown" and pred.confidence > 0.9:
+            break
+    bent = bend_joint(pose, "left_knee", 60.0)
+    result = session.update(0, 0.0, bent)
+    record = result.to_json()
+    assert record["novelty"] == pytest.approx(runtime.classify(bent).novelty, abs=1e-3)
+    assert result.label == pred.label  # a bent knee still reads as its pose, with a hint about the knee
+    assert result.hints == class_hints(bent, result.label, runtime.metadata["angle_profile"]) != []
+    assert result.hints[0]["angle"] == "left_knee" and record["hints"] == result.hints
+    assert result.hints[0]["text"] in overlay_lines(result, None)
+    unknown = session.update(1, 0.1, np.random.default_rng(0).uniform(0.2, 0.8, (33, 4)).astype(np.float32))
+    assert unknown.label == "unknown" and unknown.hints == []
