@@ -8,8 +8,10 @@ exercise times, with :class:`temporal.HoldTimer`, how long every ``hold`` condit
 counts only with the trunk near horizontal).
 
 ``angle`` is a side-less name (``knee``: both sides, combined by ``side``) or a full one
-(``left_knee``, ``trunk_lean``). ``side``: ``both`` (mean of the sides seen well enough), ``best``
-(the better seen side), ``left``, ``right``, ``min`` or ``max`` (of the sides seen well enough).
+(``left_knee``, ``trunk_lean``). ``side``: ``deeper`` (default: of the sides seen well enough, the
+one furthest toward ``down``, or for a condition the one nearest its range; a far-side limb that
+BlazePose guesses reads too straight, and the limb that moved shows the rep), ``both`` (mean),
+``best`` (the better seen side), ``left``, ``right``, ``min`` or ``max``.
 A frame counts only while a person is tracked and the angle's landmarks have visibility >=
 ``min_visibility``; the angles are smoothed with an exponential moving average of ``smooth_s``.
 
@@ -28,6 +30,7 @@ Users add exercises in a TOML or JSON file, one table per exercise::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -37,7 +40,7 @@ from .angles import ANGLE_NAMES, BASE_NAMES, angle_visibility, joint_angles
 from .errors import PosenetError
 from .temporal import CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter
 
-SIDES = ("both", "best", "left", "right", "min", "max")
+SIDES = ("deeper", "both", "best", "left", "right", "min", "max")
 KINDS = ("reps", "hold")
 SPACES = ("image", "world")
 
@@ -51,12 +54,12 @@ class Exercise:
     name: str
     kind: str = "reps"
     angle: str | None = None
-    side: str = "both"
+    side: str = "deeper"
     up: float | None = None
     down: float | None = None
     hold: tuple[Condition, ...] = ()
     when: tuple[Condition, ...] = ()
-    min_visibility: float = 0.5
+    min_visibility: float = 0.2
     min_phase_s: float = 0.15
     max_gap_s: float = 0.5
     smooth_s: float = 0.15
@@ -80,7 +83,7 @@ class Exercise:
 def _builtin() -> dict[str, Exercise]:
     """The presets: textbook joint ranges with margins, not tuned to any clip."""
     presets = [
-        Exercise("squat", angle="knee", side="max", up=150, down=115,
+        Exercise("squat", angle="knee", up=150, down=115,
                  description="both knees ~170 standing, <100 at a parallel squat"),
         Exercise("push-up", angle="elbow", up=150, down=100, when=(("trunk_lean", 45, 135),),
                  description="elbows ~170 at the top, ~90 at the bottom; trunk near horizontal"),
@@ -90,7 +93,7 @@ def _builtin() -> dict[str, Exercise]:
                  description="arms ~15 at the sides, ~160 overhead"),
         Exercise("sit-up", angle="hip", up=110, down=75,
                  description="hips ~130 lying with knees bent, ~50 sitting up"),
-        Exercise("biceps-curl", angle="elbow", side="min", up=140, down=70,
+        Exercise("biceps-curl", angle="elbow", up=140, down=70,
                  description="elbow ~170 extended, ~40 curled; either arm"),
         Exercise("plank", kind="hold", hold=(("hip", 145, 180), ("knee", 145, 180), ("trunk_lean", 60, 120)),
                  description="body straight (hips and knees near 180), trunk near horizontal"),
@@ -163,7 +166,7 @@ def parse_exercise(name: str, entry: object, where: str) -> Exercise:
     if kind not in KINDS:
         raise PosenetError(f"{here}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
     values: dict[str, object] = {"kind": kind}
-    side = entry.get("side", "both")
+    side = entry.get("side", "deeper")
     if side not in SIDES:
         raise PosenetError(f"{here}.side: must be one of {', '.join(SIDES)}, got {side!r}")
     values["side"] = side
@@ -248,19 +251,31 @@ class ExerciseFrame:
     hold_s: float | None
 
 
-def _combine(values: list[float], visibilities: list[float], side: str, min_visibility: float) -> float | None:
-    """One number from a left/right pair (or a single angle) under the exercise's side rule."""
+def _combine(values: list[float], visibilities: list[float], side: str, min_visibility: float,
+             cost: Callable[[float], float] | None = None) -> float | None:
+    """One number from a left/right pair (or a single angle) under the exercise's side rule.
+
+    ``deeper`` takes the seen side of lowest ``cost``: for a rep signal the one furthest toward
+    ``down``, for a condition the one nearest its range.
+    """
     if side == "best":
         i = int(np.argmax(visibilities))
         return values[i] if visibilities[i] >= min_visibility else None
     seen = [v for v, vis in zip(values, visibilities) if vis >= min_visibility and np.isfinite(v)]
     if not seen:
         return None
+    if side == "deeper":
+        return min(seen, key=cost) if cost is not None else float(np.mean(seen))
     if side == "min":
         return min(seen)
     if side == "max":
         return max(seen)
     return float(np.mean(seen))
+
+
+def _outside(low: float, high: float) -> Callable[[float], float]:
+    """How far a value lies outside [low, high] (0 inside)."""
+    return lambda v: max(low - v, 0.0, v - high)
 
 
 @dataclass
@@ -279,10 +294,17 @@ class ExerciseTracker:
         self._needed = sorted({n for a, *_ in (*ex.hold, *ex.when) for n in _angle_names(a, ex.side)}
                               | (set(_angle_names(ex.angle, ex.side)) if ex.angle else set()))
 
-    def _value(self, angle: str, smoothed: dict[str, float], visibility: dict[str, float]) -> float | None:
+    def _value(self, angle: str, smoothed: dict[str, float], visibility: dict[str, float],
+               cost: Callable[[float], float] | None = None) -> float | None:
         names = _angle_names(angle, self.exercise.side)
         return _combine([smoothed[n] for n in names], [visibility[n] for n in names],
-                        self.exercise.side, self.exercise.min_visibility)
+                        self.exercise.side, self.exercise.min_visibility, cost)
+
+    def _deeper(self) -> Callable[[float], float]:
+        """Cost that prefers the side furthest toward ``down``: the limb that moved."""
+        ex = self.exercise
+        sign = 1.0 if ex.down > ex.up else -1.0  # type: ignore[operator]
+        return lambda v: -sign * v
 
     def update(self, t: float, keypoints: np.ndarray | None, world: np.ndarray | None = None,
                aspect: float = 1.0) -> ExerciseFrame:
@@ -305,14 +327,14 @@ class ExerciseTracker:
             self._smoother.update(t, None)
         if smoothed is not None:
             visibility = {k: float(v[0]) for k, v in angle_visibility(keypoints[None], self._needed).items()}
-            gates = [(self._value(a, smoothed, visibility), lo, hi) for a, lo, hi in ex.when]
+            gates = [(self._value(a, smoothed, visibility, _outside(lo, hi)), lo, hi) for a, lo, hi in ex.when]
             valid = all(v is not None and lo <= v <= hi for v, lo, hi in gates)
             if ex.kind == "hold":
-                checks = [(self._value(a, smoothed, visibility), lo, hi) for a, lo, hi in ex.hold]
+                checks = [(self._value(a, smoothed, visibility, _outside(lo, hi)), lo, hi) for a, lo, hi in ex.hold]
                 valid = valid and all(v is not None and lo <= v <= hi for v, lo, hi in checks)
             else:
                 assert ex.angle is not None
-                signal = self._value(ex.angle, smoothed, visibility)
+                signal = self._value(ex.angle, smoothed, visibility, self._deeper())
                 valid = valid and signal is not None
         hold_s = None
         if self.counter is not None:

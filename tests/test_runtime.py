@@ -40,7 +40,10 @@ def test_single_pose_matches_batch(runtime, yoga8_table):
     singles = [runtime.classify(p) for p in poses]
     assert [(p.label, p.best, p.reason) for p in preds] == [(p.label, p.best, p.reason) for p in singles]
     np.testing.assert_allclose([p.confidence for p in preds], [p.confidence for p in singles], atol=1e-6)
-    np.testing.assert_allclose([p.novelty for p in preds], [p.novelty for p in singles], atol=1e-3)
+    # onnxruntime runs a batch and a single pose through different MatMul kernels, and the novelty's
+    # nearest-neighbour distances lose digits to cancellation: 5e-4 apart here, 1.8e-3 on an AVX2-only
+    # CPU, against a threshold near 5. What a user relies on is the decision, checked exactly above.
+    np.testing.assert_allclose([p.novelty for p in preds], [p.novelty for p in singles], atol=1e-2)
     assert [p.best for p in preds] == [runtime.classes[i] for i in batch.argmax(axis=1)]
 
 
@@ -144,3 +147,20 @@ print(json.dumps({{"heavy": heavy, "labels": labels}}))
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["heavy"] == []
     assert result["labels"][:3] == result["labels"][3:] and len(result["labels"]) == 6
+
+
+def test_decisions_survive_cross_cpu_landmark_noise(runtime, yoga8_table):
+    """Landmarks moved by 1e-3 of the image (the spread seen between CPUs) change a decision only at a threshold's edge."""
+    poses = yoga8_table.keypoints
+    base = runtime.classify_batch(poses)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        noisy = poses.copy()
+        noisy[..., :2] += rng.normal(0, 1e-3, noisy[..., :2].shape).astype(np.float32)
+        noisy[..., 3] = np.clip(noisy[..., 3] + rng.normal(0, 1e-3, noisy[..., 3].shape), 0, 1)
+        changed = [(a, b) for a, b in zip(base, runtime.classify_batch(noisy)) if (a.label, a.reason) != (b.label, b.reason)]
+        assert len(changed) <= 0.01 * len(poses)
+        for a, b in changed:
+            at_edge = (abs(a.confidence - runtime.unknown_threshold) < 0.05
+                       or abs(a.novelty - runtime.novelty_threshold) < 0.1 * runtime.novelty_threshold)
+            assert at_edge and a.best == b.best, (a, b)
