@@ -10,7 +10,7 @@ INPUT ?= $(DATA)/yoga8
 $(BIN)/posenet-cls: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[video,dev,ray]"
+	$(BIN)/pip install --quiet -e ".[dev,ray]"
 	touch $@
 
 setup: $(BIN)/posenet-cls

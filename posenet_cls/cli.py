@@ -12,9 +12,13 @@ import sys
 from . import __version__
 from .errors import PosenetError
 
-# Quiet MediaPipe/TFLite start-up logging; must be set before mediapipe is imported.
+# Quiet MediaPipe/TFLite start-up logging; must be set before mediapipe is imported. OpenCV's own log
+# (V4L2 warnings for a missing webcam) and FFmpeg's through OpenCV ("moov atom not found", decode
+# errors mid-stream, on the reader thread) are read when cv2 first uses them: errors stay ours, one line.
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 # Verbs in the order --help lists them; each is a module of posenet_cls.commands.
 ORDER = ("extract", "convert", "train", "evaluate", "export", "predict", "benchmark")

@@ -454,7 +454,10 @@ class VideoReader:
         self.is_webcam = isinstance(source, int)
         if not self.is_webcam and not Path(source).is_file():
             raise PosenetError(f"{source}: no such video file")
-        self._cap = cv2.VideoCapture(source if self.is_webcam else str(source))
+        if not self.is_webcam and Path(source).stat().st_size == 0:
+            raise PosenetError(f"{source}: cannot open as a video (the file is empty)")
+        with quiet_native_output():  # FFmpeg and OpenCV print their own reasons on fd 2; ours follows
+            self._cap = cv2.VideoCapture(source if self.is_webcam else str(source))
         if not self._cap.isOpened():
             what = f"webcam {source}: no camera with that index" if self.is_webcam else f"{source}: cannot open as a video"
             raise PosenetError(what)

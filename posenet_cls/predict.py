@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PROJECT_ROOT
+from .config import CHECKPOINTS
 from .errors import PosenetError
 from .hints import class_hints
 from .runtime import NOVEL, UNKNOWN, PoseRuntime
 from .schema import LANDMARK_NAMES, SCHEMA_VERSION
 
-DEFAULT_MODEL = PROJECT_ROOT / "checkpoints" / "pose_mlp.onnx"
+DEFAULT_MODEL = CHECKPOINTS / "pose_mlp.onnx"
 DEFAULT_OUT_DIR = "predictions"
 POOL_MIN_PHOTOS = 16  # below this, starting worker processes costs more than it saves
 

@@ -25,7 +25,7 @@ class VideoWriter:
             import av
         except ImportError:
             raise PosenetError(
-                "writing videos needs PyAV for H.264: pip install 'posenet-cls[video]' (or pass --no-annotate)"
+                "writing videos needs PyAV for H.264, a dependency of posenet-cls: pip install av==18.1.0 (or pass --no-annotate)"
             ) from None
         self.path = Path(path)
         if self.path.suffix.lower() != ".mp4":

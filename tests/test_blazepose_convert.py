@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 
 from posenet_cls.blazepose import convert as conv
-from posenet_cls.blazepose.files import DIR_ENV, default_dir, network_paths, require_networks
+from posenet_cls.blazepose.files import DIR_ENV, SHIPPED_DIR, cache_dir, default_dir, network_paths, require_networks
 from posenet_cls.errors import PosenetError
 
 CONTRACT = {
@@ -111,7 +111,17 @@ def test_default_dir_follows_the_environment(monkeypatch, tmp_path: Path):
     monkeypatch.setenv(DIR_ENV, str(tmp_path))
     assert default_dir() == tmp_path
     monkeypatch.delenv(DIR_ENV)
-    assert default_dir().name == f"mediapipe-{metadata.version('mediapipe')}"
+    assert default_dir() == SHIPPED_DIR  # the networks that ship with the package: no manual step
+    monkeypatch.setattr("posenet_cls.blazepose.files.SHIPPED_DIR", tmp_path / "none")
+    assert default_dir() == cache_dir() and cache_dir().name == f"mediapipe-{metadata.version('mediapipe')}"
+
+
+def test_shipped_networks_are_this_converter_on_the_pinned_wheel(blazepose_dir: Path):
+    """checkpoints/blazepose holds exactly what the converter makes from the installed mediapipe wheel."""
+    shipped, fresh = network_paths(SHIPPED_DIR), network_paths(blazepose_dir)
+    for key in shipped:
+        assert hashlib.sha256(shipped[key].read_bytes()).digest() == hashlib.sha256(fresh[key].read_bytes()).digest(), key
+    assert "Apache License" in (SHIPPED_DIR / "NOTICE").read_text()
 
 
 def test_unknown_output_name_is_refused(tmp_path: Path):

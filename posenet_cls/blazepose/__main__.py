@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from posenet_cls.blazepose import convert as conv
-from posenet_cls.blazepose.files import DIR_ENV, default_dir
+from posenet_cls.blazepose.files import DIR_ENV, cache_dir, default_dir
 from posenet_cls.config import data_dir
 from posenet_cls.errors import PosenetError
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help=f"output folder (default: ${DIR_ENV} or {default_dir()})"
+        "--out", type=Path, default=None, help=f"output folder (default: ${DIR_ENV} or {cache_dir()})"
     )
     parser.add_argument("--weights", choices=conv.WEIGHT_DTYPES, default="float16",
                         help="float16: half-size files, bit-identical outputs (the TFLite weights are float16)")  # fmt: skip
@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         start = time.perf_counter()
-        paths = conv.convert_all(args.out if args.out is not None else default_dir(), weights=args.weights)
+        out = args.out if args.out is not None else Path(os.environ.get(DIR_ENV) or cache_dir()).expanduser()
+        paths = conv.convert_all(out, weights=args.weights)
         seconds = time.perf_counter() - start
         result = {
             "seconds": round(seconds, 3),

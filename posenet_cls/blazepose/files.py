@@ -6,6 +6,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from posenet_cls.config import CHECKPOINTS
 from posenet_cls.errors import PosenetError
 
 DIR_ENV = "POSENET_CLS_BLAZEPOSE_DIR"
@@ -21,12 +22,22 @@ def mediapipe_version() -> str:
         return "unknown"
 
 
+SHIPPED_DIR = CHECKPOINTS / "blazepose"  # converted from the pinned mediapipe wheel; see its NOTICE
+
+
+def cache_dir() -> Path:
+    """Where the converter writes by default: ``~/.cache/posenet_cls/blazepose/mediapipe-<version>/``."""
+    return Path.home() / ".cache" / "posenet_cls" / "blazepose" / f"mediapipe-{mediapipe_version()}"
+
+
 def default_dir() -> Path:
-    """``$POSENET_CLS_BLAZEPOSE_DIR``, else ``~/.cache/posenet_cls/blazepose/mediapipe-<version>/``."""
+    """``$POSENET_CLS_BLAZEPOSE_DIR``, else the networks shipped in the package, else :func:`cache_dir`."""
     value = os.environ.get(DIR_ENV)
     if value:
         return Path(value).expanduser()
-    return Path.home() / ".cache" / "posenet_cls" / "blazepose" / f"mediapipe-{mediapipe_version()}"
+    if all(path.is_file() for path in network_paths(SHIPPED_DIR).values()):
+        return SHIPPED_DIR
+    return cache_dir()
 
 
 def network_paths(dir: Path | str | None = None) -> dict[str, Path]:
