@@ -14,6 +14,10 @@ Resume: a rerun keeps each shard whose metadata lists exactly its chunk's files 
 settings and extracts the other chunks only; rows are keyed by source, so none is lost or doubled.
 Faults: a dead actor is restarted and its batch retried by Ray Data (its actor pools run with
 ``max_restarts=-1``, ``max_task_retries=-1``); a result that arrives twice replaces, never adds.
+A :class:`CrashLedger` actor hears from every :class:`PoseActor` which files it is about to run and
+when it is done: a file begun and never finished was running when its actor died. Such files run
+one at a time from then on, and one that killed its actor :data:`dataset.MAX_CRASHES` times while
+running alone comes back ``failed`` without being run again, as in the local engine.
 
 Videos: every frame becomes a row ``<label>/<video>#<frame, 6 digits>`` extracted in static mode
 like a photo (with the same retries), so a video's frames spread over the pool and a retried batch
@@ -28,7 +32,6 @@ import json
 import logging
 import os
 import re
-import signal
 import socket
 import tempfile
 import warnings
@@ -40,13 +43,17 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import (
+    MAX_CRASHES,
+    ExtractorFactory,
     ExtractReport,
     FileResult,
+    crash_reason,
     decode_file,
     list_photos,
     make_report,
     pose_result,
     read_failed,
+    video_result,
     write_report,
 )
 from .errors import PosenetError
@@ -61,7 +68,6 @@ DECODE_CPUS = 0.5  # logical CPUs of one decoding task; what the actors leave fr
 BATCH = {"mediapipe": 8, "onnx": 16}  # images per actor call
 FRAMES_PER_BATCH = 16  # a video's decoded frames leave its task in batches of this many
 CONNECT_TIMEOUT_S = 5.0
-FAULT_ENV = "POSENET_CLS_RAY_FAULT"  # test hook: a file path; the actor that deletes it kills itself (SIGKILL)
 MANIFEST = "_manifest.json"
 META_KEY = "posenet_cls"
 _SHARD = re.compile(r"part-(\d{5,})\.parquet")
@@ -229,49 +235,87 @@ def decode_batch(batch: dict[str, np.ndarray], source: str) -> Iterator[dict[str
         yield _batch(photos)
 
 
-def _fault_hook() -> None:
-    """Test hook: the one actor that manages to delete the file named by $POSENET_CLS_RAY_FAULT dies at once."""
-    path = os.environ.get(FAULT_ENV)
-    if path:
-        try:
-            os.remove(path)
-        except OSError:
-            return
-        os.kill(os.getpid(), signal.SIGKILL)
+class CrashLedger:
+    """Ray actor, one per run: which files the pose actors began and finished, so a file that kills its actor is known.
+
+    An entry still open when the same file is planned again belongs to an attempt whose actor died.
+    Only a death while the file ran alone counts against it; after ``max_crashes`` of those it fails.
+    """
+
+    def __init__(self, max_crashes: int = MAX_CRASHES):
+        self.max_crashes = max_crashes
+        self.open: dict[str, bool] = {}  # source -> whether it runs alone
+        self.crashes: Counter[str] = Counter()
+        self.suspects: set[str] = set()
+
+    def plan(self, sources: list[str]) -> list[str]:
+        """For each file of a batch: 'batch' (begun now, together), 'alone' (one at a time) or 'failed'."""
+        plan = []
+        for source in sources:
+            alone = self.open.pop(source, None)
+            if alone is not None:  # the attempt that began it never finished: its actor died
+                self.suspects.add(source)
+                if alone:
+                    self.crashes[source] += 1
+            if self.crashes[source] >= self.max_crashes:
+                plan.append("failed")
+            elif source in self.suspects:
+                plan.append("alone")
+            else:
+                plan.append("batch")
+                self.open[source] = False
+        return plan
+
+    def begin(self, source: str) -> None:
+        """A suspect file is about to run alone."""
+        self.open[source] = True
+
+    def finish(self, sources: list[str]) -> None:
+        """These files are done (their actor lived to return)."""
+        for source in sources:
+            self.open.pop(source, None)
 
 
 class PoseActor:
-    """Ray Data actor: one BlazePose, built once; fills in the pose of every pending photo or frame of a batch."""
+    """Ray Data actor: one BlazePose, built by ``factory``; fills in the pose of each pending photo or frame of a batch.
 
-    def __init__(self, backend: str, model: str, min_confidence: float, device: str, onnx_dir: str | None = None):
+    Every pending file is announced to the run's :class:`CrashLedger` first; the ones it names run
+    one at a time, or come back failed.
+    """
+
+    def __init__(self, factory: Callable[[], object], ledger):
         os.environ.setdefault("GLOG_minloglevel", "2")
-        if backend == "onnx":
-            try:
-                from .blazepose.pipeline import OnnxPoseExtractor
-            except ImportError as e:
-                raise PosenetError(f"the onnx backend is not available here ({e})") from None
-            extractor = OnnxPoseExtractor(onnx_dir, device=device, batch=BATCH["onnx"], min_confidence=min_confidence,
-                                          threads=1 if device == "cpu" else None)  # an actor is one core
-            self._photos = extractor.photos
-        else:
-            from .extract import PoseExtractor
-
-            extractor = PoseExtractor(model, min_confidence=min_confidence)
-            self._photos = lambda images: [extractor.photo(rgb) for rgb in images]
+        extractor = factory()
+        batched = getattr(extractor, "photos", None)
+        self._photos = batched or (lambda images: [extractor.photo(rgb) for rgb in images])
         self._extractor = extractor
+        self._ledger = ledger
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import ray
+
         n = len(batch["source"])
         status, attempt, reason = ([str(v) for v in batch[k]] for k in ("status", "attempt", "reason"))
         pending = [i for i in range(n) if status[i] == "pending"]
-        found = self._photos([batch["image"][i] for i in pending]) if pending else []
+        sources = [str(batch["source"][i]) for i in pending]
+        plan = dict(zip(pending, ray.get(self._ledger.plan.remote(sources)))) if pending else {}
+        together = [i for i in pending if plan[i] == "batch"]
+        found = dict(zip(together, self._photos([batch["image"][i] for i in together]))) if together else {}
+        if together:
+            ray.get(self._ledger.finish.remote([str(batch["source"][i]) for i in together]))
+        for i in pending:
+            if plan[i] == "alone":
+                ray.get(self._ledger.begin.remote(str(batch["source"][i])))
+                found[i] = self._photos([batch["image"][i]])[0]
+                ray.get(self._ledger.finish.remote([str(batch["source"][i])]))
+            elif plan[i] == "failed":
+                status[i], reason[i] = "failed", crash_reason(MAX_CRASHES)
         keypoints = np.zeros((n, NUM_LANDMARKS * NUM_CHANNELS), np.float32)
-        for i, pose in zip(pending, found):
+        for i, pose in found.items():
             r = pose_result(FileResult(str(batch["source"][i]), str(batch["label"][i]), str(batch["sha1"][i]), "pending"), pose)
             status[i], attempt[i], reason[i] = r.status, r.attempt, r.reason
             if r.keypoints is not None:
                 keypoints[i] = r.keypoints
-        _fault_hook()
         out = {k: v for k, v in batch.items() if k != "image"}
         out.update(status=np.array(status), attempt=np.array(attempt), reason=np.array(reason), keypoints=keypoints)
         return out
@@ -288,7 +332,7 @@ class _Chunk:
     files: list[tuple[str, str]]
     results: dict[str, FileResult] = field(default_factory=dict)  # file source -> its outcome
     rows: dict[str, dict] = field(default_factory=dict)  # row source (a photo, or a video's frame) -> table row
-    frames: dict[str, dict[str, bool]] = field(default_factory=dict)  # video -> frame source -> pose found
+    frames: dict[str, dict[str, str]] = field(default_factory=dict)  # video -> frame source -> its status
     videos: dict[str, FileResult] = field(default_factory=dict)  # video -> its end row (frame count in `reason`)
 
     def add(self, row: dict) -> None:
@@ -299,7 +343,7 @@ class _Chunk:
         if status == "video":
             self.videos[source] = FileResult(source, label, sha1, "video", reason=str(row["frames"]))
         elif row["video"]:
-            self.frames.setdefault(row["video"], {})[source] = status == "pose"
+            self.frames.setdefault(row["video"], {})[source] = status
         else:
             self.results[source] = FileResult(source, label, sha1, status, attempt=row["attempt"], reason=row["reason"])
         self._finish_videos()
@@ -310,9 +354,7 @@ class _Chunk:
             frames = self.frames.get(video, {})
             if video in self.results or len(frames) != int(end.reason):
                 continue
-            k = sum(frames.values())
-            self.results[video] = replace(end, status="pose" if k else "no_pose", reason=(
-                f"a person in {k} of {len(frames)} frames" if k else f"no person found in any of {len(frames)} frames"))
+            self.results[video] = video_result(video, end.label, end.sha1, frames.values())
 
     def complete(self) -> bool:
         """Whether every file (and every frame of every video) has its result."""
@@ -472,11 +514,13 @@ def extract_ray(
     out: str | Path,
     config: RayConfig = RayConfig(),
     progress: Callable[[int, int, int], Callable[[int], None]] | None = None,
+    factory: Callable[[], object] | None = None,
 ) -> ExtractReport:
     """Extract ``source/<label>/<file>`` into the shard folder ``out`` and its report on Ray; resumable.
 
     ``progress(total files, files already done, chunks to run)`` may return a callback that is
-    given the number of files finished each time a shard is written.
+    given the number of files finished each time a shard is written. ``factory`` builds each
+    actor's extractor (picklable; default: :class:`dataset.ExtractorFactory` of the config).
     """
     config.check()
     source, out = str(source), Path(out)
@@ -493,7 +537,7 @@ def extract_ray(
     resumed = sum(len(chunks[i].files) for i in kept)
     tick = progress(len(listing), resumed, len(todo)) if progress else None
     if todo:
-        _run(todo, resolved, out, settings, config, tick)
+        _run(todo, resolved, out, settings, config, tick, factory)
     results = [FileResult(**f) for path in parquet_shards(out) for f in _shard_meta(path)["files"]]
     report = make_report(results, source, out, resumed)
     table = read_table(out)  # the table as train reads it: validated
@@ -505,21 +549,24 @@ def extract_ray(
 
 
 def _run(todo: list[_Chunk], source: str, out: Path, settings: dict, config: RayConfig,
-         tick: Callable[[int], None] | None) -> None:
+         tick: Callable[[int], None] | None, factory: Callable[[], object] | None = None) -> None:
     """Stream the chunks' files through Ray Data and write each chunk's shard as soon as it is complete."""
     ray, started = connect(config.address)
+    ledger = None
     try:
         _quiet_ray_data(ray)
         items = [{"chunk": c.index, "source": rel, "label": label} for c in todo for rel, label in c.files]
         videos = any(is_video(item["source"]) for item in items)  # a video gives many batches
         workers, actor_cpus = _pool(ray, config, len(items) if videos else -(-len(items) // BATCH[config.backend]))
         device = "cuda" if config.num_gpus_per_worker > 0 else "cpu"
+        if factory is None:
+            factory = ExtractorFactory(config.backend, config.model, config.min_confidence, device, BATCH["onnx"],
+                                       config.onnx_dir, threads=1 if device == "cpu" else None)  # an actor is one core
+        ledger = ray.remote(num_cpus=0, max_restarts=0)(CrashLedger).remote(MAX_CRASHES)
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * workers, 1000)))
         ds = ds.map_batches(decode_batch, fn_kwargs={"source": source}, batch_size=BATCH[config.backend],
                             batch_format="numpy", num_cpus=DECODE_CPUS)
-        ds = ds.map_batches(PoseActor, fn_constructor_kwargs={"backend": config.backend, "model": config.model,
-                                                              "min_confidence": config.min_confidence, "device": device,
-                                                              "onnx_dir": config.onnx_dir},
+        ds = ds.map_batches(PoseActor, fn_constructor_kwargs={"factory": factory, "ledger": ledger},
                             batch_size=BATCH[config.backend], batch_format="numpy", concurrency=workers,
                             num_cpus=actor_cpus, num_gpus=config.num_gpus_per_worker or None)
         by_index = {c.index: c for c in todo}
@@ -546,5 +593,7 @@ def _run(todo: list[_Chunk], source: str, out: Path, settings: dict, config: Ray
         raise PosenetError(f"{out}: the Ray run failed ({type(e).__name__}: {str(e).strip().splitlines()[0]}); "
                            "run again to resume") from None
     finally:
+        if ledger is not None and not started:
+            ray.kill(ledger)
         if started:
             ray.shutdown()

@@ -1,19 +1,24 @@
-"""Keypoint tables from class folders: rows, report, duplicates, resume after a kill, validation on read."""
+"""Keypoint tables from class folders: rows, report, duplicates, resume after a kill, crashes, videos, validation."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from argparse import Namespace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+from crashing_backend import CrashingFactory
 
+from posenet_cls.commands.extract import _print_report
 from posenet_cls.dataset import build_dataset, list_photos, report_path_for
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import Landmark as L
@@ -90,6 +95,102 @@ def test_resume_after_kill_gives_the_same_table(small_tree, tmp_path):
     assert report.resumed >= done_before - 1  # a line torn by the kill is redone
     assert out.read_bytes() == clean.read_bytes()
     assert not journal.exists()
+
+
+DEADLY_SHAPE = (211, 317)  # (height, width) of the photo the crashing test backend dies on; no yoga8 photo has it
+
+
+@pytest.fixture
+def deadly_tree(yoga8, tmp_path) -> Path:
+    """4 real photos, copied, and a real photo resized to DEADLY_SHAPE (``Triangle/deadly.png``)."""
+    root = tmp_path / "deadly"
+    for label in ("Downward_dog", "Triangle"):
+        (root / label).mkdir(parents=True)
+        for photo in sorted((yoga8 / label).iterdir())[:2]:
+            shutil.copy(photo, root / label / photo.name)
+    photo = cv2.imread(str(sorted((yoga8 / "Triangle").iterdir())[2]))
+    cv2.imwrite(str(root / "Triangle" / "deadly.png"), cv2.resize(photo, DEADLY_SHAPE[::-1]))
+    return root
+
+
+def test_a_worker_that_dies_once_loses_nothing(small_tree, tmp_path):
+    """A worker killed mid-run: the pool is restarted, the files in flight run again, none is failed."""
+    clean = tmp_path / "clean.csv"
+    build_dataset(small_tree, clean, workers=2)
+    hook = tmp_path / "kill-one-worker"
+    hook.write_text("kill")  # the first worker to delete it SIGKILLs itself
+    report = build_dataset(small_tree, tmp_path / "out.csv", workers=2, factory=CrashingFactory(once=str(hook)))
+    assert not hook.exists() and report.failed == [] and report.poses == 12
+    assert (tmp_path / "out.csv").read_bytes() == clean.read_bytes()
+
+
+def test_a_file_that_always_crashes_is_failed_journaled_and_printed(deadly_tree, tmp_path, capsys):
+    """Failed after 2 crashes alone, the run goes on; an interrupted run keeps that outcome, never to retry it."""
+    deaths = tmp_path / "deaths"
+    deaths.mkdir()
+    factory = CrashingFactory(shape=DEADLY_SHAPE, deaths=str(deaths))
+    out = tmp_path / "out.csv"
+    seen = []
+
+    def stop_after_the_failure(results, total, resumed):
+        for result in results:
+            seen.append(result.source)
+            yield result
+            if result.status == "failed":
+                raise KeyboardInterrupt  # as Ctrl-C would, once the outcome is journaled
+
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(deadly_tree, out, workers=2, factory=factory, progress=stop_after_the_failure)
+    assert len(list(deaths.iterdir())) == 3  # once among others, twice alone
+    report = build_dataset(deadly_tree, out, workers=2, factory=factory)
+    assert len(list(deaths.iterdir())) == 3 and report.resumed == len(seen)
+    failed = [{"source": "Triangle/deadly.png", "reason": "the pose backend crashed on this file (2 times)"}]
+    assert report.failed == failed and report.files == 5 and report.poses == 4
+    assert json.loads(report_path_for(out).read_text())["failed"] == failed
+    assert "Triangle/deadly.png" not in read_table(out).sources
+    _print_report(report, out, Namespace(json=False))
+    assert "  failed: Triangle/deadly.png: the pose backend crashed on this file (2 times)\n" in capsys.readouterr().out
+
+
+def test_a_backend_that_cannot_start_is_one_error_not_a_crash(small_tree, tmp_path):
+    with pytest.raises(PosenetError, match=r"no-such-model\.task"):
+        build_dataset(small_tree, tmp_path / "out.csv", model=str(tmp_path / "no-such-model.task"), workers=2)
+
+
+def test_video_interrupted_midway_is_redone(yoga8, videos, tmp_path):
+    """A video in a class folder: frames are journaled as they come; a kill mid-video redoes the video, nothing else."""
+    data = tmp_path / "data"
+    (data / "Squat").mkdir(parents=True)
+    for photo in sorted((yoga8 / "UtkataKonasana").iterdir())[:2]:
+        shutil.copy(photo, data / "Squat" / photo.name)
+    os.symlink(videos / "squat_1rep.mp4", data / "Squat" / "squat.mp4")
+    clean = tmp_path / "clean.csv"
+    build_dataset(data, clean, workers=2)
+    out = tmp_path / "killed.csv"
+    journal = out.with_name(out.name + ".partial")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "posenet_cls", "extract", str(data), "-o", str(out), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_text().count("\n") >= 20:  # the 2 photos and some frames
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    lines = []
+    for line in journal.read_text().splitlines()[1:]:
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass  # the line the kill tore
+    assert not out.exists() and any(r["video"] for r in lines)
+    assert "Squat/squat.mp4" not in [r["source"] for r in lines]  # stopped mid-video
+    report = build_dataset(data, out, workers=2)
+    assert report.resumed == len([r for r in lines if not r["video"]])  # the photos done before the kill
+    assert report.videos == [{"source": "Squat/squat.mp4", "reason": "a person in 75 of 75 frames"}]
+    assert out.read_bytes() == clean.read_bytes()
 
 
 def test_journal_from_other_settings_is_not_mixed_in(small_tree, tmp_path):

@@ -1,10 +1,10 @@
-"""extract --engine ray on a local Ray (2 CPUs, started here): the local path's rows, resume, a killed actor, --address."""
+"""extract --engine ray on a local Ray (2 CPUs, started here): the local rows, resume, killed actors, --address."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,8 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+from crashing_backend import CrashingFactory
 
 from posenet_cls import ray_engine
 from posenet_cls.cli import main
@@ -24,16 +26,16 @@ from posenet_cls.table import convert_table, parquet_shards, read_table
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
-    """One local Ray for the module: 2 CPUs, no dashboard; actors inherit the fault hook's variable."""
+def ray_cluster():
+    """One local Ray for the module: 2 CPUs, no dashboard; the crashing test backend travels to actors by value."""
+    import crashing_backend
     import ray
 
-    hook = tmp_path_factory.mktemp("fault") / "kill-one-actor"
-    os.environ[ray_engine.FAULT_ENV] = str(hook)
+    ray.cloudpickle.register_pickle_by_value(crashing_backend)
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
-    yield hook
+    yield
     ray.shutdown()
-    del os.environ[ray_engine.FAULT_ENV]
+    ray.cloudpickle.unregister_pickle_by_value(crashing_backend)
 
 
 @pytest.fixture(scope="module")
@@ -133,13 +135,80 @@ def test_stale_shards_are_redone(ray_cluster, tree, local_table, tmp_path):
 
 
 def test_killed_actor_is_retried_and_nothing_is_lost(ray_cluster, tree, local_table, tmp_path):
-    ray_cluster.write_text("kill")  # the first actor to see it deletes it and SIGKILLs itself mid-batch
+    """An actor that dies mid-batch once is restarted, its batch retried: complete, duplicate-free, nothing failed."""
+    hook = tmp_path / "kill-one-actor"
+    hook.write_text("kill")  # the first actor to delete it SIGKILLs itself mid-batch
     out = tmp_path / "killed.parquet"
-    extract_ray(tree, out, RayConfig(workers=2, shard_files=4))
-    assert not ray_cluster.exists()  # an actor did die
+    report = extract_ray(tree, out, RayConfig(workers=2, shard_files=4), factory=CrashingFactory(once=str(hook)))
+    assert not hook.exists()  # an actor did die
     table = read_table(out)
     assert len(set(table.sources.tolist())) == len(table)
     _assert_same(table, local_table)
+    assert report.failed == [] and report.poses == len(local_table)
+
+
+DEADLY_SHAPE = (211, 317)  # (height, width): no yoga8 photo has it
+
+
+@pytest.fixture(scope="module")
+def deadly_tree(yoga8, tmp_path_factory) -> Path:
+    """5 real photos in two classes, copied, and a real photo resized to DEADLY_SHAPE: it kills the backend."""
+    from posenet_cls.extract import load_image
+
+    root = tmp_path_factory.mktemp("deadly") / "data"
+    for label, n in (("Downward_dog", 3), ("Vrukshasana", 2)):
+        (root / label).mkdir(parents=True)
+        for photo in sorted((yoga8 / label).iterdir())[:n]:
+            shutil.copy(photo, root / label / photo.name)
+            assert load_image(photo).shape[:2] != DEADLY_SHAPE
+    photo = cv2.imread(str(sorted((yoga8 / "Vrukshasana").iterdir())[3]))
+    cv2.imwrite(str(root / "Vrukshasana" / "deadly.png"), cv2.resize(photo, DEADLY_SHAPE[::-1]))
+    return root
+
+
+def _same_reports(a, b) -> None:
+    for key in ("files", "poses", "attempts", "no_pose", "unreadable", "failed", "videos", "duplicates"):
+        assert getattr(a, key) == getattr(b, key), key
+
+
+def test_a_photo_that_always_kills_the_backend_is_failed_by_both_engines(ray_cluster, deadly_tree, tmp_path):
+    """It crashes once among others and twice alone, then is reported failed; the other rows are the same in both."""
+    deaths = {engine: tmp_path / f"deaths-{engine}" for engine in ("local", "ray")}
+    for folder in deaths.values():
+        folder.mkdir()
+    local = build_dataset(deadly_tree, tmp_path / "local.csv", workers=2,
+                          factory=CrashingFactory(shape=DEADLY_SHAPE, deaths=str(deaths["local"])))
+    out = tmp_path / "ray.parquet"
+    ray_factory = CrashingFactory(shape=DEADLY_SHAPE, deaths=str(deaths["ray"]))
+    report = extract_ray(deadly_tree, out, RayConfig(workers=2), factory=ray_factory)
+    failed = [{"source": "Vrukshasana/deadly.png", "reason": "the pose backend crashed on this file (2 times)"}]
+    assert local.failed == report.failed == failed and local.files == 6 and local.poses == 5
+    _same_reports(local, report)
+    convert_table(out, tmp_path / "ray.csv")
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert [len(list(folder.iterdir())) for folder in deaths.values()] == [3, 3]
+    again = extract_ray(deadly_tree, out, RayConfig(workers=2), factory=ray_factory)  # the shard holds the outcome
+    assert again.resumed == 6 and again.failed == failed and len(list(deaths["ray"].iterdir())) == 3
+
+
+def test_a_video_in_a_class_folder_gives_the_same_frame_rows_in_both_engines(ray_cluster, yoga8, videos, tmp_path):
+    """Two photos and a real clip: one row per frame with a person, and the same report, in either engine."""
+    data = tmp_path / "data"
+    (data / "Squat").mkdir(parents=True)
+    for photo in sorted((yoga8 / "UtkataKonasana").iterdir())[:2]:
+        shutil.copy(photo, data / "Squat" / photo.name)
+    (data / "Squat" / "squat.mp4").symlink_to(videos / "squat_1rep.mp4")
+    local = build_dataset(data, tmp_path / "local.csv", workers=2)
+    report = extract_ray(data, tmp_path / "ray.parquet", RayConfig(workers=2))
+    convert_table(tmp_path / "ray.parquet", tmp_path / "ray.csv")
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    _same_reports(local, report)
+    assert local.files == 3 and local.unreadable == []
+    assert local.videos == [{"source": "Squat/squat.mp4", "reason": "a person in 75 of 75 frames"}]
+    table = read_table(tmp_path / "local.csv")
+    frames = [s for s in table.sources if "#" in s]
+    assert len(table) == 77 and frames[0] == "Squat/squat.mp4#000000" and frames[-1] == "Squat/squat.mp4#000074"
+    assert len({h for s, h in zip(table.sources, table.sha1) if "#" in s}) == 1
 
 
 def test_onnx_backend_matches_the_onnx_extractor(ray_cluster, tree, blazepose_dir, tmp_path):

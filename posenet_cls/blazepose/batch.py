@@ -15,6 +15,7 @@ on one core, one batch per thread at a time. Memory stays bounded by about
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 import time
@@ -25,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dataset import FileResult, decode_file, pose_result, read_failed
+from ..dataset import Decoded, FileResult, Job, Task, decode_file, pose_result, read_failed
 from ..errors import PosenetError
 
-Task = tuple[str, str, str]  # (root, path relative to root, label)
 POOLS = ("thread", "process")
 # Decoding in threads of this process, one per core, beside one network thread per core: the fastest split
 # measured on a 2-core CPU (all 483 yoga8 photos, batch 16, best of 2): 2 decode threads 70.5 photos/s, 1 thread
@@ -38,11 +38,14 @@ POOLS = ("thread", "process")
 DECODE_POOL = "thread"
 
 
-def read_and_decode(task: Task) -> tuple[FileResult, np.ndarray | None]:
+def read_and_decode(task: Job) -> tuple[FileResult, np.ndarray | None]:
     """Read, hash and decode one file: (its result so far, 'unreadable' when not a photo, and its RGB or None).
 
     Never raises for a bad file; the reasons are those of :func:`posenet_cls.dataset.run_extraction`.
+    A :class:`posenet_cls.dataset.Decoded` job (a video frame) is already read: it is passed through.
     """
+    if isinstance(task, Decoded):
+        return task.result, task.rgb
     root, rel, label = task
     try:
         data = (Path(root) / rel).read_bytes()
@@ -67,7 +70,7 @@ def _decode_pool(pool: str, workers: int) -> Executor:
 
 
 def decode_files(
-    tasks: Iterable[Task], workers: int | None = None, ahead: int | None = None, pool: str = DECODE_POOL
+    tasks: Iterable[Job], workers: int | None = None, ahead: int | None = None, pool: str = DECODE_POOL
 ) -> Iterator[tuple[FileResult, np.ndarray | None]]:
     """:func:`read_and_decode` of every task, in task order, by ``workers`` decode workers (default: one per core).
 
@@ -107,7 +110,7 @@ def time_decoding(tasks: Sequence[Task], workers: int | None = None, pool: str =
 
 
 def extract_files(
-    tasks: Iterable[Task],
+    tasks: Iterable[Job],
     *,
     batch: int = 16,
     device: str = "auto",
@@ -133,9 +136,11 @@ def extract_files(
         raise PosenetError(f"threads must be a whole number >= 1, got {threads!r}")
     require_networks(model_dir)
     decoders = (os.cpu_count() or 1) if workers is None else workers
-    tasks = list(tasks)
-    if not tasks:
+    tasks = iter(tasks)  # taken lazily: video frames are made as they are needed
+    first = next(tasks, None)
+    if first is None:
         return
+    tasks = itertools.chain([first], tasks)
     # threads=1: the extractor runs each call on the calling thread; the batches run side by side here instead
     with OnnxPoseExtractor(model_dir, device, batch=batch, threads=1) as extractor:
         threads = threads or network_threads(extractor.device)

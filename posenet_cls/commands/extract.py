@@ -117,9 +117,11 @@ def _print_report(report, out: Path, args) -> int:
         return 0
     print(f"{report.poses} poses from {report.files} files -> {out}" + (f" ({report.resumed} resumed)" if report.resumed else ""))
     print(f"attempts that found the pose: {report.attempts}")
-    for kind in ("no_pose", "unreadable"):
+    for kind in ("no_pose", "unreadable", "failed"):
         for item in getattr(report, kind):
             print(f"  {kind}: {item['source']}: {item['reason']}")
+    for item in report.videos:
+        print(f"  video: {item['source']}: {item['reason']}")
     for group in report.duplicates:
         print(f"  identical files: {', '.join(group)}")
     print(f"report: {out.with_name(out.stem + '.report.json')}")
