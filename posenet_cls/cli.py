@@ -9,8 +9,8 @@ import argparse
 import os
 import sys
 
-from . import __version__
-from .errors import PosenetError
+from posenet_cls import __version__
+from posenet_cls.errors import PosenetError
 
 # Quiet MediaPipe/TFLite start-up logging; must be set before mediapipe is imported. OpenCV's own log
 # (V4L2 warnings for a missing webcam) and FFmpeg's through OpenCV ("moov atom not found", decode
@@ -28,7 +28,7 @@ def command_names() -> list[str]:
     """The verbs present in posenet_cls.commands, in ORDER first."""
     import pkgutil
 
-    from . import commands
+    from posenet_cls import commands
 
     found = {m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")}
     return [n for n in ORDER if n in found] + sorted(found - set(ORDER))
@@ -65,7 +65,7 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
     """--backend, --batch and --device: which BlazePose runs (extract and predict share them)."""
     p.add_argument("--backend", choices=("mediapipe", "onnx"), default="mediapipe",
                    help="BlazePose through MediaPipe (default) or onnxruntime (batched, CUDA when present; "
-                        "networks from python -m posenet_cls.blazepose)")
+                        "networks from python -m posenet_cls.pose.blazepose)")
     p.add_argument("--batch", type=int, default=16, help="--backend onnx: photos per network call (default 16)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="--backend onnx: where the networks run (default auto: CUDA when onnxruntime has it)")

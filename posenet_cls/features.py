@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import PosenetError
-from .schema import NUM_CHANNELS, NUM_LANDMARKS, Landmark, mirror_keypoints
+from posenet_cls.errors import PosenetError
+from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, Landmark, mirror_keypoints
 
 EPS = 1e-6
 HIPS = (int(Landmark.LEFT_HIP), int(Landmark.RIGHT_HIP))

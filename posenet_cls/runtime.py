@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import onnxruntime as ort
 
-from .errors import PosenetError
+from posenet_cls.errors import PosenetError
 
 METADATA_KEY = "posenet_cls"
 INPUT_NAME = "landmarks"

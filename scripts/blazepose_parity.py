@@ -5,7 +5,7 @@
     .venv/bin/python scripts/blazepose_parity.py --speed         # + per-stage times at batch 1, 16, 64
     .venv/bin/python scripts/blazepose_parity.py --networks tflite   # dev: the wheel's TFLite networks instead
 
-Static mode (photos, with the retries of posenet_cls.extract): photos with a pose in each backend
+Static mode (photos, with the retries of posenet_cls.pose.extract): photos with a pose in each backend
 and how many differ, landmark x, y absolute difference (image-normalised) median and 95th
 percentile, visibility 95th percentile, and the shipped classifier's label agreement ("no pose"
 counts as a label). Tracking mode: the same per clip of shared/data/video. Photos are decoded
@@ -28,9 +28,9 @@ import numpy as np
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from posenet_cls.blazepose.pipeline import DETECTOR_OUTPUTS, LANDMARK_OUTPUTS, STAGES, OnnxPoseExtractor
+from posenet_cls.pose.blazepose.pipeline import DETECTOR_OUTPUTS, LANDMARK_OUTPUTS, STAGES, OnnxPoseExtractor
 from posenet_cls.config import data_dir
-from posenet_cls.extract import PoseExtractor, VideoReader, load_image
+from posenet_cls.pose.extract import PoseExtractor, VideoReader, load_image
 
 TFLITE_FILES = {
     "detector": (
@@ -114,7 +114,7 @@ def compare(reference: list[np.ndarray | None], ours: list[np.ndarray | None]) -
 
 def label_agreement(reference: list[np.ndarray | None], ours: list[np.ndarray | None]) -> dict:
     """The shipped classifier's labels on both backends' poses; 'no pose' is a label of its own."""
-    from posenet_cls.predict import load_model
+    from posenet_cls.infer.photos import load_model
 
     runtime = load_model()
 

@@ -2,12 +2,12 @@
 
     .venv/bin/python scripts/convert_blazepose.py [--out DIR] [--check] [--bench] [--json]
 
-The same as ``python -m posenet_cls.blazepose``, which works from any install of the package.
+The same as ``python -m posenet_cls.pose.blazepose``, which works from any install of the package.
 """
 
 import sys
 
-from posenet_cls.blazepose.__main__ import main
+from posenet_cls.pose.blazepose.__main__ import main
 
 if __name__ == "__main__":
     sys.exit(main())

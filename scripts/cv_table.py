@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from posenet_cls.errors import PosenetError  # noqa: E402
-from posenet_cls.evaluate import summarize_folds  # noqa: E402
+from posenet_cls.training.evaluate import summarize_folds  # noqa: E402
 from posenet_cls.features import AugmentConfig, FeatureConfig  # noqa: E402
-from posenet_cls.table import read_table  # noqa: E402
-from posenet_cls.train import DEFAULT_AUGMENT, TrainConfig, cross_validate  # noqa: E402
+from posenet_cls.data.table import read_table  # noqa: E402
+from posenet_cls.training.train import DEFAULT_AUGMENT, TrainConfig, cross_validate  # noqa: E402
 
 MIRROR = AugmentConfig(mirror=0.5)
 ABLATION = {

@@ -36,7 +36,7 @@ GRID = np.round(np.arange(0.0, 1.0, 0.05), 2)
 
 def out_of_fold(table, config) -> tuple[np.ndarray, list[dict], object]:
     """Out-of-fold probabilities (N, C) of the MLP over the seeded K-fold splits, per-fold accuracy, fold 0's model."""
-    from posenet_cls.train import fit_mlp, make_splits, mlp_predict_proba
+    from posenet_cls.training.train import fit_mlp, make_splits, mlp_predict_proba
 
     classes = table.classes
     y = np.searchsorted(np.asarray(classes), table.labels.astype(str))
@@ -56,7 +56,7 @@ def out_of_fold(table, config) -> tuple[np.ndarray, list[dict], object]:
 
 def other_activity_poses(video_dir: Path) -> np.ndarray:
     """Poses of activities that are not yoga8 classes (every frame of the squat and plank clips)."""
-    from posenet_cls.extract import extract_video
+    from posenet_cls.pose.extract import extract_video
 
     poses = [fp.keypoints for clip in sorted(video_dir.glob("*.mp4")) for fp in extract_video(clip)
              if fp.keypoints is not None]
@@ -110,11 +110,11 @@ def main() -> int:
     p.add_argument("--work", default=str(ROOT / "runs" / "default_model"), help="folder for the table and the run")
     args = p.parse_args()
 
-    from posenet_cls.dataset import build_dataset
-    from posenet_cls.export import DEFAULT_UNKNOWN_THRESHOLD, export_run
+    from posenet_cls.data.dataset import build_dataset
+    from posenet_cls.training.export import DEFAULT_UNKNOWN_THRESHOLD, export_run
     from posenet_cls.runtime import PoseRuntime
-    from posenet_cls.table import read_table
-    from posenet_cls.train import TrainConfig, quiet_lightning, train_run
+    from posenet_cls.data.table import read_table
+    from posenet_cls.training.train import TrainConfig, quiet_lightning, train_run
 
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,7 @@ def main() -> int:
     video_dir = Path(args.videos)
     other = None
     if video_dir.is_dir():
-        from posenet_cls.train import mlp_predict_proba
+        from posenet_cls.training.train import mlp_predict_proba
 
         # Scored by fold 0's model, the one that is shipped (none of the fold models saw these poses).
         other_poses = other_activity_poses(video_dir)

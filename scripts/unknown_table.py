@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     from posenet_cls.config import data_dir
-    from posenet_cls.evaluate import leave_one_class_out
-    from posenet_cls.dataset import table_or_extract
-    from posenet_cls.train import TrainConfig, quiet_lightning
+    from posenet_cls.training.evaluate import leave_one_class_out
+    from posenet_cls.data.dataset import table_or_extract
+    from posenet_cls.training.train import TrainConfig, quiet_lightning
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),

@@ -32,7 +32,7 @@ def videos(data_root: Path) -> Path:
 @pytest.fixture(scope="session")
 def yoga8_csv(yoga8: Path, tmp_path_factory) -> Path:
     """The real yoga8 keypoint table, made by the real extraction once per test session."""
-    from posenet_cls.dataset import build_dataset
+    from posenet_cls.data.dataset import build_dataset
 
     out = tmp_path_factory.mktemp("yoga8") / "poses.csv"
     build_dataset(yoga8, out, workers=os.cpu_count())
@@ -41,7 +41,7 @@ def yoga8_csv(yoga8: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def yoga8_table(yoga8_csv: Path):
-    from posenet_cls.table import read_table
+    from posenet_cls.data.table import read_table
 
     return read_table(yoga8_csv)
 
@@ -49,7 +49,7 @@ def yoga8_table(yoga8_csv: Path):
 @pytest.fixture(scope="session")
 def blazepose_dir(tmp_path_factory) -> Path:
     """BlazePose's two networks converted to ONNX from the installed mediapipe wheel, once per test session."""
-    from posenet_cls.blazepose.convert import convert_all
+    from posenet_cls.pose.blazepose.convert import convert_all
 
     out = tmp_path_factory.mktemp("blazepose")
     convert_all(out)

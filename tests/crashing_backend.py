@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from posenet_cls.dataset import ExtractorFactory
+from posenet_cls.data.dataset import ExtractorFactory
 
 
 @dataclass(frozen=True)

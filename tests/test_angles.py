@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posenet_cls.angles import ANGLE_NAMES, JOINT_ANGLES, TRUNK_LEAN, angle_visibility, joint_angles
+from posenet_cls.coaching.angles import ANGLE_NAMES, JOINT_ANGLES, TRUNK_LEAN, angle_visibility, joint_angles
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import LEFT_RIGHT_PAIRS, NUM_LANDMARKS, Landmark, mirror_keypoints, mirror_world
 
@@ -76,7 +76,7 @@ def test_mirror_swaps_left_and_right_angles():
 @pytest.fixture(scope="module")
 def photo_angles(yoga8) -> dict[str, list[tuple[dict, dict]]]:
     """Per class, 2D (pixel) and 3D (world) angles of the first photos that give a pose."""
-    from posenet_cls.extract import PoseExtractor, load_image
+    from posenet_cls.pose.extract import PoseExtractor, load_image
 
     out: dict[str, list[tuple[dict, dict]]] = {}
     with PoseExtractor() as extractor:

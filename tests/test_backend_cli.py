@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from posenet_cls.cli import main
-from posenet_cls.table import read_table
+from posenet_cls.data.table import read_table
 
 CLASSES = ("Downward_dog", "Triangle", "Vrukshasana")
 
@@ -87,12 +87,12 @@ def test_missing_networks_say_how_to_make_them(small_tree, tmp_path, monkeypatch
     monkeypatch.setenv("POSENET_CLS_BLAZEPOSE_DIR", str(tmp_path / "none"))
     assert main(["extract", str(small_tree), "-o", str(tmp_path / "t.csv"), "--backend", "onnx"]) == 1
     err = capsys.readouterr().err.strip()
-    assert "BlazePose ONNX networks not found" in err and "python -m posenet_cls.blazepose" in err and "\n" not in err
+    assert "BlazePose ONNX networks not found" in err and "python -m posenet_cls.pose.blazepose" in err and "\n" not in err
     assert not (tmp_path / "t.csv").exists()
 
 
 def test_an_unknown_backend_is_refused_before_anything_is_written(small_tree, tmp_path):
-    from posenet_cls.dataset import build_dataset
+    from posenet_cls.data.dataset import build_dataset
     from posenet_cls.errors import PosenetError
 
     with pytest.raises(PosenetError, match="unknown backend 'tflite'; choose from mediapipe, onnx"):

@@ -37,7 +37,7 @@ def tiny_tree(yoga8, tmp_path_factory):
 @pytest.fixture(scope="module")
 def quick_run(tiny_tree, videos, blazepose_dir, tmp_path_factory):
     """One quick benchmark run on the tiny tree and the squat clip: (exit code, stdout, stderr, out folder)."""
-    from posenet_cls.blazepose.files import DIR_ENV
+    from posenet_cls.pose.blazepose.files import DIR_ENV
 
     out = tmp_path_factory.mktemp("bench") / "out"
     capture = pytest.MonkeyPatch()
@@ -138,15 +138,15 @@ def test_markdown_tables(quick_run):
 
 
 def test_backends_without_networks_are_skipped_with_the_fix(tiny_tree, tmp_path, monkeypatch):
-    from posenet_cls.bench import QUICK, backend_rows, render_markdown
-    from posenet_cls.blazepose.files import DIR_ENV
+    from posenet_cls.bench.run import QUICK, backend_rows, render_markdown
+    from posenet_cls.pose.blazepose.files import DIR_ENV
 
     monkeypatch.setenv(DIR_ENV, str(tmp_path))  # no networks here: nothing is converted or timed
     rows, notes = backend_rows(tiny_tree, None, QUICK)
     assert rows == [] and len(notes) == 1
     assert notes[0].startswith(f"onnx backend rows skipped: {tmp_path / 'pose_detection.onnx'}: BlazePose ONNX networks "
                                "not found; make them from the installed mediapipe wheel with: "
-                               f"python -m posenet_cls.blazepose --out {tmp_path}")
+                               f"python -m posenet_cls.pose.blazepose --out {tmp_path}")
     report = {"machine": {"cpu": "cpu", "cores": 2, "gpu": "none", "python": "3", "onnxruntime_providers": ["CPU"]},
               "settings": {"calls": 1, "seconds": 1, "repeats": 1, "max_frames": None},
               "data": {"source": "x", "photos": 2, "poses": None, "classes": ["a"], "split": None, "video": None},

@@ -13,8 +13,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from posenet_cls.blazepose import convert as conv
-from posenet_cls.blazepose.files import DIR_ENV, SHIPPED_DIR, cache_dir, default_dir, network_paths, require_networks
+from posenet_cls.pose.blazepose import convert as conv
+from posenet_cls.pose.blazepose.files import DIR_ENV, SHIPPED_DIR, cache_dir, default_dir, network_paths, require_networks
 from posenet_cls.errors import PosenetError
 
 CONTRACT = {
@@ -103,7 +103,7 @@ def test_missing_networks_name_the_file_and_the_fix(tmp_path: Path):
         require_networks(tmp_path)
     assert str(err.value).startswith(
         f"{tmp_path / 'pose_detection.onnx'}: BlazePose ONNX networks not found; make them from the installed "
-        "mediapipe wheel with: python -m posenet_cls.blazepose"
+        "mediapipe wheel with: python -m posenet_cls.pose.blazepose"
     )
 
 
@@ -112,7 +112,7 @@ def test_default_dir_follows_the_environment(monkeypatch, tmp_path: Path):
     assert default_dir() == tmp_path
     monkeypatch.delenv(DIR_ENV)
     assert default_dir() == SHIPPED_DIR  # the networks that ship with the package: no manual step
-    monkeypatch.setattr("posenet_cls.blazepose.files.SHIPPED_DIR", tmp_path / "none")
+    monkeypatch.setattr("posenet_cls.pose.blazepose.files.SHIPPED_DIR", tmp_path / "none")
     assert default_dir() == cache_dir() and cache_dir().name == f"mediapipe-{metadata.version('mediapipe')}"
 
 
@@ -132,7 +132,7 @@ def test_unknown_output_name_is_refused(tmp_path: Path):
 
 def test_importing_the_package_loads_no_conversion_or_runtime_library():
     code = (
-        "import sys, posenet_cls, posenet_cls.blazepose, posenet_cls.blazepose.files, posenet_cls.blazepose.convert;"
+        "import sys, posenet_cls, posenet_cls.pose.blazepose, posenet_cls.pose.blazepose.files, posenet_cls.pose.blazepose.convert;"
         "print(sorted({'tflite', 'ai_edge_litert', 'onnxruntime', 'mediapipe', 'onnx'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

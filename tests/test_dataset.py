@@ -19,10 +19,10 @@ import pytest
 from crashing_backend import CrashingFactory
 
 from posenet_cls.commands.extract import _print_report
-from posenet_cls.dataset import build_dataset, list_photos, report_path_for
+from posenet_cls.data.dataset import build_dataset, list_photos, report_path_for
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import Landmark as L
-from posenet_cls.table import read_table, table_columns
+from posenet_cls.data.table import read_table, table_columns
 
 
 def test_yoga8_table_rows_columns_and_report(yoga8_csv, yoga8_table):
@@ -241,7 +241,7 @@ def test_bad_tables_are_refused(yoga8_csv, tmp_path, name, edit, message):
 
 
 def test_table_round_trip_is_lossless_enough(yoga8_csv, yoga8_table, tmp_path):
-    from posenet_cls.table import pose_row, write_table
+    from posenet_cls.data.table import pose_row, write_table
 
     t = yoga8_table
     rows = [pose_row(s, l, h, a, k) for s, l, h, a, k in zip(t.sources, t.labels, t.sha1, t.attempts, t.keypoints)]

@@ -12,7 +12,7 @@ import pytest
 
 from posenet_cls.cli import main
 from posenet_cls.errors import PosenetError
-from posenet_cls.exercises import BUILTIN, Exercise, ExerciseTracker, find_exercise, load_exercises
+from posenet_cls.coaching.exercises import BUILTIN, Exercise, ExerciseTracker, find_exercise, load_exercises
 from posenet_cls.schema import NUM_LANDMARKS, Landmark
 
 L = Landmark
@@ -57,7 +57,7 @@ def _squats(n: int) -> list[float]:
 
 
 def test_synthetic_pose_has_the_asked_knee_angle():
-    from posenet_cls.angles import joint_angles
+    from posenet_cls.coaching.angles import joint_angles
 
     a = joint_angles(_knees(100.0)[None], ["left_knee", "right_knee"])
     assert a["left_knee"][0] == pytest.approx(100.0, abs=1e-3) and a["right_knee"][0] == pytest.approx(100.0, abs=1e-3)
@@ -183,7 +183,7 @@ def test_list_exercises_shows_every_preset(capsys):
 @pytest.fixture(scope="module")
 def clips(videos) -> dict[str, list[tuple[float, np.ndarray | None, np.ndarray | None, float]]]:
     """Each clip's frames tracked once: (time, keypoints, world, aspect)."""
-    from posenet_cls.extract import PoseExtractor, VideoReader
+    from posenet_cls.pose.extract import PoseExtractor, VideoReader
 
     out = {}
     for name in CLIPS:
@@ -263,7 +263,7 @@ LEGS = {"left": (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE), "right": (L.RIGHT_HIP, 
 
 def _straighten(kp: np.ndarray, side: str, floor: float, aspect: float, noise_deg: float, rng) -> np.ndarray:
     """A copy of a raw pose whose ``side`` knee reads at least ``floor`` degrees (plus noise), as a guessed far leg does."""
-    from posenet_cls.angles import joint_angles
+    from posenet_cls.coaching.angles import joint_angles
 
     hip, knee, ankle = LEGS[side]
     angle = joint_angles(kp[None], [f"{side}_knee"], aspect=aspect)[f"{side}_knee"][0]
@@ -296,7 +296,7 @@ def _perturbed_reps(frames, exercise: Exercise, bad_leg: str | None, floor: floa
 
 
 def test_synthetic_straightened_knee_reads_the_floor():
-    from posenet_cls.angles import joint_angles
+    from posenet_cls.coaching.angles import joint_angles
 
     kp = _straighten(_knees(90.0), "right", 150.0, 1.0, 0.0, np.random.default_rng(0))
     a = joint_angles(kp[None], ["left_knee", "right_knee"])

@@ -10,7 +10,7 @@ import pytest
 
 from posenet_cls.cli import main
 from posenet_cls.errors import PosenetError
-from posenet_cls.export import PARITY_TOLERANCE, build_metadata, export_model, export_run, torch_probabilities
+from posenet_cls.training.export import PARITY_TOLERANCE, build_metadata, export_model, export_run, torch_probabilities
 from posenet_cls.runtime import METADATA_KEY, PoseRuntime
 from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
 
@@ -20,7 +20,7 @@ def _model(classes: int, seed: int, **features):
     import torch
 
     from posenet_cls.features import FeatureConfig
-    from posenet_cls.models.mlp import PoseClassifier
+    from posenet_cls.training.models.mlp import PoseClassifier
 
     torch.manual_seed(seed)
     model = PoseClassifier(classes, FeatureConfig(**features), hidden=(32, 16))
@@ -131,7 +131,7 @@ def test_export_refuses_bad_arguments(tmp_path, yoga8_table):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, yoga8_table, yoga8_csv):
-    from posenet_cls.checkpoint import model_meta, save_checkpoint
+    from posenet_cls.training.checkpoint import model_meta, save_checkpoint
 
     model = _model(len(yoga8_table.classes), seed=4)
     run = tmp_path_factory.mktemp("run")

@@ -150,7 +150,7 @@ def test_drop_only_touches_low_visibility_joints(poses):
 def test_torch_modules_export_to_onnx_with_a_dynamic_batch(poses, tmp_path, which):
     import onnxruntime as ort
 
-    from posenet_cls.models import PoseClassifier
+    from posenet_cls.training.models import PoseClassifier
 
     torch.manual_seed(0)
     module = (Normalize(FeatureConfig()) if which == "normalize" else PoseClassifier(8)).eval()

@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from posenet_cls.angles import ANGLE_NAMES, joint_angles
+from posenet_cls.coaching.angles import ANGLE_NAMES, joint_angles
 from posenet_cls.config import PROJECT_ROOT
-from posenet_cls.hints import MIN_POSES, angle_profile, bend_joint, evaluate_hints, form_hints
-from posenet_cls.predict import DEFAULT_MODEL, load_model, predict_photos
+from posenet_cls.coaching.hints import MIN_POSES, angle_profile, bend_joint, evaluate_hints, form_hints
+from posenet_cls.infer.photos import DEFAULT_MODEL, load_model, predict_photos
 from posenet_cls.runtime import METADATA_KEY, read_metadata
-from posenet_cls.train import make_splits
+from posenet_cls.training.train import make_splits
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_profile_comparison_catches_a_moved_median(fold0):
 
 def test_shipped_model_carries_the_train_rows_profile(fold0):
     """train_run stores the profile of the train rows in the checkpoint; export copies it into the ONNX metadata."""
-    from posenet_cls.checkpoint import load_checkpoint
+    from posenet_cls.training.checkpoint import load_checkpoint
 
     _, profile = fold0
     onnx_profile = read_metadata(DEFAULT_MODEL)["angle_profile"]
@@ -74,10 +74,10 @@ def test_shipped_model_carries_the_train_rows_profile(fold0):
 
 
 def test_checkpoint_and_export_round_trip(fold0, yoga8_table, tmp_path):
-    from posenet_cls.checkpoint import load_checkpoint, model_meta, save_checkpoint
-    from posenet_cls.export import export_run
+    from posenet_cls.training.checkpoint import load_checkpoint, model_meta, save_checkpoint
+    from posenet_cls.training.export import export_run
     from posenet_cls.features import FeatureConfig
-    from posenet_cls.models.mlp import PoseClassifier
+    from posenet_cls.training.models.mlp import PoseClassifier
 
     _, profile = fold0
     classes = yoga8_table.classes
@@ -85,7 +85,7 @@ def test_checkpoint_and_export_round_trip(fold0, yoga8_table, tmp_path):
     save_checkpoint(tmp_path / "model.ckpt", model, model_meta(model, classes, angle_profile=profile))
     assert load_checkpoint(tmp_path / "model.ckpt")[1]["angle_profile"] == json.loads(json.dumps(profile))
     table = tmp_path / "poses.csv"
-    from posenet_cls.table import pose_row, write_table
+    from posenet_cls.data.table import pose_row, write_table
 
     t = yoga8_table
     write_table([pose_row(t.sources[i], t.labels[i], t.sha1[i], t.attempts[i], t.keypoints[i]) for i in range(16)], table)

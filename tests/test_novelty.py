@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posenet_cls.checkpoint import load_checkpoint_full
+from posenet_cls.training.checkpoint import load_checkpoint_full
 from posenet_cls.errors import PosenetError
-from posenet_cls.evaluate import leave_one_class_out
-from posenet_cls.export import NOVELTY_TOLERANCE, export_run
+from posenet_cls.training.evaluate import leave_one_class_out
+from posenet_cls.training.export import NOVELTY_TOLERANCE, export_run
 from posenet_cls.features import mirror
-from posenet_cls.novelty import fit_novelty, novelty_features, novelty_scores, score
+from posenet_cls.training.novelty import fit_novelty, novelty_features, novelty_scores, score
 from posenet_cls.runtime import LOW_CONFIDENCE, NOVEL, UNKNOWN, PoseRuntime
-from posenet_cls.train import TrainConfig, make_splits, train_run
+from posenet_cls.training.train import TrainConfig, make_splits, train_run
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_threshold_is_the_validation_quantile(novelty_run, yoga8_table):
     run, _, _ = novelty_run
     model, _, novelty = load_checkpoint_full(run / "model.ckpt")
     split = make_splits(yoga8_table, 5, 0, "table")[0]
-    from posenet_cls.train import mlp_predict_proba
+    from posenet_cls.training.train import mlp_predict_proba
 
     val = yoga8_table.keypoints[split.val]
     scores = score(novelty, val, mlp_predict_proba(model, val).argmax(1))
@@ -112,8 +112,8 @@ def test_predict_json_reports_novelty_and_reason(novelty_run, yoga8, tmp_path, c
 
 
 def test_a_model_without_novelty_still_answers(yoga8_table, tmp_path):
-    from posenet_cls.export import export_model
-    from posenet_cls.models import PoseClassifier
+    from posenet_cls.training.export import export_model
+    from posenet_cls.training.models import PoseClassifier
 
     model = PoseClassifier(8).eval()
     path = tmp_path / "plain.onnx"

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from posenet_cls.cli import main
-from posenet_cls.dataset import build_dataset
+from posenet_cls.data.dataset import build_dataset
 from posenet_cls.errors import PosenetError
-from posenet_cls.table import arrow_table, read_table, table_columns, table_rows, write_table
+from posenet_cls.data.table import arrow_table, read_table, table_columns, table_rows, write_table
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from posenet_cls.errors import PosenetError
-from posenet_cls.predict import DEFAULT_MODEL
+from posenet_cls.infer.photos import DEFAULT_MODEL
 from posenet_cls.runtime import UNKNOWN, PoseRuntime, default_providers
 from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
 
@@ -135,7 +135,7 @@ def test_runtime_imports_neither_torch_nor_opencv(yoga8_csv):
     code = f"""
 import sys, json
 from posenet_cls.runtime import PoseRuntime
-from posenet_cls.table import read_table
+from posenet_cls.data.table import read_table
 rt = PoseRuntime({str(DEFAULT_MODEL)!r})
 kp = read_table({str(yoga8_csv)!r}).keypoints
 labels = [rt.classify(p).best for p in kp[:3]] + [p.best for p in rt.classify_batch(kp[:3])]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from posenet_cls.errors import PosenetError
-from posenet_cls.temporal import CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
+from posenet_cls.coaching.temporal import CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
 
 FPS = 30.0
 KNEE = CounterConfig(up=160.0, down=100.0)

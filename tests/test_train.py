@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from posenet_cls.checkpoint import load_checkpoint, save_checkpoint
+from posenet_cls.training.checkpoint import load_checkpoint, save_checkpoint
 from posenet_cls.cli import main
 from posenet_cls.errors import PosenetError
-from posenet_cls.evaluate import evaluate_run
+from posenet_cls.training.evaluate import evaluate_run
 from posenet_cls.features import FeatureConfig
-from posenet_cls.models import PoseClassifier
+from posenet_cls.training.models import PoseClassifier
 from posenet_cls.schema import SCHEMA_VERSION
-from posenet_cls.table import pose_row, write_table
-from posenet_cls.train import TrainConfig, cross_validate, fit_mlp, group_keys, make_splits, train_run
+from posenet_cls.data.table import pose_row, write_table
+from posenet_cls.training.train import TrainConfig, cross_validate, fit_mlp, group_keys, make_splits, train_run
 
 QUICK = TrainConfig(epochs=12, patience=100, batch_size=64)
 

@@ -14,8 +14,8 @@ import pytest
 from posenet_cls.cli import main
 from posenet_cls.config import PROJECT_ROOT
 from posenet_cls.errors import PosenetError
-from posenet_cls.predict import load_model
-from posenet_cls.video import NO_PERSON, VideoSession, overlay_lines, predict_video
+from posenet_cls.infer.photos import load_model
+from posenet_cls.infer.stream import NO_PERSON, VideoSession, overlay_lines, predict_video
 from tests.test_extract import make_video
 
 FPS = 10.0
@@ -31,7 +31,7 @@ def runtime():
 @pytest.fixture(scope="module")
 def unseen(yoga8, runtime) -> dict[str, Path]:
     """For four classes, a photo from the shipped model's test fold that it classifies confidently."""
-    from posenet_cls.extract import extract_photo
+    from posenet_cls.pose.extract import extract_photo
 
     split = json.loads((PROJECT_ROOT / "checkpoints" / "pose_mlp.split.json").read_text())
     chosen: dict[str, Path] = {}
@@ -157,7 +157,7 @@ def test_class_hold_and_mirrored_angles(unseen, tmp_path):
 
 
 def test_frames_carry_novelty_and_the_form_hints_of_their_class(runtime, yoga8_table):
-    from posenet_cls.hints import bend_joint, class_hints
+    from posenet_cls.coaching.hints import bend_joint, class_hints
 
     assert runtime.novelty_threshold is not None and runtime.metadata.get("angle_profile")
     session = VideoSession(runtime, window_s=0.0)

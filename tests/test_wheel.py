@@ -57,7 +57,7 @@ def test_installed_wheel_predicts_from_another_folder(wheel: Path, tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if k != "POSENET_CLS_BLAZEPOSE_DIR"}
     env["PYTHONPATH"] = str(site)  # ahead of this checkout's editable install
     photo = str(yoga8 / "Triangle" / "triangle1.jpg")
-    where = subprocess.run([sys.executable, "-c", "import posenet_cls.predict as p, posenet_cls.blazepose.files as f;"
+    where = subprocess.run([sys.executable, "-c", "import posenet_cls.infer.photos as p, posenet_cls.pose.blazepose.files as f;"
                             "print(p.DEFAULT_MODEL); print(f.default_dir())"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, check=True).stdout.split()
     assert where == [str(site / "posenet_cls" / "checkpoints" / "pose_mlp.onnx"),

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import add_command
+from posenet_cls.cli import add_command
 
 DEFAULT_OUT = "benchmark"
 DEFAULT_VIDEO = Path("video") / "squat_1rep.mp4"  # under the data folder
@@ -27,7 +27,7 @@ Sections: classifiers (onnxruntime MLP, torch MLP, SVC, the article's raw-coordi
 trained on one seeded split and timed on the same held-out poses), extraction (static and
 tracking mode, ours next to a bare MediaPipe loop, 1..N workers), backends (photos/s and tracking
 frames/s of MediaPipe and of the onnxruntime BlazePose at batch 1, 16, 64, 256, and read + decode
-alone; skipped with a note until `python -m posenet_cls.blazepose` has made the networks) and
+alone; skipped with a note until `python -m posenet_cls.pose.blazepose` has made the networks) and
 end to end (photos/s from file to label, video frames/s). Each row's 'vs' is its figure over the reference row's, measured
 in the same run. Writes OUT/benchmark.md and OUT/benchmark.json.
 """
@@ -68,7 +68,7 @@ def command_line(args) -> str:
 
 def resolve_video(video: str | None, no_video: bool, data_root: Path) -> Path | None:
     """The video to time: the one given (which must exist), else the data folder's squat clip when present."""
-    from ..errors import PosenetError
+    from posenet_cls.errors import PosenetError
 
     if no_video:
         return None
@@ -83,8 +83,8 @@ def resolve_video(video: str | None, no_video: bool, data_root: Path) -> Path | 
 def run(args) -> int:
     from dataclasses import replace
 
-    from ..bench import QUICK, BenchConfig, render_markdown, run_benchmark, write_report
-    from ..config import data_dir
+    from posenet_cls.bench.run import QUICK, BenchConfig, render_markdown, run_benchmark, write_report
+    from posenet_cls.config import data_dir
 
     base = QUICK if args.quick else BenchConfig()
     options = ("workers", "limit", "calls", "seconds", "repeats")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..cli import add_command
+from posenet_cls.cli import add_command
 
 EXAMPLES = """\
   posenet-cls convert poses.csv poses.parquet            # CSV -> Parquet (float32, zstd)
@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..table import convert_table
+    from posenet_cls.data.table import convert_table
 
     table = convert_table(args.source, args.out)
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..cli import add_command
+from posenet_cls.cli import add_command
 
 EXAMPLES = """\
   posenet-cls evaluate runs/mlp                   # the run's own held-out test photos
@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..evaluate import evaluate_run
+    from posenet_cls.training.evaluate import evaluate_run
 
     result = evaluate_run(args.run_dir, args.table)
     if args.json:

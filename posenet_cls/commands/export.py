@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli import add_command
+from posenet_cls.cli import add_command
 
 EXAMPLES = """\
   posenet-cls export runs/mlp -o model.onnx                  # checks parity on the run's own table
@@ -33,7 +33,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..export import PARITY_TOLERANCE, export_run, predict_command
+    from posenet_cls.training.export import PARITY_TOLERANCE, export_run, predict_command
 
     report = export_run(args.run_dir, args.out, table=args.table, unknown_threshold=args.unknown_threshold,
                         novelty=not args.no_novelty)

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..cli import add_backend_arguments, add_command
-from ..errors import PosenetError
+from posenet_cls.cli import add_backend_arguments, add_command
+from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
   posenet-cls extract ../shared/data/yoga8 -o poses.csv          # class folders -> keypoint table
@@ -67,7 +67,7 @@ def run(args) -> int:
         return _folder(source, args)
     if not source.exists():
         raise PosenetError(f"{source}: no such file or folder")
-    from ..extract import is_video
+    from posenet_cls.pose.extract import is_video
 
     if is_video(source):
         return _video(source, args)
@@ -77,7 +77,7 @@ def run(args) -> int:
 def _folder(source: Path, args) -> int:
     from tqdm import tqdm
 
-    from ..dataset import build_dataset
+    from posenet_cls.data.dataset import build_dataset
 
     out = Path(args.out or "poses.csv")
 
@@ -94,7 +94,7 @@ def _folder(source: Path, args) -> int:
 def _ray(args) -> int:
     from tqdm import tqdm
 
-    from ..ray_engine import RayConfig, extract_ray
+    from posenet_cls.data.ray_engine import RayConfig, extract_ray
 
     if args.webcam is not None or ("://" not in args.source and not Path(args.source).is_dir()):
         raise PosenetError(f"{args.source or 'webcam'}: --engine ray reads a class-folder tree (a folder or a URI)")
@@ -134,8 +134,8 @@ def pose_json(keypoints) -> list[list[float]] | None:
 
 
 def _photo(source: Path, args) -> int:
-    from ..extract import extract_photo
-    from ..schema import LANDMARK_NAMES
+    from posenet_cls.pose.extract import extract_photo
+    from posenet_cls.schema import LANDMARK_NAMES
 
     found = extract_photo(source, model=args.pose_model, backend=args.backend, device=args.device)
     record = {"source": str(source), "pose": found.keypoints is not None, "attempt": found.attempt or None,
@@ -154,7 +154,7 @@ def _photo(source: Path, args) -> int:
 def _video(source, args) -> int:
     from tqdm import tqdm
 
-    from ..extract import VideoReader, extract_video
+    from posenet_cls.pose.extract import VideoReader, extract_video
 
     total = None
     if not isinstance(source, int):

@@ -7,8 +7,8 @@ import json
 import sys
 from collections import Counter
 
-from ..cli import add_backend_arguments, add_command
-from ..errors import PosenetError
+from posenet_cls.cli import add_backend_arguments, add_command
+from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
   posenet-cls predict ../shared/data/yoga8                       # every photo, shipped model
@@ -41,8 +41,8 @@ with --json each frame gains "angles", "reps" and "hold_s", and the summary "rep
 
 
 def register(sub) -> None:
-    from ..predict import DEFAULT_OUT_DIR
-    from ..temporal import DEFAULT_WINDOW_S
+    from posenet_cls.infer.photos import DEFAULT_OUT_DIR
+    from posenet_cls.coaching.temporal import DEFAULT_WINDOW_S
 
     p = add_command(sub, "predict", "Classify poses in photos, videos or a webcam with an ONNX model (default: the shipped one).", EXAMPLES)
     p.add_argument("source", nargs="?", help="a photo, a folder (searched recursively) or a video file")
@@ -74,7 +74,7 @@ def register(sub) -> None:
 
 def _exercise_options(args):
     """The exercise chosen with --exercise (presets plus --exercises FILE), or None."""
-    from ..exercises import BUILTIN, find_exercise, load_exercises
+    from posenet_cls.coaching.exercises import BUILTIN, find_exercise, load_exercises
 
     extra = load_exercises(args.exercises) if args.exercises else {}
     if args.list_exercises:
@@ -87,8 +87,8 @@ def _exercise_options(args):
 
 
 def run(args) -> int:
-    from ..extract import is_video
-    from ..predict import load_model, predict_photos
+    from posenet_cls.pose.extract import is_video
+    from posenet_cls.infer.photos import load_model, predict_photos
 
     args.exercise_spec = _exercise_options(args)
     if args.list_exercises:
@@ -134,8 +134,8 @@ def _video(args, runtime) -> int:
 
     from tqdm import tqdm
 
-    from ..extract import VideoReader
-    from ..video import predict_video
+    from posenet_cls.pose.extract import VideoReader
+    from posenet_cls.infer.stream import predict_video
 
     source = args.webcam if args.webcam is not None else Path(args.source)
     name = f"webcam{source}" if isinstance(source, int) else source.stem

@@ -7,8 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..cli import add_command
-from ..errors import PosenetError
+from posenet_cls.cli import add_command
+from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
   posenet-cls train poses.csv -o runs/mlp                        # MLP, fold 0 of 5 held out for testing
@@ -26,7 +26,7 @@ and for the MLP curves.png and baseline_svc.joblib (an SVC on the same split, fo
 
 
 def register(sub) -> None:
-    MODEL_NAMES = ("mlp", "svc", "svc-poly", "knn")  # posenet_cls.models.MODEL_NAMES, without importing torch
+    MODEL_NAMES = ("mlp", "svc", "svc-poly", "knn")  # posenet_cls.training.models.MODEL_NAMES, without importing torch
 
     p = add_command(sub, "train", "Train a pose classifier (MLP or a baseline) on a keypoint table.", EXAMPLES)
     p.add_argument("table", help="keypoint table (.csv, .parquet or a folder of shards) made by 'posenet-cls extract'")
@@ -38,7 +38,7 @@ def register(sub) -> None:
     p.add_argument("--hidden", type=int, nargs="+", metavar="H", help="MLP: hidden layer sizes (default 64 32)")
     p.add_argument("--folds", type=int, default=5, help="one run: the test set is one of this many folds (default 5)")
     p.add_argument("--fold", type=int, default=0, help="one run: which fold is the test set (default 0)")
-    # Augmentation defaults are posenet_cls.train.DEFAULT_AUGMENT (not imported here: it needs torch).
+    # Augmentation defaults are posenet_cls.training.train.DEFAULT_AUGMENT (not imported here: it needs torch).
     p.add_argument("--no-mirror", action="store_true", help="MLP/SVC: do not augment with mirrored poses")
     p.add_argument("--rotate", type=float, metavar="DEG", help="MLP: random rotations up to DEG degrees (default 10; 0: off)")
     p.add_argument("--scale", type=float, metavar="S", help="MLP: per-axis scale jitter exp(U(-S, S)) (default 0: off)")
@@ -50,7 +50,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..train import DEFAULT_AUGMENT, TrainConfig, train_run
+    from posenet_cls.training.train import DEFAULT_AUGMENT, TrainConfig, train_run
 
     d = DEFAULT_AUGMENT
     augment = replace(d, mirror=0.0 if args.no_mirror else d.mirror,
@@ -89,9 +89,9 @@ def run(args) -> int:
 def _cv(args, config, out: Path, interactive: bool) -> int:
     from tqdm import tqdm
 
-    from ..evaluate import plot_confusion
-    from ..table import read_table
-    from ..train import cross_validate
+    from posenet_cls.training.evaluate import plot_confusion
+    from posenet_cls.data.table import read_table
+    from posenet_cls.training.train import cross_validate
 
     table = read_table(args.table)
     bar = lambda it: tqdm(it, total=config.folds, desc=f"cv {args.model}", unit="fold", disable=not interactive)  # noqa: E731

@@ -1,0 +1,1 @@
+"""The benchmark command's sections: classifiers, extraction, backends, end to end, and their report."""

@@ -1,0 +1,357 @@
+"""Exercises without training: each a small declarative entry over named joint angles.
+
+A ``reps`` exercise counts cycles of one angle signal with :class:`temporal.RepCounter`: ``up``
+is the level that confirms the start/end position of a rep (standing, for a squat), ``down`` the
+level that confirms its turning point (the bottom); either may be the larger number. A ``hold``
+exercise times, with :class:`temporal.HoldTimer`, how long every ``hold`` condition (angle within
+[low, high] degrees) is met. ``when`` conditions gate a reps exercise the same way (a push-up
+counts only with the trunk near horizontal).
+
+``angle`` is a side-less name (``knee``: both sides, combined by ``side``) or a full one
+(``left_knee``, ``trunk_lean``). ``side``: ``deeper`` (default: of the sides seen well enough, the
+one furthest toward ``down``, or for a condition the one nearest its range; a far-side limb that
+BlazePose guesses reads too straight, and the limb that moved shows the rep), ``both`` (mean),
+``best`` (the better seen side), ``left``, ``right``, ``min`` or ``max``.
+A frame counts only while a person is tracked and the angle's landmarks have visibility >=
+``min_visibility``; the angles are smoothed with an exponential moving average of ``smooth_s``.
+
+Users add exercises in a TOML or JSON file, one table per exercise::
+
+    [wall-sit]
+    kind = "hold"
+    hold = { knee = [75, 115], trunk_lean = [0, 25] }
+
+    [calf-raise-knee]
+    angle = "knee"
+    up = 150
+    down = 110
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from posenet_cls.coaching.angles import ANGLE_NAMES, BASE_NAMES, angle_visibility, joint_angles
+from posenet_cls.errors import PosenetError
+from posenet_cls.coaching.temporal import CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter
+
+SIDES = ("deeper", "both", "best", "left", "right", "min", "max")
+KINDS = ("reps", "hold")
+SPACES = ("image", "world")
+
+Condition = tuple[str, float, float]  # angle, low, high (degrees)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: what to measure and the levels that make a rep or a hold (angles in degrees)."""
+
+    name: str
+    kind: str = "reps"
+    angle: str | None = None
+    side: str = "deeper"
+    up: float | None = None
+    down: float | None = None
+    hold: tuple[Condition, ...] = ()
+    when: tuple[Condition, ...] = ()
+    min_visibility: float = 0.2
+    min_phase_s: float = 0.15
+    max_gap_s: float = 0.5
+    smooth_s: float = 0.15
+    space: str = "image"
+    description: str = ""
+
+    def counter_config(self) -> CounterConfig:
+        """The thresholds handed to the one rep counter."""
+        assert self.up is not None and self.down is not None
+        return CounterConfig(self.up, self.down, self.min_phase_s, self.max_gap_s)
+
+    def table_row(self) -> str:
+        """One line for listings: name, what is measured, the levels."""
+        if self.kind == "hold":
+            what = ", ".join(f"{a} {lo:g}-{hi:g}" for a, lo, hi in self.hold)
+            return f"{self.name:14s} hold  {what}"
+        gate = ("; while " + ", ".join(f"{a} {lo:g}-{hi:g}" for a, lo, hi in self.when)) if self.when else ""
+        return f"{self.name:14s} reps  {self.angle} ({self.side}) up {self.up:g}, down {self.down:g}{gate}"
+
+
+def _builtin() -> dict[str, Exercise]:
+    """The presets: textbook joint ranges with margins, not tuned to any clip."""
+    presets = [
+        Exercise("squat", angle="knee", up=150, down=115,
+                 description="both knees ~170 standing, <100 at a parallel squat"),
+        Exercise("push-up", angle="elbow", up=150, down=100, when=(("trunk_lean", 45, 135),),
+                 description="elbows ~170 at the top, ~90 at the bottom; trunk near horizontal"),
+        Exercise("lunge", angle="knee", up=150, down=115,
+                 description="both knees ~170 standing, ~90 at the bottom; either leg forward"),
+        Exercise("jumping-jack", angle="shoulder", up=50, down=120, smooth_s=0.1,
+                 description="arms ~15 at the sides, ~160 overhead"),
+        Exercise("sit-up", angle="hip", up=110, down=75,
+                 description="hips ~130 lying with knees bent, ~50 sitting up"),
+        Exercise("biceps-curl", angle="elbow", up=140, down=70,
+                 description="elbow ~170 extended, ~40 curled; either arm"),
+        Exercise("plank", kind="hold", hold=(("hip", 145, 180), ("knee", 145, 180), ("trunk_lean", 60, 120)),
+                 description="body straight (hips and knees near 180), trunk near horizontal"),
+    ]
+    return {e.name: e for e in presets}
+
+
+BUILTIN: dict[str, Exercise] = _builtin()
+
+
+def normalise_name(name: str) -> str:
+    """Exercise names ignore case and treat '_' and ' ' as '-': ``Push_Up`` is ``push-up``."""
+    return name.strip().lower().replace("_", "-").replace(" ", "-")
+
+
+def _angle_names(angle: str, side: str) -> tuple[str, ...]:
+    """The concrete angles an exercise's angle means: one, or a left/right pair."""
+    if angle in BASE_NAMES:
+        if side in ("left", "right"):
+            return (f"{side}_{angle}",)
+        return (f"left_{angle}", f"right_{angle}")
+    return (angle,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading user files
+# ---------------------------------------------------------------------------------------------
+
+_KEYS = {f.name for f in fields(Exercise)} - {"name"}
+_KNOWN_ANGLES = (*BASE_NAMES, *ANGLE_NAMES)
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise PosenetError(f"{where}: must be a number, got {value!r}")
+    return float(value)
+
+
+def _angle(value: object, where: str) -> str:
+    if not isinstance(value, str) or value not in _KNOWN_ANGLES:
+        raise PosenetError(f"{where}: unknown angle {value!r}; known angles: {', '.join(_KNOWN_ANGLES)}")
+    return value
+
+
+def _conditions(value: object, where: str) -> tuple[Condition, ...]:
+    if not isinstance(value, dict) or not value:
+        raise PosenetError(f"{where}: must be a table of angle = [low, high], e.g. {{ knee = [150, 180] }}")
+    out = []
+    for angle, bounds in value.items():
+        key = f"{where}.{angle}"
+        _angle(angle, key)
+        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+            raise PosenetError(f"{key}: must be [low, high] in degrees, got {bounds!r}")
+        low, high = _number(bounds[0], key), _number(bounds[1], key)
+        if low >= high:
+            raise PosenetError(f"{key}: low must be under high, got [{low:g}, {high:g}]")
+        out.append((angle, low, high))
+    return tuple(out)
+
+
+def parse_exercise(name: str, entry: object, where: str) -> Exercise:
+    """One exercise from a file's table; ``where`` (file and key) starts every error message."""
+    here = f"{where}: {name}"
+    if not isinstance(entry, dict):
+        raise PosenetError(f"{here}: must be a table of settings, got {type(entry).__name__}")
+    unknown = sorted(set(entry) - _KEYS)
+    if unknown:
+        raise PosenetError(f"{here}.{unknown[0]}: unknown key; allowed keys: {', '.join(sorted(_KEYS))}")
+    kind = entry.get("kind", "reps")
+    if kind not in KINDS:
+        raise PosenetError(f"{here}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+    values: dict[str, object] = {"kind": kind}
+    side = entry.get("side", "deeper")
+    if side not in SIDES:
+        raise PosenetError(f"{here}.side: must be one of {', '.join(SIDES)}, got {side!r}")
+    values["side"] = side
+    space = entry.get("space", "image")
+    if space not in SPACES:
+        raise PosenetError(f"{here}.space: must be one of {', '.join(SPACES)}, got {space!r}")
+    values["space"] = space
+    for key in ("min_visibility", "min_phase_s", "max_gap_s", "smooth_s"):
+        if key in entry:
+            values[key] = _number(entry[key], f"{here}.{key}")
+            if values[key] < 0 or (key == "min_visibility" and values[key] > 1):  # type: ignore[operator]
+                raise PosenetError(f"{here}.{key}: out of range, got {entry[key]!r}")
+    if "description" in entry:
+        values["description"] = str(entry["description"])
+    if "when" in entry:
+        values["when"] = _conditions(entry["when"], f"{here}.when")
+    if kind == "hold":
+        if "hold" not in entry:
+            raise PosenetError(f"{here}.hold: missing; a hold exercise needs hold = {{ angle = [low, high], ... }}")
+        values["hold"] = _conditions(entry["hold"], f"{here}.hold")
+        for key in ("angle", "up", "down"):
+            if key in entry:
+                raise PosenetError(f"{here}.{key}: not used by a hold exercise (give hold = {{ ... }})")
+    else:
+        for key in ("angle", "up", "down"):
+            if key not in entry:
+                raise PosenetError(f"{here}.{key}: missing; a reps exercise needs angle, up and down")
+        values["angle"] = _angle(entry["angle"], f"{here}.angle")
+        values["up"] = _number(entry["up"], f"{here}.up")
+        values["down"] = _number(entry["down"], f"{here}.down")
+        if values["up"] == values["down"]:
+            raise PosenetError(f"{here}.up: 'up' and 'down' must differ (both {values['up']:g})")
+        if "hold" in entry:
+            raise PosenetError(f"{here}.hold: only for kind = \"hold\"; use 'when' to gate a reps exercise")
+    return Exercise(normalise_name(name), **values)  # type: ignore[arg-type]
+
+
+def load_exercises(path: str | Path) -> dict[str, Exercise]:
+    """Exercises from a .toml or .json file: one table per exercise, keyed by its name."""
+    path = Path(path)
+    if not path.is_file():
+        raise PosenetError(f"{path}: no such exercise file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        elif suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            raise PosenetError(f"{path}: exercise files are .toml or .json, got '{suffix or path.name}'")
+    except (ValueError, UnicodeDecodeError) as err:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise PosenetError(f"{path}: not valid {suffix[1:].upper()}: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not data:
+        raise PosenetError(f"{path}: expected one table per exercise, e.g. [my-squat] with angle, up, down")
+    return {normalise_name(name): parse_exercise(name, entry, str(path)) for name, entry in data.items()}
+
+
+def find_exercise(name: str, extra: dict[str, Exercise] | None = None) -> Exercise:
+    """A preset or user exercise by name (user entries override presets of the same name)."""
+    known = {**BUILTIN, **(extra or {})}
+    key = normalise_name(name)
+    if key not in known:
+        raise PosenetError(f"--exercise: unknown exercise '{name}'; known: {', '.join(sorted(known))}")
+    return known[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracking over time
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExerciseFrame:
+    """One frame's exercise state: angles (raw, degrees), the smoothed signal, reps so far, current hold."""
+
+    angles: dict[str, float] | None
+    signal: float | None
+    valid: bool
+    reps: int
+    hold_s: float | None
+
+
+def _combine(values: list[float], visibilities: list[float], side: str, min_visibility: float,
+             cost: Callable[[float], float] | None = None) -> float | None:
+    """One number from a left/right pair (or a single angle) under the exercise's side rule.
+
+    ``deeper`` takes the seen side of lowest ``cost``: for a rep signal the one furthest toward
+    ``down``, for a condition the one nearest its range.
+    """
+    if side == "best":
+        i = int(np.argmax(visibilities))
+        return values[i] if visibilities[i] >= min_visibility else None
+    seen = [v for v, vis in zip(values, visibilities) if vis >= min_visibility and np.isfinite(v)]
+    if not seen:
+        return None
+    if side == "deeper":
+        return min(seen, key=cost) if cost is not None else float(np.mean(seen))
+    if side == "min":
+        return min(seen)
+    if side == "max":
+        return max(seen)
+    return float(np.mean(seen))
+
+
+def _outside(low: float, high: float) -> Callable[[float], float]:
+    """How far a value lies outside [low, high] (0 inside)."""
+    return lambda v: max(low - v, 0.0, v - high)
+
+
+@dataclass
+class ExerciseTracker:
+    """Feeds an exercise's angle signal to :class:`RepCounter` (reps) or its conditions to :class:`HoldTimer`."""
+
+    exercise: Exercise
+    counter: RepCounter | None = field(init=False)
+    timer: HoldTimer | None = field(init=False)
+
+    def __post_init__(self):
+        ex = self.exercise
+        self.counter = RepCounter(ex.counter_config()) if ex.kind == "reps" else None
+        self.timer = HoldTimer() if ex.kind == "hold" else None
+        self._smoother = ProbabilitySmoother(ex.smooth_s)
+        self._needed = sorted({n for a, *_ in (*ex.hold, *ex.when) for n in _angle_names(a, ex.side)}
+                              | (set(_angle_names(ex.angle, ex.side)) if ex.angle else set()))
+
+    def _value(self, angle: str, smoothed: dict[str, float], visibility: dict[str, float],
+               cost: Callable[[float], float] | None = None) -> float | None:
+        names = _angle_names(angle, self.exercise.side)
+        return _combine([smoothed[n] for n in names], [visibility[n] for n in names],
+                        self.exercise.side, self.exercise.min_visibility, cost)
+
+    def _deeper(self) -> Callable[[float], float]:
+        """Cost that prefers the side furthest toward ``down``: the limb that moved."""
+        ex = self.exercise
+        sign = 1.0 if ex.down > ex.up else -1.0  # type: ignore[operator]
+        return lambda v: -sign * v
+
+    def update(self, t: float, keypoints: np.ndarray | None, world: np.ndarray | None = None,
+               aspect: float = 1.0) -> ExerciseFrame:
+        """Feed one frame's raw pose (33, 4) or None (no person); ``world`` (33, 3) is used in 3D mode."""
+        ex = self.exercise
+        angles = smoothed = None
+        valid = False
+        signal = None
+        if keypoints is not None:
+            use_world = world[None] if (ex.space == "world" and world is not None) else None
+            raw = joint_angles(keypoints[None], world=use_world, aspect=aspect)
+            angles = {k: float(v[0]) for k, v in raw.items()}
+            vector = np.array([angles[n] for n in self._needed])  # only the angles this exercise uses
+            if np.all(np.isfinite(vector)):
+                out = self._smoother.update(t, vector)
+                smoothed = dict(zip(self._needed, out.astype(float).tolist())) if out is not None else None
+            else:
+                self._smoother.update(t, None)
+        else:
+            self._smoother.update(t, None)
+        if smoothed is not None:
+            visibility = {k: float(v[0]) for k, v in angle_visibility(keypoints[None], self._needed).items()}
+            gates = [(self._value(a, smoothed, visibility, _outside(lo, hi)), lo, hi) for a, lo, hi in ex.when]
+            valid = all(v is not None and lo <= v <= hi for v, lo, hi in gates)
+            if ex.kind == "hold":
+                checks = [(self._value(a, smoothed, visibility, _outside(lo, hi)), lo, hi) for a, lo, hi in ex.hold]
+                valid = valid and all(v is not None and lo <= v <= hi for v, lo, hi in checks)
+            else:
+                assert ex.angle is not None
+                signal = self._value(ex.angle, smoothed, visibility, self._deeper())
+                valid = valid and signal is not None
+        hold_s = None
+        if self.counter is not None:
+            self.counter.update(t, signal, valid=valid)
+        if self.timer is not None:
+            hold_s = self.timer.update(t, valid)
+        return ExerciseFrame(angles, signal, valid, self.reps, hold_s)
+
+    @property
+    def reps(self) -> int:
+        return 0 if self.counter is None else self.counter.count
+
+    def summary(self) -> dict[str, object]:
+        """The exercise's name, reps (an integer, 0 for a hold), the rep log and, for a hold, the holds."""
+        out: dict[str, object] = {"exercise": self.exercise.name, "reps": self.reps, "rep_log": []}
+        if self.counter is not None:
+            out.update(self.counter.summary())
+        if self.timer is not None:
+            out["holds"] = self.timer.finish()
+        return out

@@ -1,0 +1,180 @@
+"""Form hints: how a pose's joint angles differ from its class's usual ones.
+
+A class's reference profile is, per named 2D joint angle (:data:`posenet_cls.coaching.angles.ANGLE_NAMES`),
+the median and a robust spread (the interquartile range / 1.349, a normal sigma, floored at
+:data:`MIN_SPREAD` degrees) over the training poses of that class where the angle's landmarks are
+visible. It is stored with the model (checkpoint meta and the ONNX metadata's ``angle_profile``).
+
+The profile is measured on the table's normalised landmarks (aspect 1.0: keypoint tables do not
+record photo sizes), so :func:`form_hints` must be called in the same space; predict passes
+``aspect=1.0`` (the profile's recorded ``aspect``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from posenet_cls.coaching.angles import ANGLE_NAMES, TRUNK_LEAN, angle_visibility, joint_angles
+from posenet_cls.runtime import UNKNOWN
+
+MIN_SPREAD = 5.0  # degrees: the smallest spread a class's angle may have
+MIN_POSES = 5  # an angle needs this many visible training poses of a class to be profiled
+MIN_VISIBILITY = 0.5
+THRESHOLD = 1.5  # hints only for angles more than this many spreads from the class median
+PROFILE_VERSION = 1
+
+
+def angle_profile(keypoints: np.ndarray, labels, aspect: float = 1.0, min_visibility: float = MIN_VISIBILITY) -> dict:
+    """Per class and angle, {"median", "spread", "n"} of raw poses (N, 33, 4) with their labels (JSON-safe)."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    labels = np.asarray(labels).astype(str)
+    angles = joint_angles(kp, aspect=aspect)
+    vis = angle_visibility(kp)
+    classes: dict[str, dict] = {}
+    for c in sorted(set(labels.tolist())):
+        rows = labels == c
+        entry = {}
+        for name in ANGLE_NAMES:
+            values = angles[name][rows & (vis[name] >= min_visibility)]
+            values = values[np.isfinite(values)]
+            if len(values) < MIN_POSES:
+                continue
+            q1, med, q3 = np.percentile(values, [25, 50, 75])
+            entry[name] = {"median": round(float(med), 2), "spread": round(max(MIN_SPREAD, float(q3 - q1) / 1.349), 2),
+                           "n": int(len(values))}
+        classes[c] = entry
+    return {"version": PROFILE_VERSION, "aspect": float(aspect), "min_spread": MIN_SPREAD, "classes": classes}
+
+
+def _words(name: str, diff: float, label: str) -> str:
+    deg = f"{abs(diff):.0f} deg"
+    if name == TRUNK_LEAN:
+        return f"trunk {deg} {'leaning more' if diff > 0 else 'more upright'} than usual for {label}"
+    return f"{name.replace('_', ' ')} {deg} {'straighter' if diff > 0 else 'more bent'} than usual for {label}"
+
+
+def form_hints(
+    keypoints: np.ndarray,
+    label: str,
+    profile: dict | None,
+    aspect: float = 1.0,
+    top: int = 3,
+    min_visibility: float = MIN_VISIBILITY,
+    threshold: float = THRESHOLD,
+) -> list[dict]:
+    """The (up to ``top``) visible angles of one raw pose (33, 4) furthest from ``label``'s reference, worst first.
+
+    Each is {"angle", "degrees", "reference", "difference" (signed, degrees), "spreads", "text"}; only
+    angles more than ``threshold`` spreads from the median count. No profile or class: no hints.
+    """
+    ref = ((profile or {}).get("classes") or {}).get(label)
+    if not ref:
+        return []
+    kp = np.asarray(keypoints, dtype=np.float64).reshape(1, 33, 4)
+    names = [n for n in ANGLE_NAMES if n in ref]
+    angles = joint_angles(kp, names, aspect=aspect)
+    vis = angle_visibility(kp, names)
+    found = []
+    for name in names:
+        value = float(angles[name][0])
+        if not np.isfinite(value) or vis[name][0] < min_visibility:
+            continue
+        diff = value - float(ref[name]["median"])
+        z = abs(diff) / max(float(ref[name]["spread"]), MIN_SPREAD)
+        if z > threshold:
+            found.append((z, name, value, diff))
+    found.sort(key=lambda t: -t[0])
+    return [
+        {"angle": name, "degrees": round(value, 1), "reference": float(ref[name]["median"]),
+         "difference": round(diff, 1), "spreads": round(z, 2), "text": _words(name, diff, label)}
+        for z, name, value, diff in found[:top]
+    ]
+
+
+def profile_aspect(profile: dict | None) -> float:
+    """The aspect a profile was measured with (1.0: normalised landmarks)."""
+    return float((profile or {}).get("aspect", 1.0))
+
+
+def class_hints(keypoints: np.ndarray | None, label: str | None, profile: dict | None) -> list[dict]:
+    """Form hints of a pose given a class, measured as the profile was; [] for no pose, no profile or "unknown".
+
+    The profile is measured on normalised landmarks (keypoint tables record no photo or frame size),
+    so the hints use the profile's aspect (1.0) rather than the photo's or the frame's.
+    """
+    if not profile or keypoints is None or label in (None, UNKNOWN):
+        return []
+    return form_hints(keypoints, label, profile, aspect=profile_aspect(profile))
+
+
+# --- evaluation: bend one joint by a known angle, see whether the first hint names it ----------------
+
+def _distal() -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Per bendable angle: (vertex landmark, the landmarks rotated about it), left side and mirrored right."""
+    from posenet_cls.schema import LEFT_RIGHT_PAIRS, Landmark as L
+
+    hand = (L.LEFT_WRIST, L.LEFT_PINKY, L.LEFT_INDEX, L.LEFT_THUMB)
+    foot = (L.LEFT_ANKLE, L.LEFT_HEEL, L.LEFT_FOOT_INDEX)
+    left = {
+        "left_elbow": (L.LEFT_ELBOW, hand),
+        "left_shoulder": (L.LEFT_SHOULDER, (L.LEFT_ELBOW, *hand)),
+        "left_hip": (L.LEFT_HIP, (L.LEFT_KNEE, *foot)),
+        "left_knee": (L.LEFT_KNEE, foot),
+    }
+    twin = {a: b for a, b in LEFT_RIGHT_PAIRS}
+    out = {}
+    for name, (v, moved) in left.items():
+        out[name] = (int(v), tuple(int(m) for m in moved))
+        out[name.replace("left_", "right_")] = (int(twin[v]), tuple(int(twin[m]) for m in moved))
+    return out
+
+
+BENDABLE: tuple[str, ...] = tuple(_distal())
+
+
+def bend_joint(keypoints: np.ndarray, name: str, degrees: float, aspect: float = 1.0) -> np.ndarray:
+    """A copy of a raw pose (33, 4) with joint ``name`` bent by ``degrees`` (its angle made smaller).
+
+    The landmarks beyond the joint are rotated about it in the image plane, in whichever direction
+    makes the angle smaller (rotating a nearly straight joint the other way would over-extend it
+    past 180, which the unsigned angle sees as a smaller change).
+    """
+    a = _rotate(keypoints, name, degrees, aspect)
+    b = _rotate(keypoints, name, -degrees, aspect)
+    angles = [joint_angles(x[None], [name], aspect=aspect)[name][0] for x in (a, b)]
+    return a if angles[0] <= angles[1] else b
+
+
+def _rotate(keypoints: np.ndarray, name: str, degrees: float, aspect: float) -> np.ndarray:
+    vertex, moved = _distal()[name]
+    kp = np.array(keypoints, dtype=np.float64).reshape(33, 4)
+    t = np.radians(degrees)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    scale = np.array([aspect, 1.0])
+    centre = kp[vertex, :2] * scale
+    pts = (kp[list(moved), :2] * scale - centre) @ rot.T + centre
+    kp[list(moved), :2] = pts / scale
+    return kp
+
+
+def evaluate_hints(keypoints: np.ndarray, labels, profile: dict, degrees: float = 40.0,
+                   min_visibility: float = MIN_VISIBILITY) -> dict:
+    """Hit rate of the first hint naming the bent joint, per joint and overall, over poses (N, 33, 4) and labels.
+
+    Every pose has each bendable joint bent by ``degrees`` in turn (only where that joint is visible);
+    a hit is a first hint that names it. Chance is about 1 in 9 (the number of angles).
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    labels = np.asarray(labels).astype(str)
+    vis = angle_visibility(kp, BENDABLE)
+    per: dict[str, list[int]] = {name: [0, 0] for name in BENDABLE}
+    for i in range(len(kp)):
+        for name in BENDABLE:
+            if vis[name][i] < min_visibility:
+                continue
+            hints = form_hints(bend_joint(kp[i], name, degrees), labels[i], profile, min_visibility=min_visibility)
+            per[name][0] += bool(hints) and hints[0]["angle"] == name
+            per[name][1] += 1
+    hits, total = sum(h for h, _ in per.values()), sum(n for _, n in per.values())
+    return {"degrees": degrees, "poses": len(kp), "trials": total, "hit_rate": hits / total if total else 0.0,
+            "per_joint": {k: {"hits": h, "trials": n, "hit_rate": h / n if n else 0.0} for k, (h, n) in per.items()}}

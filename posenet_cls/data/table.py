@@ -1,0 +1,264 @@
+"""The labelled keypoint table: one row per pose, named columns, validated on read.
+
+Columns, in order: ``source`` (photo path), ``label`` (class name, from the folder),
+``sha1`` (of the file's bytes: byte-identical photos share it, so a split can keep them
+together), ``attempt`` (which extraction attempt found the pose), then
+``<landmark>_<x|y|z|visibility>`` for the 33 landmarks of :mod:`posenet_cls.schema`.
+There is no index column: a table that has one is refused on read.
+
+A table is a ``.csv`` file, a ``.parquet`` file (strings and float32 columns, needs pyarrow:
+``pip install "posenet-cls[parquet]"``) or a folder of ``.parquet`` shards (what
+``extract --engine ray`` writes), read in file-name order; all three are validated alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from posenet_cls.errors import PosenetError
+from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, landmark_columns
+
+META_COLUMNS: tuple[str, ...] = ("source", "label", "sha1", "attempt")
+REQUIRED_META = ("source", "label")
+TABLE_SUFFIXES = (".csv", ".parquet")
+PARQUET_INSTALL = 'pip install "posenet-cls[parquet]"'
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def table_columns() -> list[str]:
+    """All column names of a keypoint table, in order."""
+    return [*META_COLUMNS, *landmark_columns()]
+
+
+@dataclass
+class PoseTable:
+    """Poses with their labels: ``keypoints`` float32 (N, 33, 4) and one string per row for the rest."""
+
+    keypoints: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+    sha1: np.ndarray
+    attempts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def classes(self) -> list[str]:
+        """Sorted class names present in the table."""
+        return sorted(set(self.labels.tolist()))
+
+    def subset(self, index: np.ndarray) -> PoseTable:
+        """Rows selected by an integer or boolean index."""
+        return PoseTable(*(getattr(self, f)[index] for f in ("keypoints", "labels", "sources", "sha1", "attempts")))
+
+
+def pose_row(source: str, label: str, sha1: str, attempt: str, keypoints: np.ndarray) -> dict[str, object]:
+    """One table row as a column -> value mapping."""
+    values = np.asarray(keypoints, dtype=np.float32).reshape(-1)
+    row: dict[str, object] = {"source": source, "label": label, "sha1": sha1, "attempt": attempt}
+    row.update(zip(landmark_columns(), (float(v) for v in values)))
+    return row
+
+
+def table_rows(table: PoseTable) -> list[dict[str, object]]:
+    """The rows of a table, as :func:`pose_row` makes them."""
+    return [pose_row(s, lb, h, a, k) for s, lb, h, a, k in
+            zip(table.sources, table.labels, table.sha1, table.attempts, table.keypoints)]
+
+
+def check_table_path(path: str | Path) -> str:
+    """The format of a table file to write, 'csv' or 'parquet', from its suffix; anything else is refused."""
+    path = Path(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise PosenetError(f"{path}: unsupported table format '{path.suffix}' (use .csv or .parquet)")
+    return path.suffix.lower()[1:]
+
+
+def _pyarrow(path: Path):
+    """(pyarrow, pyarrow.parquet), or a PosenetError saying how to install them."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise PosenetError(f"{path}: Parquet tables need pyarrow; {PARQUET_INSTALL}") from None
+    return pa, pq
+
+
+def arrow_table(rows: list[dict[str, object]], path: str | Path = "<table>", metadata: dict[str, str] | None = None):
+    """Rows as a pyarrow Table: strings for the meta columns, float32 for the landmarks, optional schema metadata."""
+    pa, _ = _pyarrow(Path(path))
+    fields = [pa.field(c, pa.string()) for c in META_COLUMNS] + [pa.field(c, pa.float32()) for c in landmark_columns()]
+    schema = pa.schema(fields, metadata={k.encode(): v.encode() for k, v in (metadata or {}).items()})
+    columns = [pa.array([row[f.name] for row in rows], type=f.type) for f in fields]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def write_parquet(rows: list[dict[str, object]], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Write rows as one Parquet file atomically (a temp file renamed into place), with optional schema metadata."""
+    path = Path(path)
+    _, pq = _pyarrow(path)
+    table = arrow_table(rows, path, metadata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def write_table(rows: list[dict[str, object]], path: str | Path) -> None:
+    """Write rows as a CSV or Parquet keypoint table (by suffix) atomically (a temp file renamed into place)."""
+    path = Path(path)
+    if check_table_path(path) == "parquet":
+        write_parquet(rows, path)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=table_columns(), extrasaction="raise")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.7g}" if isinstance(v, float) else v) for k, v in row.items()})
+    os.replace(tmp, path)
+
+
+def _check_header(header: list[str], path: Path, writer: str = "to_csv") -> None:
+    """Refuse a header that is not exactly a keypoint table's, naming the first problem."""
+    if header and header[0].strip() in ("", "Unnamed: 0", "index"):
+        raise PosenetError(
+            f"{path}: the first column is an unnamed index column ('{header[0]}'); "
+            f"write the table without the index (pandas: {writer}(index=False))"
+        )
+    saved_index = [c for c in header if _PANDAS_INDEX.fullmatch(c)]
+    if saved_index:
+        raise PosenetError(
+            f"{path}: column '{saved_index[0]}' is an unnamed index column; "
+            f"write the table without the index (pandas: {writer}(index=False))"
+        )
+    if "label" not in header:
+        raise PosenetError(f"{path}: no 'label' column; every row needs the class name of its pose")
+    missing = [c for c in (*REQUIRED_META, *landmark_columns()) if c not in header]
+    if missing:
+        raise PosenetError(
+            f"{path}: {len(missing)} landmark/meta column(s) missing, first '{missing[0]}' "
+            f"(expected {len(table_columns())} columns, found {len(header)})"
+        )
+    extra = [c for c in header if c not in table_columns()]
+    if extra:
+        raise PosenetError(
+            f"{path}: unexpected column '{extra[0]}' (expected {len(table_columns())} columns, found {len(header)})"
+        )
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise PosenetError(f"{path}: column '{duplicated[0]}' appears more than once")
+
+
+def read_table(path: str | Path) -> PoseTable:
+    """Read and validate a keypoint table (.csv, .parquet or a folder of .parquet shards); any deviation is a PosenetError."""
+    path = Path(path)
+    if path.is_dir():
+        return _read_parquet(path)
+    if not path.is_file():
+        raise PosenetError(f"{path}: no such table file")
+    if check_table_path(path) == "parquet":
+        return _read_parquet(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise PosenetError(f"{path}: empty file, expected a header row")
+        _check_header(header, path)
+        index = {name: i for i, name in enumerate(header)}
+        cols = [index[c] for c in landmark_columns()]
+        meta: dict[str, list[str]] = {c: [] for c in META_COLUMNS}
+        values = []
+        for line_no, row in enumerate(reader, start=2):
+            if len(row) != len(header):
+                raise PosenetError(f"{path}: line {line_no} has {len(row)} values, the header has {len(header)}")
+            for c in META_COLUMNS:
+                meta[c].append(row[index[c]] if c in index else "")
+            if not meta["label"][-1].strip():
+                raise PosenetError(f"{path}: line {line_no} has an empty label")
+            try:
+                values.append([float(row[i]) for i in cols])
+            except ValueError as e:
+                raise PosenetError(f"{path}: line {line_no}: not a number ({e})") from None
+    if not values:
+        raise PosenetError(f"{path}: the table has a header but no rows")
+    keypoints = np.asarray(values, dtype=np.float32).reshape(-1, NUM_LANDMARKS, NUM_CHANNELS)
+    bad = ~np.isfinite(keypoints).reshape(len(keypoints), -1).all(axis=1)
+    if bad.any():
+        raise PosenetError(f"{path}: line {int(np.argmax(bad)) + 2} has NaN or infinite landmark values")
+    return PoseTable(keypoints, *(np.asarray(meta[c], dtype=object) for c in ("label", "source", "sha1", "attempt")))
+
+
+def parquet_shards(folder: Path) -> list[Path]:
+    """The ``.parquet`` files of a shard folder in name order (hidden and ``_`` files skipped, as Spark and Ray do)."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".parquet" and p.is_file() and p.name[0] not in "._")
+
+
+def _read_parquet(path: Path) -> PoseTable:
+    """Read and validate a Parquet table or a folder of shards, with the CSV reader's checks and messages."""
+    pa, pq = _pyarrow(path)
+    files = parquet_shards(path) if path.is_dir() else [path]
+    if not files:
+        raise PosenetError(f"{path}: a folder with no .parquet files; expected a table or a folder of Parquet shards")
+    parts = []
+    for file in files:
+        try:
+            _check_header(pq.read_schema(file).names, file, writer="to_parquet")
+            table = pq.ParquetFile(file).read()
+        except (pa.ArrowException, OSError) as e:
+            raise PosenetError(f"{file}: not a readable Parquet file ({str(e).splitlines()[0]})") from None
+        parts.append(_parquet_columns(table, file, pa))
+    meta = {c: np.concatenate([p[1][c] for p in parts]) for c in META_COLUMNS}
+    keypoints = np.concatenate([p[0] for p in parts])
+    if not len(keypoints):
+        raise PosenetError(f"{path}: the table has its columns but no rows")
+    return PoseTable(keypoints, *(meta[c] for c in ("label", "source", "sha1", "attempt")))
+
+
+def _parquet_columns(table, path: Path, pa) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(keypoints float32 (N, 33, 4), meta column -> object array) of one Parquet file, refusing bad types and values."""
+    meta: dict[str, np.ndarray] = {}
+    for c in META_COLUMNS:
+        if c not in table.column_names:
+            meta[c] = np.full(table.num_rows, "", dtype=object)
+            continue
+        col = table.column(c)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_null(col.type)):
+            raise PosenetError(f"{path}: column '{c}' is {col.type}, expected strings")
+        meta[c] = np.asarray([v if v is not None else "" for v in col.to_pylist()], dtype=object)
+    empty = [i for i, v in enumerate(meta["label"]) if not v.strip()]
+    if empty:
+        raise PosenetError(f"{path}: row {empty[0] + 1} has an empty label")
+    values = []
+    for c in landmark_columns():
+        col = table.column(c)
+        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+            raise PosenetError(f"{path}: column '{c}' is {col.type}, expected float32 numbers")
+        values.append(col.to_numpy().astype(np.float32))  # nulls become NaN
+    flat = np.stack(values, axis=1)
+    keypoints = flat.reshape(-1, NUM_LANDMARKS, NUM_CHANNELS)
+    bad = ~np.isfinite(flat).all(axis=1)
+    if bad.any():
+        raise PosenetError(f"{path}: row {int(np.argmax(bad)) + 1} has NaN, infinite or missing landmark values")
+    return keypoints, meta
+
+
+def convert_table(source: str | Path, out: str | Path) -> PoseTable:
+    """Read and validate a table (.csv, .parquet or a shard folder) and write it as one .csv or .parquet file."""
+    source, out = Path(source), Path(out)
+    check_table_path(out)
+    if out.is_dir():
+        raise PosenetError(f"{out}: is a folder; give a .csv or .parquet file to write")
+    table = read_table(source)
+    write_table(table_rows(table), out)
+    return table

@@ -1,0 +1,1 @@
+"""Using a model: classify photos, follow videos and webcams, draw the annotations."""

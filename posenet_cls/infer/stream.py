@@ -1,0 +1,282 @@
+"""Pose classification over a video or webcam: track, classify, smooth, count, draw, encode.
+
+:class:`VideoSession` holds the state of one stream (smoothed probabilities, repetition counter,
+pose segments); :func:`predict_video` runs it over a source and yields one :class:`FrameResult`
+per frame. Nothing here prints; the CLI turns results into lines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from posenet_cls.errors import PosenetError
+from posenet_cls.schema import mirror_keypoints, mirror_world
+from posenet_cls.coaching.exercises import Exercise, ExerciseTracker
+from posenet_cls.pose.extract import VideoReader, make_extractor
+from posenet_cls.coaching.hints import class_hints
+from posenet_cls.runtime import UNKNOWN, PoseRuntime
+from posenet_cls.coaching.temporal import DEFAULT_WINDOW_S, CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
+
+NO_PERSON = "no person"
+PAIR_COUNTER = CounterConfig(up=-0.4, down=0.4)  # signal p(down) - p(up), smoothed
+
+
+@dataclass
+class FrameResult:
+    """One frame's answer: ``label`` is a class, "unknown" or "no person"; probabilities are smoothed."""
+
+    frame: int
+    timestamp_s: float
+    pose: bool
+    label: str
+    confidence: float
+    probabilities: dict[str, float] | None
+    reps: int | None = None
+    keypoints: np.ndarray | None = field(default=None, repr=False)
+    angles: dict[str, float] | None = None  # with an exercise: raw joint angles in degrees
+    hold_s: float | None = None  # with a hold exercise or --hold: the current hold's duration
+    longest_hold_s: float | None = None  # the longest hold so far
+    exercise: str | None = None
+    novelty: float | None = None  # smoothed, like the probabilities; None for a model without a novelty score
+    hints: list[dict] | None = None  # form hints for the smoothed label (models with an angle profile)
+
+    def to_json(self) -> dict[str, object]:
+        record: dict[str, object] = {
+            "frame": self.frame, "timestamp_s": round(self.timestamp_s, 4), "pose": self.pose,
+            "label": self.label, "confidence": round(self.confidence, 4),
+            "probabilities": None if self.probabilities is None else {k: round(v, 4) for k, v in self.probabilities.items()},
+        }
+        if self.novelty is not None:
+            record["novelty"] = round(self.novelty, 4)
+        if self.hints:
+            record["hints"] = self.hints
+        if self.angles is not None:
+            record["angles"] = {k: (round(v, 1) if np.isfinite(v) else None) for k, v in self.angles.items()}
+        if self.reps is not None:
+            record["reps"] = self.reps
+        if self.hold_s is not None:
+            record["hold_s"] = round(self.hold_s, 3)
+            record["longest_hold_s"] = round(self.longest_hold_s or 0.0, 3)
+        return record
+
+
+class VideoSession:
+    """Per-stream state: classify each frame's pose, smooth over ``window_s``, count reps, keep segments.
+
+    ``exercise`` adds angle-based reps or a hold (:mod:`exercises`); ``hold_class`` times how long the
+    smoothed label equals that class; ``mirror`` (selfie view) flips x and swaps left and right first.
+    """
+
+    def __init__(
+        self,
+        runtime: PoseRuntime,
+        window_s: float = DEFAULT_WINDOW_S,
+        threshold: float | None = None,
+        rep_classes: tuple[str, str] | None = None,
+        exercise: Exercise | None = None,
+        hold_class: str | None = None,
+        mirror: bool = False,
+    ):
+        self.runtime = runtime
+        self.threshold = runtime.unknown_threshold if threshold is None else threshold
+        self.smoother = ProbabilitySmoother(window_s)
+        self.novelty_smoother = ProbabilitySmoother(window_s)
+        self.profile = runtime.metadata.get("angle_profile")
+        self.segments = SegmentTracker()
+        self.counter: RepCounter | None = None
+        self._pair: tuple[int, int] | None = None
+        if rep_classes is not None:
+            missing = [c for c in rep_classes if c not in runtime.classes]
+            if missing:
+                raise PosenetError(
+                    f"--reps: class '{missing[0]}' is not in the model (classes: {', '.join(runtime.classes)})"
+                )
+            if rep_classes[0] == rep_classes[1]:
+                raise PosenetError("--reps needs two different classes: UP_CLASS DOWN_CLASS")
+            self._pair = (runtime.classes.index(rep_classes[0]), runtime.classes.index(rep_classes[1]))
+            self.counter = RepCounter(PAIR_COUNTER)
+        self.rep_classes = rep_classes
+        if rep_classes is not None and exercise is not None and exercise.kind == "reps":
+            raise PosenetError("--reps and a reps --exercise both count repetitions; give one of them")
+        if hold_class is not None and hold_class not in runtime.classes:
+            classes = ", ".join(runtime.classes)
+            raise PosenetError(f"--hold: class '{hold_class}' is not in the model (classes: {classes})")
+        if hold_class is not None and exercise is not None and exercise.kind == "hold":
+            raise PosenetError(f"--hold and the hold exercise '{exercise.name}' both time a hold; give one of them")
+        self.tracker = ExerciseTracker(exercise) if exercise is not None else None
+        self.hold_class = hold_class
+        self.class_timer = HoldTimer() if hold_class is not None else None
+        self.mirror = mirror
+        self.longest_hold_s = 0.0
+        self.frames = 0
+        self.frames_with_pose = 0
+        self.last_t = 0.0
+
+    def update(self, frame: int, t: float, keypoints: np.ndarray | None, world: np.ndarray | None = None,
+               aspect: float = 1.0) -> FrameResult:
+        """Classify one frame's pose (None: no person) and advance every timer.
+
+        ``world`` (33, 3) are the frame's world landmarks, ``aspect`` its width / height (for 2D angles).
+        """
+        if self.mirror and keypoints is not None:
+            keypoints = mirror_keypoints(keypoints)
+            world = None if world is None else mirror_world(world)
+        self.frames += 1
+        self.last_t = t
+        raw, novelty = (None, None) if keypoints is None else self.runtime.pose_scores(keypoints)
+        smoothed = self.smoother.update(t, raw)
+        novelty = self.novelty_smoother.update(t, None if novelty is None else np.array([novelty]))
+        novelty = None if novelty is None else float(novelty[0])
+        hints = None
+        if smoothed is None:
+            label, confidence, probs = NO_PERSON, 0.0, None
+        else:
+            self.frames_with_pose += keypoints is not None
+            label, confidence = self.runtime.decide(smoothed, self.threshold, novelty)[:2]
+            probs = dict(zip(self.runtime.classes, smoothed.tolist()))
+            hints = class_hints(keypoints, label, self.profile)
+        self.segments.update(t, label)
+        reps = None
+        if self.counter is not None and self._pair is not None:
+            up, down = self._pair
+            signal = None if smoothed is None else float(smoothed[down] - smoothed[up])
+            self.counter.update(t, signal, valid=smoothed is not None and keypoints is not None)
+            reps = self.counter.count
+        angles = hold_s = None
+        if self.tracker is not None:
+            state = self.tracker.update(t, keypoints, world, aspect)
+            angles, hold_s = state.angles, state.hold_s
+            reps = state.reps if self.tracker.counter is not None else reps
+        if self.class_timer is not None:
+            hold_s = self.class_timer.update(t, label == self.hold_class)
+        if hold_s is not None:
+            self.longest_hold_s = max(self.longest_hold_s, hold_s)
+        return FrameResult(frame, t, keypoints is not None, label, confidence, probs, reps, keypoints, angles, hold_s,
+                           None if hold_s is None else self.longest_hold_s,
+                           None if self.tracker is None else self.tracker.exercise.name, novelty, hints)
+
+    def summary(self, end_s: float | None = None) -> dict[str, object]:
+        """What happened in the stream: frames, pose segments, reps (--reps, --exercise) and holds."""
+        out: dict[str, object] = {
+            "summary": True,
+            "frames": self.frames,
+            "frames_with_pose": self.frames_with_pose,
+            "segments": self.segments.summary(end_s if end_s is not None else self.last_t),
+        }
+        if self.counter is not None:
+            out["rep_classes"] = list(self.rep_classes or ())
+            out.update(self.counter.summary())
+        if self.tracker is not None:
+            exercise = self.tracker.summary()
+            if self.counter is not None:  # a hold exercise beside --reps: the class pair's reps stay
+                exercise = {k: v for k, v in exercise.items() if k not in ("reps", "rep_log")}
+            out.update(exercise)
+        if self.class_timer is not None:
+            out["hold_class"] = self.hold_class
+            out["holds"] = self.class_timer.finish()
+        if self.tracker is not None or self.class_timer is not None:  # the same keys whatever is held
+            out["hold_target"] = self.hold_class or (self.tracker.exercise.name if "holds" in out else None)
+            out.setdefault("holds", HoldTimer().finish())
+        return out
+
+
+def overlay_lines(result: FrameResult, fps: float | None) -> list[str]:
+    """The text drawn on a frame: label and confidence, reps, hold time, frames per second."""
+    if not result.pose:
+        lines = [NO_PERSON]
+    else:
+        lines = [f"{result.label} {result.confidence:.0%}"] + ([result.hints[0]["text"]] if result.hints else [])
+    if result.reps is not None:
+        named = result.exercise and result.hold_s is None  # a hold exercise shows its hold, not reps
+        lines.append(f"{result.exercise} reps: {result.reps}" if named else f"reps: {result.reps}")
+    if result.hold_s is not None:
+        lines.append(f"hold: {result.hold_s:.1f} s (best {result.longest_hold_s or 0.0:.1f} s)")
+    if fps:
+        lines.append(f"{fps:.0f} FPS")
+    return lines
+
+
+def display_available() -> bool:
+    """A window can be opened (an X or Wayland display is set)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def predict_video(
+    source: str | Path | int,
+    runtime: PoseRuntime,
+    out_video: str | Path | None = None,
+    window_s: float = DEFAULT_WINDOW_S,
+    threshold: float | None = None,
+    rep_classes: tuple[str, str] | None = None,
+    show: bool | None = None,
+    pose_model: str = "full",
+    session_out: list | None = None,
+    exercise: Exercise | None = None,
+    hold_class: str | None = None,
+    mirror: bool = False,
+    backend: str = "mediapipe",
+    device: str = "auto",
+) -> Iterator[FrameResult]:
+    """Classify every frame of a video file or webcam; optionally write an annotated H.264 video.
+
+    ``show``: a live window; None opens one when a display exists, and none is opened without one.
+
+    ``session_out``, when given, receives the :class:`VideoSession` so the caller can read its
+    summary after the generator ends.
+    """
+    from posenet_cls.infer.draw import annotate
+
+    session = VideoSession(runtime, window_s, threshold, rep_classes, exercise, hold_class, mirror)
+    if session_out is not None:
+        session_out.append(session)
+    writer = None
+    window = display_available() if show is None else (show and display_available())
+    completed = False
+    with VideoReader(source) as video, make_extractor(backend, pose_model, True, device=device) as extractor:
+        try:
+            fps_avg: float | None = None
+            last = time.perf_counter()
+            for index, t, rgb in video:
+                found = extractor.frame(rgb, t)
+                aspect = rgb.shape[1] / rgb.shape[0]
+                result = session.update(index, t, *(found if found is not None else (None, None)), aspect=aspect)
+                yield result
+                if out_video is not None or window:
+                    if mirror:  # selfie view: draw the mirrored pose on the mirrored frame
+                        rgb = np.ascontiguousarray(rgb[:, ::-1])
+                    image = annotate(rgb, result.keypoints, overlay_lines(result, fps_avg),
+                                     unknown=result.label == UNKNOWN, copy=False)  # the frame is not used again
+                    if out_video is not None:
+                        if writer is None:
+                            from posenet_cls.io.writer import VideoWriter
+
+                            writer = VideoWriter(out_video, video.fps, image.shape[1], image.shape[0])
+                        writer.write(image)
+                    if window and _show(image):
+                        break
+                now = time.perf_counter()
+                fps_now = 1.0 / max(now - last, 1e-6)
+                fps_avg = fps_now if fps_avg is None else 0.9 * fps_avg + 0.1 * fps_now
+                last = now
+            completed = True
+        finally:
+            if writer is not None:
+                writer.close(keep=completed or video.is_webcam)
+            if window:
+                import cv2
+
+                cv2.destroyAllWindows()
+
+
+def _show(rgb: np.ndarray) -> bool:
+    """Show a frame in the live window; True when the user pressed q or Esc."""
+    import cv2
+
+    cv2.imshow("posenet-cls", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return (cv2.waitKey(1) & 0xFF) in (ord("q"), 27)

@@ -1,7 +1,0 @@
-"""Pose classifiers: the MLP (torch, exported to ONNX) and the scikit-learn baselines."""
-
-from .mlp import PoseClassifier, PoseMLP
-
-MODEL_NAMES = ("mlp", "svc", "svc-poly", "knn")
-
-__all__ = ["MODEL_NAMES", "PoseClassifier", "PoseMLP"]

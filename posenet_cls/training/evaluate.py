@@ -1,0 +1,251 @@
+"""Evaluation: metrics, robustness to mirrored / rotated / re-framed poses, plots, and evaluating a run directory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from posenet_cls.errors import PosenetError
+from posenet_cls.features import mirror, rotate, stretch
+from posenet_cls.schema import SCHEMA_VERSION
+from posenet_cls.data.table import PoseTable, read_table
+
+Predict = Callable[[np.ndarray], np.ndarray]  # raw poses (N, 33, 4) -> class indices (N,)
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows: truth)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = np.arange(len(classes))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    present = s > 0
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0,
+        "macro_f1": float(np.mean(f[present])) if present.any() else 0.0,
+        "per_class": {c: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
+                          "f1": round(float(f[i]), 4), "support": int(s[i])} for i, c in enumerate(classes)},
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def perturbations(keypoints: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Held-out poses as other cameras would see them: mirrored, rotated by 10-20 degrees, re-framed (aspect x0.8-1.25)."""
+    rng = np.random.default_rng(seed)
+    n = len(keypoints)
+    angle = rng.uniform(10, 20, n) * rng.choice([-1, 1], n)
+    aspect = np.exp(rng.uniform(np.log(0.8), np.log(1.25), n) * rng.choice([-1, 1], n))
+    return {"mirrored": mirror(keypoints), "rotated": rotate(keypoints, angle),
+            "stretched": stretch(keypoints, np.sqrt(aspect), 1 / np.sqrt(aspect))}
+
+
+def robustness(predict: Predict, keypoints: np.ndarray, y_true: np.ndarray, seed: int) -> dict[str, float]:
+    """Accuracy on each of :func:`perturbations` of the given held-out poses."""
+    return {name: float(np.mean(predict(kp) == y_true)) for name, kp in perturbations(keypoints, seed).items()}
+
+
+def summarize_folds(reports: list[dict], classes: list[str]) -> dict:
+    """Mean and standard deviation over cross-validation folds, the pooled confusion matrix, and each fold."""
+    def stat(values):
+        return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+    confusion = np.sum([r["confusion"] for r in reports], axis=0)
+    correct = np.trace(confusion)
+    return {
+        "accuracy": stat([r["accuracy"] for r in reports]),
+        "macro_f1": stat([r["macro_f1"] for r in reports]),
+        "pooled_accuracy": float(correct / confusion.sum()),
+        "robustness": {k: stat([r["robustness"][k] for r in reports]) for k in reports[0].get("robustness", {})},
+        "fit_seconds": stat([r["fit_seconds"] for r in reports]) if "fit_seconds" in reports[0] else None,
+        "confusion": confusion.tolist(),
+        "folds": reports,
+    }
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(confusion: np.ndarray, classes: list[str], path: str | Path, title: str) -> None:
+    """Save a confusion-matrix heat map (rows: true class, columns: predicted) as PNG."""
+    plt = _pyplot()
+    cm = np.asarray(confusion)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(classes), 0.8 + 0.6 * len(classes)), dpi=110)
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                        color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_curves(history: list[dict], path: str | Path, best_epoch: int) -> None:
+    """Save the MLP's training curves (loss and accuracy per epoch, train and validation) as PNG."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
+    for key, ax in (("loss", a), ("acc", b)):
+        for part in ("train", "val"):
+            ax.plot(epochs, [h.get(f"{part}_{key}", np.nan) for h in history], label=part)
+        ax.axvline(best_epoch, color="grey", ls="--", lw=0.8, label="best (kept)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if key == "acc" else "cross-entropy")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# --- run directories ------------------------------------------------------------------------------
+
+
+def load_run_model(run_dir: str | Path, name: str = "model") -> tuple[Predict, dict]:
+    """The predictor (raw poses -> class indices) and meta of a run's ``model.ckpt`` / ``<name>.joblib``."""
+    run = Path(run_dir)
+    if name == "model" and (run / "model.ckpt").is_file():
+        from posenet_cls.training.checkpoint import load_checkpoint
+        from posenet_cls.training.train import mlp_predict_proba
+
+        model, meta = load_checkpoint(run / "model.ckpt")
+        return (lambda kp: mlp_predict_proba(model, kp).argmax(axis=1)), meta
+    path = run / f"{name}.joblib"
+    if not path.is_file():
+        raise PosenetError(f"{run}: no model.ckpt or {name}.joblib; is it a run directory made by 'posenet-cls train'?")
+    import joblib
+
+    blob = joblib.load(path)  # a pickle: only load run directories you made yourself
+    if not isinstance(blob, dict) or "meta" not in blob or "estimator" not in blob:
+        raise PosenetError(f"{path}: not a posenet-cls model file")
+    meta = blob["meta"]
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise PosenetError(f"{path}: made for landmark schema version {meta.get('schema_version')}, "
+                           f"this posenet-cls uses version {SCHEMA_VERSION}; retrain the model")
+    classes = np.asarray(meta["classes"])
+    est = blob["estimator"]
+    return (lambda kp: np.searchsorted(classes, est.predict(kp))), meta
+
+
+def _seen_keys(run: Path) -> tuple[set[str], str | None]:
+    """Group keys (sha1 or source) of the photos a run trained or validated on, and its table path."""
+    from posenet_cls.training.train import group_keys
+
+    path = run / "split.json"
+    if not path.is_file():
+        raise PosenetError(f"{run}: no split.json; is it a run directory made by 'posenet-cls train'?")
+    split = json.loads(path.read_text(encoding="utf-8"))
+    rows = split["train"] + split["val"]
+    table = PoseTable(np.zeros((len(rows), 33, 4), np.float32), np.array([r["label"] for r in rows], dtype=object),
+                      np.array([r["source"] for r in rows], dtype=object),
+                      np.array([r["sha1"] for r in rows], dtype=object), np.array([""] * len(rows), dtype=object))
+    return set(group_keys(table).tolist()), split.get("table")
+
+
+def evaluate_run(run_dir: str | Path, table_path: str | Path | None = None) -> dict:
+    """Evaluate a run on the photos of a table it never trained or validated on (default: its own table's test split).
+
+    Writes ``evaluation/<table>/metrics.json`` and ``confusion.png`` in the run directory and returns the figures.
+    For an MLP run the SVC baseline trained on the same split is evaluated too, with how often the two agree.
+    """
+    from posenet_cls.training.train import group_keys
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise PosenetError(f"{run}: no such run directory")
+    predict, meta = load_run_model(run)
+    seen, own_table = _seen_keys(run)
+    if table_path is None:
+        if not own_table:
+            raise PosenetError(f"{run}: split.json names no table; give the table to evaluate on")
+        table_path = own_table
+    table_path = Path(table_path)
+    table = read_table(table_path)
+    classes = list(meta["classes"])
+    unknown = sorted(set(table.labels.astype(str)) - set(classes))
+    if unknown:
+        raise PosenetError(f"{table_path}: label '{unknown[0]}' is not one of the model's classes ({', '.join(classes)})")
+    keep = np.array([k not in seen for k in group_keys(table)], dtype=bool)
+    if not keep.any():
+        raise PosenetError(f"{table_path}: every photo in it was used to train or validate this model; nothing to evaluate")
+    held = table.subset(keep)
+    y = np.searchsorted(np.asarray(classes), held.labels.astype(str))
+    pred = predict(held.keypoints)
+    seed = int(meta.get("run", {}).get("seed", 0))
+    result = {
+        "run": str(run), "table": str(table_path), "model": meta["model"], "classes": classes,
+        "evaluated": int(keep.sum()), "skipped_seen_in_training": int((~keep).sum()),
+        "metrics": classification_report(y, pred, classes),
+        "robustness": robustness(predict, held.keypoints, y, seed),
+    }
+    if meta["model"] == "mlp" and (run / "baseline_svc.joblib").is_file():
+        svc_predict, _ = load_run_model(run, "baseline_svc")
+        svc_pred = svc_predict(held.keypoints)
+        result["baseline_svc"] = classification_report(y, svc_pred, classes)
+        result["agreement_mlp_svc"] = float(np.mean(pred == svc_pred))
+    out = run / "evaluation" / table_path.stem
+    out.mkdir(parents=True, exist_ok=True)
+    plot_confusion(np.asarray(result["metrics"]["confusion"]), classes, out / "confusion.png",
+                   f"{meta['model']} on {table_path.name}: accuracy {result['metrics']['accuracy']:.3f} (n={len(y)})")
+    (out / "metrics.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    result["written"] = str(out)
+    return result
+
+
+def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tuple[float, ...] = ()) -> dict:
+    """Train the MLP without class ``left_out``; how the "unknown" rules treat its poses and the known test poses.
+
+    The novelty threshold is fitted on the validation poses as in training (``config`` is a
+    :class:`~posenet_cls.training.train.TrainConfig`); ``quantiles`` adds rows for other threshold quantiles.
+    Rates: ``left_out_unknown`` (share of the left-out class called unknown, which is right) and
+    ``known_accepted`` (share of the known classes' test poses still given a class).
+    """
+    from posenet_cls.training.export import DEFAULT_UNKNOWN_THRESHOLD as P
+    from posenet_cls.training.novelty import DEFAULT_QUANTILE, score
+    from posenet_cls.training.train import fit_mlp, fit_split_novelty, make_splits, mlp_predict_proba
+
+    if left_out not in table.classes:
+        raise PosenetError(f"class '{left_out}' is not in the table (classes: {', '.join(table.classes)})")
+    known = table.subset(np.flatnonzero(table.labels != left_out))
+    other = table.keypoints[table.labels == left_out]
+    classes = known.classes
+    split = make_splits(known, config.folds, config.seed, f"table without {left_out}")[config.fold]
+    fit = fit_mlp(known, split, classes, config)
+    novelty = fit_split_novelty(fit.model, known, split, classes, config)  # threshold at the shipped quantile
+    val = score(novelty, known.keypoints[split.val], mlp_predict_proba(fit.model, known.keypoints[split.val]).argmax(1))
+    test_probs = mlp_predict_proba(fit.model, known.keypoints[split.test])
+    other_probs = mlp_predict_proba(fit.model, other)
+    test_scores = score(novelty, known.keypoints[split.test], test_probs.argmax(1))
+    other_scores = score(novelty, other, other_probs.argmax(1))
+    rows = []
+    for q in (DEFAULT_QUANTILE, *quantiles):
+        threshold = float(np.quantile(val, q))  # fit_novelty's rule at quantile q; the references do not change
+        test_novel, other_novel = test_scores > threshold, other_scores > threshold
+        rows.append({"quantile": q, "threshold": round(threshold, 4),
+                     "left_out_unknown": round(float(other_novel.mean()), 4),
+                     "known_accepted": round(float(1.0 - test_novel.mean()), 4),
+                     "left_out_unknown_both": round(float((other_novel | (other_probs.max(1) < P)).mean()), 4),
+                     "known_accepted_both": round(float((~test_novel & (test_probs.max(1) >= P)).mean()), 4)})
+    return {"left_out": left_out, "n_left_out": int(len(other)), "n_known_test": int(len(split.test)),
+            "probability_only": {"left_out_unknown": round(float((other_probs.max(1) < P).mean()), 4),
+                                 "known_accepted": round(float((test_probs.max(1) >= P).mean()), 4)},
+            "most_often_called": classes[int(np.bincount(other_probs.argmax(1), minlength=len(classes)).argmax())],
+            "novelty": rows}

@@ -1,0 +1,300 @@
+"""Export a trained pose classifier to ONNX: raw landmarks in, class probabilities out, metadata inside.
+
+The graph's input is ``landmarks`` float32 ``(batch, 33, 4)``, raw BlazePose landmarks as MediaPipe
+returns them (the normalisation is part of the graph), and its output ``probabilities`` float32
+``(batch, C)`` (softmax inside the graph). The ONNX metadata key ``posenet_cls`` holds JSON with
+the class names, schema version, normalisation settings, "unknown" threshold and landmark names,
+which :class:`posenet_cls.runtime.PoseRuntime` reads back.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from posenet_cls.errors import PosenetError
+from posenet_cls.training.novelty import NoveltyModel
+from posenet_cls.training.novelty import score as score_novelty
+from posenet_cls.runtime import INPUT_NAME, METADATA_KEY, NOVELTY_FLAG, NOVELTY_OUTPUT, OUTPUT_NAME
+from posenet_cls.schema import LANDMARK_NAMES, NUM_CHANNELS, NUM_LANDMARKS, SCHEMA_VERSION
+
+OPSET = 17
+PARITY_TOLERANCE = 1e-5  # max abs difference on probabilities, onnxruntime vs torch
+NOVELTY_TOLERANCE = 5e-3  # novelty, float32 graph vs float64 numpy: sqrt amplifies round-off near 0 (training poses)
+NOVELTY_PENALTY = 1e4  # squared distance added to references of other classes: far beyond any real pose
+# Top probability under which predict answers "unknown": the best class must be more probable than
+# all the others together. On yoga8's cross-validated out-of-fold probabilities it is the knee of the
+# trade-off (scripts/train_default_model.py prints the table): it keeps 98.7% of the right answers
+# and rejects 40% of the wrong ones; higher thresholds lose right answers faster than wrong ones.
+DEFAULT_UNKNOWN_THRESHOLD = 0.5
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote and how closely onnxruntime matched torch on real poses."""
+
+    path: str
+    classes: list[str]
+    poses_checked: int
+    max_abs_diff: float
+    same_top_class: bool
+    size_bytes: int
+
+
+def build_metadata(
+    classes: list[str], features: dict, unknown_threshold: float, extra: dict | None = None
+) -> dict:
+    """The ``posenet_cls`` metadata of an exported model (JSON-serialisable)."""
+    meta = {
+        "classes": list(classes),
+        "schema_version": SCHEMA_VERSION,
+        "features": features,
+        "unknown_threshold": float(unknown_threshold),
+        "landmarks": list(LANDMARK_NAMES),
+        "input": {"name": INPUT_NAME, "shape": ["batch", NUM_LANDMARKS, NUM_CHANNELS], "dtype": "float32"},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(classes)], "softmax": True},
+    }
+    meta.update(extra or {})
+    json.dumps(meta)  # fail here, not in a runtime, if something is not JSON
+    return meta
+
+
+def _with_softmax(model):
+    """Wrap a logits model so the exported graph ends in a softmax."""
+    import torch
+
+    class _Probabilities(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, landmarks: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.inner(landmarks), dim=-1)
+
+    return _Probabilities(model).eval()
+
+
+def torch_probabilities(model, poses: np.ndarray) -> np.ndarray:
+    """Probabilities (N, C) of a torch logits model on raw poses (N, 33, 4), in eval mode."""
+    import torch
+
+    with torch.inference_mode():
+        return _with_softmax(model.eval())(torch.from_numpy(np.ascontiguousarray(poses, dtype=np.float32))).numpy()
+
+
+def export_model(
+    model,
+    classes: list[str],
+    features: dict,
+    out: str | Path,
+    check_poses: np.ndarray,
+    unknown_threshold: float = DEFAULT_UNKNOWN_THRESHOLD,
+    extra_metadata: dict | None = None,
+    novelty: NoveltyModel | None = None,
+) -> ExportReport:
+    """Write ``model`` (raw (N, 33, 4) -> logits (N, C)) as ONNX, check it, and compare onnxruntime with torch.
+
+    With ``novelty``, the graph also answers ``novelty`` (N,) when its input ``with_novelty`` is set
+    true; by default that branch does not run, so plain classification costs nothing more.
+    """
+    import onnx
+    import torch
+
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise PosenetError(f"{out}: the output file must end in .onnx")
+    check_poses = np.ascontiguousarray(check_poses, dtype=np.float32)
+    if check_poses.ndim != 3 or check_poses.shape[1:] != (NUM_LANDMARKS, NUM_CHANNELS) or len(check_poses) == 0:
+        raise PosenetError(f"parity check needs real poses of shape (N, 33, 4), got {check_poses.shape}")
+    if novelty is not None:
+        extra_metadata = {**(extra_metadata or {}), "novelty": {**novelty.settings(), "output": NOVELTY_OUTPUT,
+                                                                "flag": NOVELTY_FLAG}}
+    meta = build_metadata(classes, features, unknown_threshold, extra_metadata)
+    wrapped = _with_softmax(model.eval())
+    expected = torch_probabilities(model, check_poses)
+    if expected.shape[1] != len(classes):
+        raise PosenetError(f"the model gives {expected.shape[1]} outputs but has {len(classes)} class names")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice; onnxscript is not installed
+        torch.onnx.export(
+            wrapped,
+            (torch.from_numpy(check_poses[:2]),),
+            str(tmp),
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
+    proto = onnx.load(str(tmp))
+    if novelty is not None:
+        _add_novelty_branch(proto, novelty, len(classes))
+    proto.doc_string = "posenet_cls pose classifier: raw BlazePose landmarks (batch, 33, 4) -> class probabilities"
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as e:
+        tmp.unlink(missing_ok=True)
+        raise PosenetError(f"{out}: the exported graph fails the ONNX checker ({str(e).splitlines()[0]})") from None
+    onnx.save(proto, str(tmp))
+    try:
+        diff, same_top = _parity(tmp, check_poses, expected, novelty)
+    except PosenetError:
+        tmp.unlink(missing_ok=True)
+        raise
+    if diff > PARITY_TOLERANCE:
+        tmp.unlink(missing_ok=True)
+        raise PosenetError(
+            f"{out}: onnxruntime differs from torch by {diff:.2e} on probabilities (tolerance {PARITY_TOLERANCE:g}); not written"
+        )
+    tmp.replace(out)
+    return ExportReport(str(out), list(classes), len(check_poses), diff, same_top, out.stat().st_size)
+
+
+def _parity(path: Path, poses: np.ndarray, expected: np.ndarray, novelty: NoveltyModel | None) -> tuple[float, bool]:
+    """Max abs difference onnxruntime vs torch (probabilities) and numpy (novelty), and whether top classes agree."""
+    from posenet_cls.runtime import PoseRuntime
+
+    runtime = PoseRuntime(path, providers=["CPUExecutionProvider"])
+    batch = runtime.probabilities(poses)
+    single = np.stack([runtime.pose_probabilities(p).copy() for p in poses[:64]])
+    diff = max(float(np.abs(batch - expected).max()), float(np.abs(single - expected[:64]).max()))
+    if novelty is not None:
+        probs, scores = runtime.scores(poses)
+        reference = score_novelty(novelty, poses, probs.argmax(1))
+        single = np.array([runtime.pose_scores(p)[1] for p in poses[:64]])
+        novelty_diff = max(float(np.abs(scores - reference).max()), float(np.abs(single - reference[:64]).max()))
+        if novelty_diff > NOVELTY_TOLERANCE:
+            raise PosenetError(f"{path}: the graph's novelty differs from numpy's by {novelty_diff:.2e}; not written")
+    return diff, bool((batch.argmax(1) == expected.argmax(1)).all())
+
+
+def _novelty_head(novelty: NoveltyModel, num_classes: int):
+    """A torch module (landmarks (N, 33, 4), probabilities (N, C)) -> novelty (N,), the graph form of novelty.score."""
+    import torch
+
+    from posenet_cls.features import FeatureConfig, Normalize
+
+    class _Novelty(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.normalize = Normalize(FeatureConfig(novelty.torso_multiplier, use_z=False, use_visibility=False))
+            ref = torch.from_numpy(np.ascontiguousarray(novelty.reference, dtype=np.float32))
+            self.register_buffer("ref_t", ref.T.contiguous())
+            self.register_buffer("ref_sq", (ref * ref).sum(1))
+            # Added to the squared distances of references of other classes than the predicted one.
+            other = torch.arange(num_classes)[:, None] != torch.from_numpy(novelty.labels)[None, :]
+            self.register_buffer("penalty", other.float() * NOVELTY_PENALTY)
+            self.register_buffer("scale", torch.from_numpy(np.ascontiguousarray(novelty.scale, dtype=np.float32)))
+
+        def forward(self, landmarks: torch.Tensor, probabilities: torch.Tensor) -> torch.Tensor:
+            f = self.normalize(landmarks)
+            d2 = (f * f).sum(1, keepdim=True) - 2.0 * f @ self.ref_t + self.ref_sq
+            predicted = torch.nn.functional.one_hot(probabilities.argmax(1), num_classes).float()
+            d2 = d2 + predicted @ self.penalty
+            nearest = torch.topk(d2, novelty.k, dim=1, largest=False).values
+            return nearest.clamp_min(0.0).sqrt().mean(1) / (predicted @ self.scale)
+
+    return _Novelty().eval()
+
+
+def _add_novelty_branch(proto, novelty: NoveltyModel, num_classes: int) -> None:
+    """Graft the novelty head into the exported graph behind an If on a boolean input that defaults to false."""
+    import io
+
+    import onnx
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+
+    head = _novelty_head(novelty, num_classes)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(head, (torch.zeros(2, NUM_LANDMARKS, NUM_CHANNELS), torch.full((2, num_classes), 1.0 / num_classes)),
+                          buffer, dynamo=False, input_names=[INPUT_NAME, OUTPUT_NAME], output_names=[NOVELTY_OUTPUT],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}, NOVELTY_OUTPUT: {0: "batch"}},
+                          opset_version=OPSET, do_constant_folding=True)
+    branch = onnx.load_from_string(buffer.getvalue()).graph
+    outer = {INPUT_NAME, OUTPUT_NAME}  # read from the main graph's scope
+
+    def rename(name: str) -> str:
+        return name if not name or name in outer else f"novelty/{name}"
+
+    for node in branch.node:
+        node.name = rename(node.name or node.output[0])
+        node.input[:] = [rename(n) for n in node.input]
+        node.output[:] = [rename(n) for n in node.output]
+    for init in branch.initializer:
+        init.name = rename(init.name)
+    then_graph = helper.make_graph(list(branch.node), "novelty", [], [
+        helper.make_tensor_value_info(rename(NOVELTY_OUTPUT), TensorProto.FLOAT, ["batch"])], list(branch.initializer))
+    zeros = [  # the else branch: zeros (N,), so the output always has one value per pose
+        helper.make_node("Shape", [INPUT_NAME], ["no_novelty/shape"], start=0, end=1),
+        helper.make_node("ConstantOfShape", ["no_novelty/shape"], ["no_novelty/zeros"],
+                         value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])),
+    ]
+    else_graph = helper.make_graph(zeros, "no_novelty", [], [
+        helper.make_tensor_value_info("no_novelty/zeros", TensorProto.FLOAT, ["batch"])])
+    graph = proto.graph
+    # The flag is a float (OpenCV's DNN reads no boolean tensors): the branch runs when it is over 0.5.
+    graph.node.append(helper.make_node("Greater", [NOVELTY_FLAG, "novelty/half"], ["novelty/cond"], name="novelty/flag"))
+    graph.node.append(helper.make_node("If", ["novelty/cond"], [NOVELTY_OUTPUT], name="novelty_if",
+                                       then_branch=then_graph, else_branch=else_graph))
+    graph.input.append(helper.make_tensor_value_info(NOVELTY_FLAG, TensorProto.FLOAT, []))
+    graph.initializer.append(numpy_helper.from_array(np.array(0.0, np.float32), NOVELTY_FLAG))  # default: skip it
+    graph.initializer.append(numpy_helper.from_array(np.array(0.5, np.float32), "novelty/half"))
+    graph.output.append(helper.make_tensor_value_info(NOVELTY_OUTPUT, TensorProto.FLOAT, ["batch"]))
+
+
+def export_run(
+    run_dir: str | Path, out: str | Path, table: str | Path | None = None, unknown_threshold: float | None = None,
+    novelty: bool = True,
+) -> ExportReport:
+    """Export ``RUN_DIR/model.ckpt``; parity is checked on the run's own keypoint table (or ``table``).
+
+    ``novelty`` False leaves the run's novelty model out of the graph (for runtimes without ONNX If).
+    """
+    from posenet_cls.training.checkpoint import load_checkpoint_full
+    from posenet_cls.data.table import read_table
+
+    run_dir = Path(run_dir)
+    ckpt = run_dir / "model.ckpt" if run_dir.is_dir() else run_dir
+    if run_dir.is_dir() and not ckpt.is_file():
+        found = sorted(p.name for p in run_dir.iterdir() if p.suffix in (".ckpt", ".joblib"))
+        hint = f" (found {', '.join(found)}: only the MLP exports to ONNX)" if found else " (train one with posenet-cls train)"
+        raise PosenetError(f"{run_dir}: no model.ckpt in this run folder{hint}")
+    model, meta, novelty_model = load_checkpoint_full(ckpt)
+    table_path = Path(table) if table is not None else _run_table(meta, ckpt)
+    poses = read_table(table_path).keypoints
+    threshold = DEFAULT_UNKNOWN_THRESHOLD if unknown_threshold is None else float(unknown_threshold)
+    if not 0.0 <= threshold < 1.0:
+        raise PosenetError(f"unknown threshold must be in [0, 1), got {threshold}")
+    extra = {"model": meta.get("model", "mlp"), "model_args": meta.get("model_args", {}),
+             "train_config": meta.get("train_config"), "run": meta.get("run")}
+    if meta.get("angle_profile"):
+        extra["angle_profile"] = meta["angle_profile"]  # form hints (posenet_cls.coaching.hints)
+    return export_model(model, meta["classes"], meta["features"], out, poses, threshold, extra,
+                        novelty_model if novelty else None)
+
+
+def _run_table(meta: dict, ckpt: Path) -> Path:
+    """The keypoint table a checkpoint was trained on, for the parity check on real poses."""
+    recorded = (meta.get("run") or {}).get("table")
+    if recorded and Path(recorded).is_file():
+        return Path(recorded)
+    where = f"the table it was trained on ({recorded}) is gone" if recorded else "it records no keypoint table"
+    raise PosenetError(f"{ckpt}: {where}; pass --table poses.csv for the parity check on real keypoints")
+
+
+def predict_command(path: str | Path) -> str:
+    """The predict command line that uses an exported model."""
+    return f"posenet-cls predict PHOTO_OR_FOLDER --model {path}"

@@ -1,0 +1,446 @@
+"""Training: the seeded split, the Lightning wrappers around the MLP, the baselines, runs and cross-validation.
+
+A run directory written by :func:`train_run` holds ``model.ckpt`` (MLP, best by validation loss) or
+``model.joblib`` (scikit-learn), ``split.json`` (which photos were train, val and test),
+``metrics.json``, ``confusion.png``, and for the MLP ``curves.png`` and ``baseline_svc.joblib`` (an SVC on
+the same split, kept for the agreement check of ``posenet-cls evaluate``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from posenet_cls.errors import PosenetError
+from posenet_cls.features import AugmentConfig, FeatureConfig, augment
+from posenet_cls.training.models import MODEL_NAMES
+from posenet_cls.training.models.mlp import PoseClassifier
+from posenet_cls.schema import SCHEMA_VERSION
+from posenet_cls.data.table import PoseTable, read_table
+
+# What evaluation chose (scripts/cv_table.py --ablation; docs_train_section.md, "Augmentations"): mirroring,
+# rotations up to 10 degrees and per-axis scale jitter on; dropping low-visibility joints off (no gain).
+# Chosen by scripts/cv_table.py --ablation --seeds 0 1 2: the best mean of plain, mirrored, rotated and
+# stretched accuracy (see the README); mirroring is what matters most (77% -> 98% on mirrored photos).
+DEFAULT_AUGMENT = AugmentConfig(mirror=0.5, rotate_deg=10.0, scale=0.0, drop=0.0)
+VAL_FOLDS = 6  # the validation set (early stopping, best checkpoint) is 1/6 of the non-test rows
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; with the same table it decides the result."""
+
+    model: str = "mlp"
+    seed: int = 0
+    epochs: int = 150  # at most; early stopping usually ends sooner
+    patience: int = 25
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-3
+    hidden: tuple[int, ...] = (64, 32)  # as accurate as (128, 64) in repeated CV, and smaller and faster
+    dropout: float = 0.2
+    label_smoothing: float = 0.05
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    augment: AugmentConfig = DEFAULT_AUGMENT
+    folds: int = 5  # the test set is fold `fold` of `folds` stratified group folds
+    fold: int = 0
+    devices: int = 1  # MLP: Lightning devices (GPUs, or CPU processes); > 1 with a DDP strategy
+    strategy: str = "auto"  # MLP: Lightning strategy, "ddp" past one device
+
+    def to_dict(self) -> dict:
+        """JSON-safe settings."""
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    def check(self) -> None:
+        """Refuse settings that cannot train, naming the problem."""
+        if self.model not in MODEL_NAMES:
+            raise PosenetError(f"unknown model '{self.model}' (choose from {', '.join(MODEL_NAMES)})")
+        if not self.hidden or min(self.hidden) < 1:
+            raise PosenetError(f"--hidden sizes must be positive integers, got {list(self.hidden)}")
+        if self.epochs < 1:
+            raise PosenetError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.folds < 2:
+            raise PosenetError(f"the number of folds must be at least 2, got {self.folds}")
+        if not 0 <= self.fold < self.folds:
+            raise PosenetError(f"fold {self.fold} does not exist with {self.folds} folds")
+        if self.devices < 1:
+            raise PosenetError(f"--devices must be at least 1, got {self.devices}")
+        if self.devices > 1 and not self.strategy.startswith("ddp"):
+            raise PosenetError(f"--devices {self.devices} needs a DDP strategy (--strategy ddp), got '{self.strategy}'")
+        if "spawn" in self.strategy or "fork" in self.strategy:
+            raise PosenetError(f"--strategy {self.strategy}: the best epoch is kept by the training process; use ddp")
+
+
+# --- the split ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    """Row indices of one train / validation / test split of a table."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def to_dict(self, table: PoseTable) -> dict:
+        """JSON listing of each part's photos (source, sha1, label)."""
+        def rows(idx):
+            return [{"source": str(table.sources[i]), "sha1": str(table.sha1[i]), "label": str(table.labels[i])}
+                    for i in idx]
+        return {"train": rows(self.train), "val": rows(self.val), "test": rows(self.test)}
+
+
+def group_keys(table: PoseTable) -> np.ndarray:
+    """One key per row that byte-identical photos share: the sha1, or the source where sha1 is empty."""
+    return np.array([s if s else f"source:{src}" for s, src in zip(table.sha1, table.sources)], dtype=object)
+
+
+def check_table(table: PoseTable, folds: int, what: str = "table") -> None:
+    """Refuse a table a stratified ``folds``-fold split cannot handle, naming the class at fault."""
+    classes, counts = np.unique(table.labels.astype(str), return_counts=True)
+    if len(classes) < 2:
+        raise PosenetError(f"{what}: only one class ('{classes[0]}'); a classifier needs at least two classes")
+    small = [(c, n) for c, n in zip(classes, counts) if n < folds]
+    if small:
+        c, n = small[0]
+        raise PosenetError(f"{what}: class '{c}' has {n} pose(s); a {folds}-fold split needs at least {folds} per class")
+
+
+def _group_folds(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "least populated class has only n members"
+        return list(splitter.split(np.zeros(len(labels)), labels, groups))
+
+
+def make_splits(table: PoseTable, folds: int = 5, seed: int = 0, what: str = "table") -> list[Split]:
+    """All ``folds`` splits: fold i tests on the i-th stratified group fold; validation is carved from the rest.
+
+    Byte-identical photos (same sha1) always land in the same part. Cross-validation uses every split,
+    a single training run uses one of them.
+    """
+    check_table(table, folds, what)
+    labels = table.labels.astype(str)
+    groups = group_keys(table)
+    splits = []
+    for rest, test in _group_folds(labels, groups, folds, seed):
+        inner_k = min(VAL_FOLDS, int(np.unique(labels[rest], return_counts=True)[1].min()))
+        if inner_k < 2:
+            raise PosenetError(f"{what}: too few poses per class to hold out a validation set")
+        tr, va = _group_folds(labels[rest], groups[rest], inner_k, seed)[0]
+        splits.append(Split(np.sort(rest[tr]), np.sort(rest[va]), np.sort(test)))
+    return splits
+
+
+# --- Lightning wrappers ---------------------------------------------------------------------------
+
+
+def _lightning():
+    import pytorch_lightning as pl
+
+    return pl
+
+
+@contextlib.contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """One intra-op CPU thread while training: for a model this small, thread hand-offs cost more than they save
+    (yoga8 on 2 cores: 20 epochs take 0.8 s with one thread, 6.5 s with two)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's start-up banners and its advice for bigger datasets while training."""
+    names = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning")
+    saved = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"pytorch_lightning.*")
+        try:
+            yield
+        finally:
+            for n, level in saved.items():
+                logging.getLogger(n).setLevel(level)
+
+
+def _make_modules():
+    """The LightningModule and LightningDataModule classes (built lazily: Lightning imports slowly)."""
+    pl = _lightning()
+    from torch.nn import functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class PoseLitModule(pl.LightningModule):
+        """Trains a :class:`PoseClassifier` on raw landmarks with cross-entropy and AdamW."""
+
+        def __init__(self, num_classes: int, features: dict, hidden: list[int], dropout: float, lr: float,
+                     weight_decay: float, label_smoothing: float):
+            super().__init__()
+            self.save_hyperparameters()
+            self.model = PoseClassifier(num_classes, FeatureConfig.from_dict(features), hidden, dropout)
+
+        def forward(self, keypoints):
+            return self.model(keypoints)
+
+        def _step(self, batch, prefix: str):
+            x, y = batch
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
+            acc = (logits.argmax(dim=1) == y).float().mean()
+            # sync_dist: under DDP every rank sees the mean over all ranks, so all keep the same best epoch
+            self.log(f"{prefix}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
+            self.log(f"{prefix}_acc", acc, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
+            return loss
+
+        def training_step(self, batch, batch_idx):
+            return self._step(batch, "train")
+
+        def validation_step(self, batch, batch_idx):
+            self._step(batch, "val")
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+    class PoseDataModule(pl.LightningDataModule):
+        """Raw landmarks and class indices of one split; training batches are augmented with a seeded RNG."""
+
+        def __init__(self, keypoints: np.ndarray, targets: np.ndarray, split: Split, batch_size: int,
+                     augment_config: AugmentConfig, seed: int):
+            super().__init__()
+            self.keypoints, self.targets, self.split = keypoints, targets, split
+            self.batch_size, self.augment_config, self.seed = batch_size, augment_config, seed
+            self.rng = np.random.default_rng(seed)
+
+        def _dataset(self, idx: np.ndarray) -> TensorDataset:
+            return TensorDataset(torch.from_numpy(self.keypoints[idx]), torch.from_numpy(self.targets[idx]))
+
+        def _collate_train(self, batch):
+            x = np.stack([b[0].numpy() for b in batch])
+            y = torch.stack([b[1] for b in batch])
+            if self.augment_config.active:
+                x = augment(x, self.augment_config, self.rng)
+            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), y
+
+        def train_dataloader(self):
+            return DataLoader(self._dataset(self.split.train), batch_size=self.batch_size, shuffle=True,
+                              generator=torch.Generator().manual_seed(self.seed), collate_fn=self._collate_train,
+                              num_workers=0)
+
+        def val_dataloader(self):
+            return DataLoader(self._dataset(self.split.val), batch_size=1024, shuffle=False, num_workers=0)
+
+    class History(pl.Callback):
+        """Per-epoch losses and accuracies, and the weights of the epoch with the lowest validation loss."""
+
+        def __init__(self):
+            self.rows: list[dict] = []
+            self.best_loss = float("inf")
+            self.best_epoch = -1
+            self.best_state: dict | None = None
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            row = {"epoch": trainer.current_epoch, **{k: round(m[k], 6) for k in
+                   ("train_loss", "train_acc", "val_loss", "val_acc") if k in m}}
+            self.rows.append(row)
+            if m.get("val_loss", float("inf")) < self.best_loss:
+                self.best_loss, self.best_epoch = m["val_loss"], trainer.current_epoch
+                self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in pl_module.model.state_dict().items()})
+
+    return PoseLitModule, PoseDataModule, History
+
+
+@dataclass
+class FitResult:
+    """A trained MLP with its training history."""
+
+    model: PoseClassifier
+    history: list[dict]
+    best_epoch: int
+    best_val_loss: float
+    seconds: float
+
+
+def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainConfig, progress: bool = False) -> FitResult:
+    """Train the MLP on ``split.train`` with early stopping on ``split.val``; returns the best epoch's model."""
+    pl = _lightning()
+    from pytorch_lightning.callbacks import EarlyStopping
+
+    PoseLitModule, PoseDataModule, History = _make_modules()
+    start = time.perf_counter()
+    with quiet_lightning(), one_cpu_thread():
+        pl.seed_everything(config.seed, workers=True, verbose=False)
+        targets = np.searchsorted(np.asarray(classes), table.labels.astype(str)).astype(np.int64)
+        data = PoseDataModule(table.keypoints, targets, split, config.batch_size, config.augment, config.seed)
+        module = PoseLitModule(len(classes), config.features.to_dict(), list(config.hidden), config.dropout,
+                               config.lr, config.weight_decay, config.label_smoothing)
+        history = History()
+        trainer = pl.Trainer(
+            max_epochs=config.epochs, accelerator="auto", devices=config.devices, strategy=config.strategy,
+            deterministic=True, logger=False,
+            enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+            num_sanity_val_steps=0, log_every_n_steps=1,
+            callbacks=[history, EarlyStopping(monitor="val_loss", mode="min", patience=config.patience)],
+        )
+        trainer.fit(module, datamodule=data)
+    if trainer.global_rank != 0:  # DDP: a process Lightning launched for another rank ends here; rank 0 writes the run
+        raise SystemExit(0)
+    model = PoseClassifier(len(classes), config.features, config.hidden, config.dropout)
+    model.load_state_dict(history.best_state if history.best_state is not None else module.model.cpu().state_dict())
+    return FitResult(model.eval(), history.rows, history.best_epoch, history.best_loss, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def mlp_predict_proba(model: PoseClassifier, keypoints: np.ndarray) -> np.ndarray:
+    """Class probabilities (N, C) of raw poses (N, 33, 4), computed on the CPU."""
+    model = model.cpu().eval()
+    return torch.softmax(model(torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32))), dim=1).numpy()
+
+
+def fit_split_novelty(model: PoseClassifier, table: PoseTable, split: Split, classes: list[str], config: TrainConfig):
+    """The novelty model of a trained MLP: references from the split's train rows, threshold from its val rows."""
+    from posenet_cls.training.novelty import fit_novelty
+
+    y_train = np.searchsorted(np.asarray(classes), table.labels[split.train].astype(str))
+    val_pred = mlp_predict_proba(model, table.keypoints[split.val]).argmax(1)
+    return fit_novelty(table.keypoints[split.train], y_train, table.keypoints[split.val], val_pred,
+                       config.features.torso_multiplier)
+
+
+def fit_baseline(name: str, table: PoseTable, index: np.ndarray, config: TrainConfig):
+    """Fit baseline ``name`` ('svc', 'svc-poly', 'knn') on rows ``index`` (train + val: it needs no validation)."""
+    from posenet_cls.features import mirror
+    from posenet_cls.training.models.baselines import make_baseline
+
+    x, y = table.keypoints[index], table.labels[index].astype(str)
+    if name == "svc" and config.augment.mirror > 0:
+        # The SVC gets the MLP's mirror augmentation as extra, mirrored training rows.
+        x, y = np.concatenate([x, mirror(x)]), np.concatenate([y, y])
+    return make_baseline(name, config.features, config.seed).fit(x, y)
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+
+def _fold_models(table: PoseTable, split: Split, classes: list[str], config: TrainConfig, models: tuple[str, ...],
+                 progress: bool) -> dict[str, dict]:
+    """Train each model on one split; per model the test predictions (class indices) and fit seconds."""
+    out: dict[str, dict] = {}
+    test_x = table.keypoints[split.test]
+    for name in models:
+        start = time.perf_counter()
+        if name == "mlp":
+            fit = fit_mlp(table, split, classes, config, progress=progress)
+            predict = lambda kp, m=fit.model: mlp_predict_proba(m, kp).argmax(axis=1)  # noqa: E731
+            extra = {"fit": fit}
+        else:
+            est = fit_baseline(name, table, np.concatenate([split.train, split.val]), config)
+            predict = lambda kp, e=est: np.searchsorted(np.asarray(classes), e.predict(kp))  # noqa: E731
+            extra = {"estimator": est}
+        seconds = time.perf_counter() - start
+        out[name] = {"pred": predict(test_x), "seconds": seconds, "predict": predict, **extra}
+    return out
+
+
+def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, progress: bool = False) -> dict:
+    """Train ``config.model`` on one split of the table, write the run directory, return its metrics."""
+    import joblib
+
+    from posenet_cls.training.checkpoint import model_meta, save_checkpoint
+    from posenet_cls.training.evaluate import classification_report, plot_confusion, plot_curves, robustness
+    from posenet_cls.coaching.hints import angle_profile
+    from posenet_cls.training.novelty import score
+
+    config.check()
+    table_path, out = Path(table_path), Path(out_dir)
+    table = read_table(table_path)
+    split = make_splits(table, config.folds, config.seed, str(table_path))[config.fold]
+    classes = table.classes
+    out.mkdir(parents=True, exist_ok=True)
+    models = (config.model, "svc") if config.model == "mlp" else (config.model,)
+    trained = _fold_models(table, split, classes, config, models, progress)
+    y_test = np.searchsorted(np.asarray(classes), table.labels[split.test].astype(str))
+    run_info = {"table": str(table_path.resolve()), "seed": config.seed, "folds": config.folds, "fold": config.fold}
+    meta_extra = {"train_config": config.to_dict(), "run": run_info,
+                  "angle_profile": angle_profile(table.keypoints[split.train], table.labels[split.train])}
+    main = trained[config.model]
+    metrics = {
+        "model": config.model, "classes": classes, "schema_version": SCHEMA_VERSION,
+        "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
+        "test": classification_report(y_test, main["pred"], classes),
+        "robustness": robustness(main["predict"], table.keypoints[split.test], y_test, config.seed),
+        "fit_seconds": round(main["seconds"], 2), "config": config.to_dict(),
+    }
+    if config.model == "mlp":
+        fit: FitResult = main["fit"]
+        novelty = fit_split_novelty(fit.model, table, split, classes, config)
+        save_checkpoint(out / "model.ckpt", fit.model, model_meta(fit.model, classes, **meta_extra), novelty)
+        test_novelty = score(novelty, table.keypoints[split.test], main["pred"])
+        accepted = float((test_novelty <= novelty.threshold).mean())
+        metrics["novelty"] = {**novelty.settings(), "test_accepted": round(accepted, 4)}
+        svc = trained["svc"]
+        joblib.dump({"meta": {"model": "svc", "classes": classes, "schema_version": SCHEMA_VERSION,
+                              "features": config.features.to_dict(), **meta_extra}, "estimator": svc["estimator"]},
+                    out / "baseline_svc.joblib")
+        metrics["baseline_svc"] = classification_report(y_test, svc["pred"], classes)
+        metrics["agreement_mlp_svc"] = float(np.mean(main["pred"] == svc["pred"]))
+        metrics["training"] = {"epochs_run": len(fit.history), "best_epoch": fit.best_epoch,
+                               "best_val_loss": round(fit.best_val_loss, 6), "history": fit.history}
+        plot_curves(fit.history, out / "curves.png", fit.best_epoch)
+    else:
+        joblib.dump({"meta": {"model": config.model, "classes": classes, "schema_version": SCHEMA_VERSION,
+                              "features": config.features.to_dict(), **meta_extra}, "estimator": main["estimator"]},
+                    out / "model.joblib")
+    (out / "split.json").write_text(json.dumps({**run_info, **split.to_dict(table)}, indent=1), encoding="utf-8")
+    plot_confusion(np.asarray(metrics["test"]["confusion"]), classes, out / "confusion.png",
+                   f"{config.model}: test accuracy {metrics['test']['accuracy']:.3f} (n={len(split.test)})")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    return metrics
+
+
+def cross_validate(table: PoseTable, config: TrainConfig, models: tuple[str, ...] | None = None,
+                   progress: Callable[[Iterator], Iterator] | None = None, what: str = "table") -> dict:
+    """Stratified group K-fold (K = ``config.folds``) of each model on the same splits; per-fold and mean figures."""
+    from posenet_cls.training.evaluate import classification_report, robustness, summarize_folds
+
+    models = models or (config.model,)
+    for name in models:
+        replace(config, model=name).check()
+    splits = make_splits(table, config.folds, config.seed, what)
+    classes = table.classes
+    per_model: dict[str, list[dict]] = {m: [] for m in models}
+    folds = enumerate(splits)
+    for i, split in (progress(folds) if progress else folds):
+        y_test = np.searchsorted(np.asarray(classes), table.labels[split.test].astype(str))
+        trained = _fold_models(table, split, classes, config, models, progress=False)
+        for name, t in trained.items():
+            report = classification_report(y_test, t["pred"], classes)
+            report["robustness"] = robustness(t["predict"], table.keypoints[split.test], y_test, config.seed + i)
+            report["fit_seconds"] = round(t["seconds"], 2)
+            if name == "mlp":
+                report["epochs_run"] = len(t["fit"].history)
+            per_model[name].append(report)
+    return {"folds": config.folds, "seed": config.seed, "classes": classes, "n": len(table),
+            "config": config.to_dict(), "models": {m: summarize_folds(r, classes) for m, r in per_model.items()}}
