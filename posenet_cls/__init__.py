@@ -18,7 +18,7 @@ MOVED = {
     "posenet_cls.bench": "posenet_cls.bench",
     "posenet_cls.blazepose": "posenet_cls.pose.blazepose",
     "posenet_cls.blazepose.anchors": "posenet_cls.pose.blazepose.anchors",
-    "posenet_cls.blazepose.batch": "posenet_cls.pose.blazepose.batch",
+    "posenet_cls.blazepose.batch": "posenet_cls.data.onnx_batch",
     "posenet_cls.blazepose.convert": "posenet_cls.pose.blazepose.convert",
     "posenet_cls.blazepose.files": "posenet_cls.pose.blazepose.files",
     "posenet_cls.blazepose.geometry": "posenet_cls.pose.blazepose.geometry",

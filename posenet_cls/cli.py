@@ -21,7 +21,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 # Verbs in the order --help lists them; each is a module of posenet_cls.commands.
-ORDER = ("extract", "convert", "train", "evaluate", "export", "predict", "benchmark")
+ORDER = ("extract", "convert", "train", "evaluate", "export", "predict", "benchmark", "convert-blazepose")
 
 
 def command_names() -> list[str]:
@@ -30,7 +30,7 @@ def command_names() -> list[str]:
 
     from posenet_cls import commands
 
-    found = {m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")}
+    found = {m.name.replace("_", "-") for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")}
     return [n for n in ORDER if n in found] + sorted(found - set(ORDER))
 
 
@@ -46,29 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"posenet-cls {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in command_names():
-        importlib.import_module(f".commands.{name}", __package__).register(sub)
+        importlib.import_module(f"posenet_cls.commands.{name.replace('-', '_')}").register(sub)
     return parser
-
-
-def add_command(sub, name: str, help: str, examples: str) -> argparse.ArgumentParser:
-    """A sub-parser whose --help ends with worked examples."""
-    return sub.add_parser(
-        name,
-        help=help,
-        description=help,
-        epilog="examples:\n" + examples,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
-def add_backend_arguments(p: argparse.ArgumentParser) -> None:
-    """--backend, --batch and --device: which BlazePose runs (extract and predict share them)."""
-    p.add_argument("--backend", choices=("mediapipe", "onnx"), default="mediapipe",
-                   help="BlazePose through MediaPipe (default) or onnxruntime (batched, CUDA when present; "
-                        "networks from python -m posenet_cls.pose.blazepose)")
-    p.add_argument("--batch", type=int, default=16, help="--backend onnx: photos per network call (default 16)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="--backend onnx: where the networks run (default auto: CUDA when onnxruntime has it)")
 
 
 def main(argv: list[str] | None = None) -> int:

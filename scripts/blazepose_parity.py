@@ -30,7 +30,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from posenet_cls.pose.blazepose.pipeline import DETECTOR_OUTPUTS, LANDMARK_OUTPUTS, STAGES, OnnxPoseExtractor
 from posenet_cls.config import data_dir
-from posenet_cls.pose.extract import PoseExtractor, VideoReader, load_image
+from posenet_cls.io.images import load_image
+from posenet_cls.io.video import VideoReader
+from posenet_cls.pose.mediapipe_backend import PoseExtractor
 
 TFLITE_FILES = {
     "detector": (

@@ -2,12 +2,12 @@
 
     .venv/bin/python scripts/convert_blazepose.py [--out DIR] [--check] [--bench] [--json]
 
-The same as ``python -m posenet_cls.pose.blazepose``, which works from any install of the package.
+The same as ``posenet-cls convert-blazepose``, which works from any install of the package.
 """
 
 import sys
 
-from posenet_cls.pose.blazepose.__main__ import main
+from posenet_cls.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["convert-blazepose", *sys.argv[1:]]))

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from posenet_cls.errors import PosenetError  # noqa: E402
-from posenet_cls.training.evaluate import summarize_folds  # noqa: E402
+from posenet_cls.training.metrics import summarize_folds  # noqa: E402
 from posenet_cls.features import AugmentConfig, FeatureConfig  # noqa: E402
 from posenet_cls.data.table import read_table  # noqa: E402
 from posenet_cls.training.train import DEFAULT_AUGMENT, TrainConfig, cross_validate  # noqa: E402

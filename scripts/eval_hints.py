@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python scripts/eval_hints.py [--table runs/default_model/poses.csv] [--degrees 40]
 
-Takes the test rows of posenet_cls.training.train.make_splits(table, 5, 0)[0] that the shipped model
+Takes the test rows of posenet_cls.data.splits.make_splits(table, 5, 0)[0] that the shipped model
 classifies correctly, bends each visible joint in turn by --degrees (the landmarks beyond the joint
 rotated about it in the image plane) and prints how often the first hint names that joint.
 """
@@ -22,7 +22,7 @@ def main() -> int:
     from posenet_cls.coaching.hints import angle_profile, evaluate_hints
     from posenet_cls.infer.photos import load_model
     from posenet_cls.data.dataset import table_or_extract
-    from posenet_cls.training.train import make_splits
+    from posenet_cls.data.splits import make_splits
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),

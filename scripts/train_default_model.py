@@ -36,7 +36,8 @@ GRID = np.round(np.arange(0.0, 1.0, 0.05), 2)
 
 def out_of_fold(table, config) -> tuple[np.ndarray, list[dict], object]:
     """Out-of-fold probabilities (N, C) of the MLP over the seeded K-fold splits, per-fold accuracy, fold 0's model."""
-    from posenet_cls.training.train import fit_mlp, make_splits, mlp_predict_proba
+    from posenet_cls.data.splits import make_splits
+    from posenet_cls.training.train import fit_mlp, mlp_predict_proba
 
     classes = table.classes
     y = np.searchsorted(np.asarray(classes), table.labels.astype(str))

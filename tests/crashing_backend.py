@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from posenet_cls.data.dataset import ExtractorFactory
+from posenet_cls.pose.extract import PoseOptions
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class CrashingFactory:
     deaths: str | None = None
 
     def __call__(self) -> _Crashing:
-        return _Crashing(ExtractorFactory()(), self)
+        return _Crashing(PoseOptions()(), self)
 
 
 class _Crashing:

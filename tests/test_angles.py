@@ -76,7 +76,8 @@ def test_mirror_swaps_left_and_right_angles():
 @pytest.fixture(scope="module")
 def photo_angles(yoga8) -> dict[str, list[tuple[dict, dict]]]:
     """Per class, 2D (pixel) and 3D (world) angles of the first photos that give a pose."""
-    from posenet_cls.pose.extract import PoseExtractor, load_image
+    from posenet_cls.io.images import load_image
+    from posenet_cls.pose.mediapipe_backend import PoseExtractor
 
     out: dict[str, list[tuple[dict, dict]]] = {}
     with PoseExtractor() as extractor:

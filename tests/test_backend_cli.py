@@ -87,7 +87,7 @@ def test_missing_networks_say_how_to_make_them(small_tree, tmp_path, monkeypatch
     monkeypatch.setenv("POSENET_CLS_BLAZEPOSE_DIR", str(tmp_path / "none"))
     assert main(["extract", str(small_tree), "-o", str(tmp_path / "t.csv"), "--backend", "onnx"]) == 1
     err = capsys.readouterr().err.strip()
-    assert "BlazePose ONNX networks not found" in err and "python -m posenet_cls.pose.blazepose" in err and "\n" not in err
+    assert "BlazePose ONNX networks not found" in err and "posenet-cls convert-blazepose" in err and "\n" not in err
     assert not (tmp_path / "t.csv").exists()
 
 

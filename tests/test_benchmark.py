@@ -146,7 +146,7 @@ def test_backends_without_networks_are_skipped_with_the_fix(tiny_tree, tmp_path,
     assert rows == [] and len(notes) == 1
     assert notes[0].startswith(f"onnx backend rows skipped: {tmp_path / 'pose_detection.onnx'}: BlazePose ONNX networks "
                                "not found; make them from the installed mediapipe wheel with: "
-                               f"python -m posenet_cls.pose.blazepose --out {tmp_path}")
+                               f"posenet-cls convert-blazepose --out {tmp_path}")
     report = {"machine": {"cpu": "cpu", "cores": 2, "gpu": "none", "python": "3", "onnxruntime_providers": ["CPU"]},
               "settings": {"calls": 1, "seconds": 1, "repeats": 1, "max_frames": None},
               "data": {"source": "x", "photos": 2, "poses": None, "classes": ["a"], "split": None, "video": None},

@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from posenet_cls.pose.blazepose.batch import decode_files, extract_files, time_decoding
-from posenet_cls.data.dataset import FileResult, list_photos, run_extraction
+from posenet_cls.data.onnx_batch import decode_files, extract_files, time_decoding
+from posenet_cls.data.dataset import list_photos
+from posenet_cls.data.outcomes import FileResult
+from posenet_cls.data.workers import run_extraction
 from posenet_cls.errors import PosenetError
 
 EVERY = 12  # every 12th yoga8 photo: 41 photos of all 8 classes
@@ -100,7 +102,7 @@ def test_decoding_in_processes_equals_threads_and_keeps_task_order(tasks):
 def test_bad_settings_name_the_problem(tasks, tmp_path):
     with pytest.raises(PosenetError, match="batch must be a whole number >= 1, got 0"):
         list(extract_files(tasks, batch=0))
-    with pytest.raises(PosenetError, match="python -m posenet_cls.pose.blazepose"):
+    with pytest.raises(PosenetError, match="posenet-cls convert-blazepose"):
         list(extract_files(tasks, model_dir=tmp_path))
     with pytest.raises(PosenetError, match="unknown decode pool 'fibers'"):
         list(decode_files(tasks, pool="fibers"))

@@ -103,7 +103,7 @@ def test_missing_networks_name_the_file_and_the_fix(tmp_path: Path):
         require_networks(tmp_path)
     assert str(err.value).startswith(
         f"{tmp_path / 'pose_detection.onnx'}: BlazePose ONNX networks not found; make them from the installed "
-        "mediapipe wheel with: python -m posenet_cls.pose.blazepose"
+        "mediapipe wheel with: posenet-cls convert-blazepose"
     )
 
 

@@ -13,7 +13,9 @@ import pytest
 
 from posenet_cls.pose.blazepose.pipeline import OnnxPoseExtractor
 from posenet_cls.errors import PosenetError
-from posenet_cls.pose.extract import PoseExtractor, VideoReader, load_image
+from posenet_cls.io.images import load_image
+from posenet_cls.io.video import VideoReader
+from posenet_cls.pose.mediapipe_backend import PoseExtractor
 
 PHOTOS_PER_CLASS = 8  # 8 classes: 64 photos, well under a minute on 2 cores
 
@@ -126,7 +128,7 @@ def test_device_cuda_without_provider():
 
 
 def test_missing_networks_name_the_converter(tmp_path):
-    with pytest.raises(PosenetError, match="python -m posenet_cls.pose.blazepose"):
+    with pytest.raises(PosenetError, match="posenet-cls convert-blazepose"):
         OnnxPoseExtractor(model_dir=tmp_path, device="cpu")
 
 

@@ -183,7 +183,8 @@ def test_list_exercises_shows_every_preset(capsys):
 @pytest.fixture(scope="module")
 def clips(videos) -> dict[str, list[tuple[float, np.ndarray | None, np.ndarray | None, float]]]:
     """Each clip's frames tracked once: (time, keypoints, world, aspect)."""
-    from posenet_cls.pose.extract import PoseExtractor, VideoReader
+    from posenet_cls.io.video import VideoReader
+    from posenet_cls.pose.mediapipe_backend import PoseExtractor
 
     out = {}
     for name in CLIPS:

@@ -10,9 +10,11 @@ import pytest
 from PIL import Image
 
 from posenet_cls.errors import PosenetError
-from posenet_cls.pose.extract import (
-    ATTEMPTS, PoseExtractor, VideoReader, decode_image, extract_photo, extract_video, load_image,
-)
+from posenet_cls.io.images import decode_image, load_image
+from posenet_cls.io.video import VideoReader
+from posenet_cls.pose.common import ATTEMPTS
+from posenet_cls.pose.extract import extract_photo, extract_video
+from posenet_cls.pose.mediapipe_backend import PoseExtractor
 from posenet_cls.schema import Landmark as L
 
 FRONTAL = "UtkataKonasana"  # goddess pose: frontal, every joint visible
@@ -197,7 +199,7 @@ def test_bad_videos_and_webcams(tmp_path):
 def test_video_reader_reads_ahead_in_order_and_stops_its_thread_early(videos):
     import threading
 
-    from posenet_cls.pose.extract import READ_AHEAD, VideoReader
+    from posenet_cls.io.video import READ_AHEAD, VideoReader
 
     clip = videos / "squat_1rep.mp4"
     with VideoReader(clip) as video:

@@ -13,7 +13,7 @@ from posenet_cls.config import PROJECT_ROOT
 from posenet_cls.coaching.hints import MIN_POSES, angle_profile, bend_joint, evaluate_hints, form_hints
 from posenet_cls.infer.photos import DEFAULT_MODEL, load_model, predict_photos
 from posenet_cls.runtime import METADATA_KEY, read_metadata
-from posenet_cls.training.train import make_splits
+from posenet_cls.data.splits import make_splits
 
 
 @pytest.fixture(scope="module")

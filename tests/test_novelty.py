@@ -15,7 +15,8 @@ from posenet_cls.training.export import NOVELTY_TOLERANCE, export_run
 from posenet_cls.features import mirror
 from posenet_cls.training.novelty import fit_novelty, novelty_features, novelty_scores, score
 from posenet_cls.runtime import LOW_CONFIDENCE, NOVEL, UNKNOWN, PoseRuntime
-from posenet_cls.training.train import TrainConfig, make_splits, train_run
+from posenet_cls.data.splits import make_splits
+from posenet_cls.training.train import TrainConfig, train_run
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from posenet_cls.cli import main
 from posenet_cls.config import PROJECT_ROOT
-from posenet_cls.pose.extract import load_image
+from posenet_cls.io.images import load_image
 from posenet_cls.infer.photos import DEFAULT_MODEL, PhotoResult, find_photos, label_text
 
 SPLIT = PROJECT_ROOT / "checkpoints" / "pose_mlp.split.json"

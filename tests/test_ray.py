@@ -153,7 +153,7 @@ DEADLY_SHAPE = (211, 317)  # (height, width): no yoga8 photo has it
 @pytest.fixture(scope="module")
 def deadly_tree(yoga8, tmp_path_factory) -> Path:
     """5 real photos in two classes, copied, and a real photo resized to DEADLY_SHAPE: it kills the backend."""
-    from posenet_cls.pose.extract import load_image
+    from posenet_cls.io.images import load_image
 
     root = tmp_path_factory.mktemp("deadly") / "data"
     for label, n in (("Downward_dog", 3), ("Vrukshasana", 2)):
@@ -214,7 +214,7 @@ def test_a_video_in_a_class_folder_gives_the_same_frame_rows_in_both_engines(ray
 def test_onnx_backend_matches_the_onnx_extractor(ray_cluster, tree, blazepose_dir, tmp_path):
     """--backend onnx: each actor runs OnnxPoseExtractor.photos on its batches; the poses are the extractor's."""
     from posenet_cls.pose.blazepose import pipeline
-    from posenet_cls.pose.extract import load_image
+    from posenet_cls.io.images import load_image
 
     out = tmp_path / "onnx.parquet"
     extract_ray(tree, out, RayConfig(workers=2, backend="onnx", shard_files=4, onnx_dir=str(blazepose_dir)))

@@ -18,7 +18,8 @@ from posenet_cls.features import FeatureConfig
 from posenet_cls.training.models import PoseClassifier
 from posenet_cls.schema import SCHEMA_VERSION
 from posenet_cls.data.table import pose_row, write_table
-from posenet_cls.training.train import TrainConfig, cross_validate, fit_mlp, group_keys, make_splits, train_run
+from posenet_cls.data.splits import group_keys, make_splits
+from posenet_cls.training.train import TrainConfig, cross_validate, fit_mlp, train_run
 
 QUICK = TrainConfig(epochs=12, patience=100, batch_size=64)
 

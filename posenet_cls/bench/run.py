@@ -122,7 +122,7 @@ def bare_mediapipe_loop(paths: list[Path]) -> tuple[float, int, int]:
     import cv2
     import mediapipe as mp
 
-    from posenet_cls.pose.extract import quiet_native_output
+    from posenet_cls.io.native import quiet_native_output
 
     start = time.perf_counter()
     found = 0
@@ -170,7 +170,7 @@ def bare_tracking_loop(video: Path, max_frames: int | None = None) -> tuple[floa
     import cv2
     import mediapipe as mp
 
-    from posenet_cls.pose.extract import quiet_native_output
+    from posenet_cls.io.native import quiet_native_output
 
     start = time.perf_counter()
     frames = found = 0
@@ -352,7 +352,7 @@ def _kept(results: Iterable, keep: list | None) -> Iterator:
 
 def mediapipe_photos(tasks: list[tuple[str, str, str]], workers: int, keep: list | None = None) -> tuple[float, int, int]:
     """Seconds, files and poses for the MediaPipe path of ``posenet-cls extract DIR`` without the table (N processes)."""
-    from posenet_cls.data.dataset import run_extraction
+    from posenet_cls.data.workers import run_extraction
 
     start = time.perf_counter()
     files, found = _consume(_kept(run_extraction(tasks, "full", workers), keep), None, lambda r: r.status == "pose")
@@ -362,7 +362,7 @@ def mediapipe_photos(tasks: list[tuple[str, str, str]], workers: int, keep: list
 def onnx_photos(tasks: list[tuple[str, str, str]], batch: int, workers: int, threads: int,
                 model_dir: Path | None, keep: list | None = None) -> tuple[float, int, int]:
     """Seconds, files and poses for the onnxruntime BlazePose: decode workers, ``threads`` batches of ``batch``."""
-    from posenet_cls.pose.blazepose.batch import extract_files
+    from posenet_cls.data.onnx_batch import extract_files
 
     start = time.perf_counter()
     results = extract_files(tasks, batch=batch, workers=workers, threads=threads, model_dir=model_dir)
@@ -393,17 +393,18 @@ def pose_parity(reference: list, other: list) -> dict:
 
 def decoding(tasks: list[tuple[str, str, str]], workers: int) -> tuple[float, int, int]:
     """Seconds, files and decoded photos for reading, hashing and decoding alone, by the onnx backend's workers."""
-    from posenet_cls.pose.blazepose.batch import time_decoding
+    from posenet_cls.data.onnx_batch import time_decoding
 
     return time_decoding(tasks, workers)
 
 
 def tracking_loop(video: Path, backend: str, max_frames: int | None, model_dir: Path | None) -> tuple[float, int, int]:
     """Seconds, frames and poses of one video in tracking mode: ``VideoReader`` -> ``frame()`` of either backend."""
-    from posenet_cls.pose.extract import VideoReader, make_extractor
+    from posenet_cls.io.video import VideoReader
+    from posenet_cls.pose.extract import PoseOptions, make_extractor
 
     start = time.perf_counter()
-    extractor = make_extractor(backend, tracking=True, model_dir=model_dir)
+    extractor = make_extractor(PoseOptions(backend, tracking=True, model_dir=None if model_dir is None else str(model_dir)))
     frames = found = 0
     with VideoReader(video) as reader, extractor:
         for _, t, rgb in itertools.islice(reader, max_frames):
@@ -432,7 +433,7 @@ def backend_rows(photo_root: Path | None, video: Path | None, config: BenchConfi
     (one on CUDA). Video: the same tracking loop over either backend. Without the converted
     networks there are no rows, and a note says how to make them.
     """
-    from posenet_cls.pose.blazepose.batch import network_threads
+    from posenet_cls.data.onnx_batch import network_threads
     from posenet_cls.pose.blazepose.pipeline import providers_for
 
     note = progress or (lambda _: None)
@@ -533,7 +534,8 @@ def train_classifiers(table, work_dir: Path, epochs: int | None = None, what: st
     from posenet_cls.training.checkpoint import model_meta, save_checkpoint
     from posenet_cls.training.export import export_model
     from posenet_cls.runtime import BATCH_SESSION_MIN, INPUT_NAME, PoseRuntime
-    from posenet_cls.training.train import TrainConfig, fit_baseline, fit_mlp, fit_split_novelty, make_splits, one_cpu_thread
+    from posenet_cls.data.splits import make_splits
+    from posenet_cls.training.train import TrainConfig, fit_baseline, fit_mlp, fit_split_novelty, one_cpu_thread
 
     note = progress or (lambda _: None)
     config = TrainConfig() if epochs is None else replace(TrainConfig(), epochs=epochs)

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from posenet_cls.cli import add_command
+from posenet_cls.commands._parsing import add_command
 
 DEFAULT_OUT = "benchmark"
 DEFAULT_VIDEO = Path("video") / "squat_1rep.mp4"  # under the data folder

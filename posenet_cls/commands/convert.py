@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from posenet_cls.cli import add_command
+from posenet_cls.commands._parsing import add_command
 
 EXAMPLES = """\
   posenet-cls convert poses.csv poses.parquet            # CSV -> Parquet (float32, zstd)

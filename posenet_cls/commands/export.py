@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from posenet_cls.cli import add_command
+from posenet_cls.commands._parsing import add_command
 
 EXAMPLES = """\
   posenet-cls export runs/mlp -o model.onnx                  # checks parity on the run's own table

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from posenet_cls.cli import add_backend_arguments, add_command
+from posenet_cls.commands._parsing import add_backend_arguments, add_command
 from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
@@ -67,7 +67,7 @@ def run(args) -> int:
         return _folder(source, args)
     if not source.exists():
         raise PosenetError(f"{source}: no such file or folder")
-    from posenet_cls.pose.extract import is_video
+    from posenet_cls.io.video import is_video
 
     if is_video(source):
         return _video(source, args)
@@ -154,7 +154,8 @@ def _photo(source: Path, args) -> int:
 def _video(source, args) -> int:
     from tqdm import tqdm
 
-    from posenet_cls.pose.extract import VideoReader, extract_video
+    from posenet_cls.io.video import VideoReader
+    from posenet_cls.pose.extract import extract_video
 
     total = None
     if not isinstance(source, int):

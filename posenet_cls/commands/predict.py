@@ -7,7 +7,7 @@ import json
 import sys
 from collections import Counter
 
-from posenet_cls.cli import add_backend_arguments, add_command
+from posenet_cls.commands._parsing import add_backend_arguments, add_command
 from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
@@ -87,7 +87,7 @@ def _exercise_options(args):
 
 
 def run(args) -> int:
-    from posenet_cls.pose.extract import is_video
+    from posenet_cls.io.video import is_video
     from posenet_cls.infer.photos import load_model, predict_photos
 
     args.exercise_spec = _exercise_options(args)
@@ -134,7 +134,7 @@ def _video(args, runtime) -> int:
 
     from tqdm import tqdm
 
-    from posenet_cls.pose.extract import VideoReader
+    from posenet_cls.io.video import VideoReader
     from posenet_cls.infer.stream import predict_video
 
     source = args.webcam if args.webcam is not None else Path(args.source)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from posenet_cls.cli import add_command
+from posenet_cls.commands._parsing import add_command
 from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
@@ -89,7 +89,7 @@ def run(args) -> int:
 def _cv(args, config, out: Path, interactive: bool) -> int:
     from tqdm import tqdm
 
-    from posenet_cls.training.evaluate import plot_confusion
+    from posenet_cls.training.plots import plot_confusion
     from posenet_cls.data.table import read_table
     from posenet_cls.training.train import cross_validate
 

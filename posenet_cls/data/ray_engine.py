@@ -3,8 +3,8 @@
 ``extract_ray(SOURCE, OUT)`` lists ``SOURCE/<label>/<file>`` (a local folder, or a URI of any
 filesystem pyarrow opens: ``file://``, ``s3://``, ``gs://``, ``hdfs://``, ...), sorts it and cuts it
 into chunks of ``shard_files`` files. Ray Data streams the files through decoding tasks (bytes,
-sha1, :func:`extract.decode_image`) and a pool of actors that each hold one BlazePose
-(``mediapipe``: :class:`extract.PoseExtractor`; ``onnx``: ``blazepose.pipeline.OnnxPoseExtractor``,
+sha1, :func:`io.images.decode_image`) and a pool of actors that each hold one BlazePose
+(``mediapipe``: :class:`pose.mediapipe_backend.PoseExtractor`; ``onnx``: ``blazepose.pipeline.OnnxPoseExtractor``,
 batched, on a GPU when the actor has one). The driver collects the results and, as soon as every
 file of chunk ``i`` is in, writes ``OUT/part-<i>.parquet`` atomically (temp file, rename): the
 chunk's pose rows, sorted by label then source, and every file's outcome (pose, no_pose,
@@ -16,7 +16,7 @@ Faults: a dead actor is restarted and its batch retried by Ray Data (its actor p
 ``max_restarts=-1``, ``max_task_retries=-1``); a result that arrives twice replaces, never adds.
 A :class:`CrashLedger` actor hears from every :class:`PoseActor` which files it is about to run and
 when it is done: a file begun and never finished was running when its actor died. Such files run
-one at a time from then on, and one that killed its actor :data:`dataset.MAX_CRASHES` times while
+one at a time from then on, and one that killed its actor :data:`outcomes.MAX_CRASHES` times while
 running alone comes back ``failed`` without being run again, as in the local engine.
 
 Videos: every frame becomes a row ``<label>/<video>#<frame, 6 digits>`` extracted in static mode
@@ -42,27 +42,23 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.data.dataset import (
+from posenet_cls.data.dataset import ExtractReport, list_photos, make_report, write_report
+from posenet_cls.data.outcomes import (
     MAX_CRASHES,
-    ExtractorFactory,
-    ExtractReport,
     FileResult,
     crash_reason,
     decode_file,
-    list_photos,
-    make_report,
     pose_result,
     read_failed,
     video_result,
-    write_report,
 )
 from posenet_cls.errors import PosenetError
-from posenet_cls.pose.extract import is_video
+from posenet_cls.io.video import is_video
+from posenet_cls.pose.extract import PoseOptions, check_backend
 from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS
 from posenet_cls.data.table import parquet_shards, pose_row, read_table, write_parquet
 
 RAY_INSTALL = 'pip install "posenet-cls[ray]"'
-BACKENDS = ("mediapipe", "onnx")
 SHARD_FILES = 100  # files per shard: the unit of resuming
 DECODE_CPUS = 0.5  # logical CPUs of one decoding task; what the actors leave free for decoding
 BATCH = {"mediapipe": 8, "onnx": 16}  # images per actor call
@@ -88,8 +84,7 @@ class RayConfig:
 
     def check(self) -> None:
         """Refuse settings that cannot run, naming the option."""
-        if self.backend not in BACKENDS:
-            raise PosenetError(f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})")
+        check_backend(self.backend, self.model)
         if self.workers is not None and self.workers < 1:
             raise PosenetError(f"--workers must be at least 1, got {self.workers}")
         if self.num_gpus_per_worker < 0:
@@ -175,7 +170,7 @@ def _batch(records: list[dict]) -> dict[str, np.ndarray]:
 
 def _video_records(source: str, chunk: int, rel: str, label: str) -> Iterator[list[dict]]:
     """A video's frames as pending rows (in batches), then one row for the video itself with its frame count."""
-    from posenet_cls.pose.extract import VideoReader
+    from posenet_cls.io.video import VideoReader
 
     tmp = None
     try:
@@ -468,7 +463,7 @@ def connect(address: str | None):
     kwargs = {"address": address, "logging_level": logging.ERROR, "log_to_driver": False}
     if not address:  # "local": a new instance, never a cluster found in /tmp/ray or $RAY_ADDRESS
         kwargs.update(address="local", include_dashboard=False)
-    from posenet_cls.pose.extract import quiet_native_output
+    from posenet_cls.io.native import quiet_native_output
 
     try:
         with quiet_native_output():  # the C++ core's start-up lines, printed before its log level applies
@@ -520,7 +515,7 @@ def extract_ray(
 
     ``progress(total files, files already done, chunks to run)`` may return a callback that is
     given the number of files finished each time a shard is written. ``factory`` builds each
-    actor's extractor (picklable; default: :class:`dataset.ExtractorFactory` of the config).
+    actor's extractor (picklable; default: :class:`pose.extract.PoseOptions` of the config).
     """
     config.check()
     source, out = str(source), Path(out)
@@ -560,8 +555,8 @@ def _run(todo: list[_Chunk], source: str, out: Path, settings: dict, config: Ray
         workers, actor_cpus = _pool(ray, config, len(items) if videos else -(-len(items) // BATCH[config.backend]))
         device = "cuda" if config.num_gpus_per_worker > 0 else "cpu"
         if factory is None:
-            factory = ExtractorFactory(config.backend, config.model, config.min_confidence, device, BATCH["onnx"],
-                                       config.onnx_dir, threads=1 if device == "cpu" else None)  # an actor is one core
+            factory = PoseOptions(config.backend, config.model, config.min_confidence, device=device, batch=BATCH["onnx"],
+                                  model_dir=config.onnx_dir, threads=1 if device == "cpu" else None)  # an actor: one core
         ledger = ray.remote(num_cpus=0, max_restarts=0)(CrashLedger).remote(MAX_CRASHES)
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * workers, 1000)))
         ds = ds.map_batches(decode_batch, fn_kwargs={"source": source}, batch_size=BATCH[config.backend],

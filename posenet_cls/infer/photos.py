@@ -98,7 +98,7 @@ def predict_photos(
     ``backend`` ``onnx``: BlazePose on onnxruntime, ``batch`` photos per call on ``device`` (``workers``
     then counts decoding threads).
     """
-    from posenet_cls.data.dataset import extract_tasks
+    from posenet_cls.data.workers import extract_tasks
 
     root, names = find_photos(source)
     if workers is None:
@@ -148,7 +148,7 @@ def label_text(result: PhotoResult) -> str:
 def annotate_photo(photo: str | Path, result: PhotoResult, out: str | Path) -> Path:
     """Write a copy of ``photo`` with its skeleton and label to ``out``; returns the written path."""
     from posenet_cls.infer.draw import annotate, write_image
-    from posenet_cls.pose.extract import load_image
+    from posenet_cls.io.images import load_image
 
     rgb = load_image(photo)
     lines = [label_text(result)] + ([result.hints[0]["text"]] if result.hints else [])

@@ -18,7 +18,8 @@ import numpy as np
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import mirror_keypoints, mirror_world
 from posenet_cls.coaching.exercises import Exercise, ExerciseTracker
-from posenet_cls.pose.extract import VideoReader, make_extractor
+from posenet_cls.io.video import VideoReader
+from posenet_cls.pose.extract import PoseOptions, make_extractor
 from posenet_cls.coaching.hints import class_hints
 from posenet_cls.runtime import UNKNOWN, PoseRuntime
 from posenet_cls.coaching.temporal import DEFAULT_WINDOW_S, CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
@@ -238,7 +239,8 @@ def predict_video(
     writer = None
     window = display_available() if show is None else (show and display_available())
     completed = False
-    with VideoReader(source) as video, make_extractor(backend, pose_model, True, device=device) as extractor:
+    options = PoseOptions(backend, pose_model, tracking=True, device=device)
+    with VideoReader(source) as video, make_extractor(options) as extractor:
         try:
             fps_avg: float | None = None
             last = time.perf_counter()

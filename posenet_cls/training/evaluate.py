@@ -1,119 +1,19 @@
-"""Evaluation: metrics, robustness to mirrored / rotated / re-framed poses, plots, and evaluating a run directory."""
+"""Evaluating a run directory on held-out poses, and the leave-one-class-out test of the "unknown" rules."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.errors import PosenetError
-from posenet_cls.features import mirror, rotate, stretch
-from posenet_cls.schema import SCHEMA_VERSION
 from posenet_cls.data.table import PoseTable, read_table
-
-Predict = Callable[[np.ndarray], np.ndarray]  # raw poses (N, 33, 4) -> class indices (N,)
-
-
-def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows: truth)."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    labels = np.arange(len(classes))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    present = s > 0
-    return {
-        "n": int(len(y_true)),
-        "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0,
-        "macro_f1": float(np.mean(f[present])) if present.any() else 0.0,
-        "per_class": {c: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
-                          "f1": round(float(f[i]), 4), "support": int(s[i])} for i, c in enumerate(classes)},
-        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-    }
+from posenet_cls.errors import PosenetError
+from posenet_cls.schema import SCHEMA_VERSION
+from posenet_cls.training.metrics import Predict, classification_report, robustness
+from posenet_cls.training.plots import plot_confusion
 
 
-def perturbations(keypoints: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-    """Held-out poses as other cameras would see them: mirrored, rotated by 10-20 degrees, re-framed (aspect x0.8-1.25)."""
-    rng = np.random.default_rng(seed)
-    n = len(keypoints)
-    angle = rng.uniform(10, 20, n) * rng.choice([-1, 1], n)
-    aspect = np.exp(rng.uniform(np.log(0.8), np.log(1.25), n) * rng.choice([-1, 1], n))
-    return {"mirrored": mirror(keypoints), "rotated": rotate(keypoints, angle),
-            "stretched": stretch(keypoints, np.sqrt(aspect), 1 / np.sqrt(aspect))}
-
-
-def robustness(predict: Predict, keypoints: np.ndarray, y_true: np.ndarray, seed: int) -> dict[str, float]:
-    """Accuracy on each of :func:`perturbations` of the given held-out poses."""
-    return {name: float(np.mean(predict(kp) == y_true)) for name, kp in perturbations(keypoints, seed).items()}
-
-
-def summarize_folds(reports: list[dict], classes: list[str]) -> dict:
-    """Mean and standard deviation over cross-validation folds, the pooled confusion matrix, and each fold."""
-    def stat(values):
-        return {"mean": float(np.mean(values)), "std": float(np.std(values))}
-
-    confusion = np.sum([r["confusion"] for r in reports], axis=0)
-    correct = np.trace(confusion)
-    return {
-        "accuracy": stat([r["accuracy"] for r in reports]),
-        "macro_f1": stat([r["macro_f1"] for r in reports]),
-        "pooled_accuracy": float(correct / confusion.sum()),
-        "robustness": {k: stat([r["robustness"][k] for r in reports]) for k in reports[0].get("robustness", {})},
-        "fit_seconds": stat([r["fit_seconds"] for r in reports]) if "fit_seconds" in reports[0] else None,
-        "confusion": confusion.tolist(),
-        "folds": reports,
-    }
-
-
-# --- plots ----------------------------------------------------------------------------------------
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_confusion(confusion: np.ndarray, classes: list[str], path: str | Path, title: str) -> None:
-    """Save a confusion-matrix heat map (rows: true class, columns: predicted) as PNG."""
-    plt = _pyplot()
-    cm = np.asarray(confusion)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(classes), 0.8 + 0.6 * len(classes)), dpi=110)
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                        color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_curves(history: list[dict], path: str | Path, best_epoch: int) -> None:
-    """Save the MLP's training curves (loss and accuracy per epoch, train and validation) as PNG."""
-    plt = _pyplot()
-    epochs = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
-    for key, ax in (("loss", a), ("acc", b)):
-        for part in ("train", "val"):
-            ax.plot(epochs, [h.get(f"{part}_{key}", np.nan) for h in history], label=part)
-        ax.axvline(best_epoch, color="grey", ls="--", lw=0.8, label="best (kept)")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if key == "acc" else "cross-entropy")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 # --- run directories ------------------------------------------------------------------------------
@@ -147,7 +47,7 @@ def load_run_model(run_dir: str | Path, name: str = "model") -> tuple[Predict, d
 
 def _seen_keys(run: Path) -> tuple[set[str], str | None]:
     """Group keys (sha1 or source) of the photos a run trained or validated on, and its table path."""
-    from posenet_cls.training.train import group_keys
+    from posenet_cls.data.splits import group_keys
 
     path = run / "split.json"
     if not path.is_file():
@@ -166,7 +66,7 @@ def evaluate_run(run_dir: str | Path, table_path: str | Path | None = None) -> d
     Writes ``evaluation/<table>/metrics.json`` and ``confusion.png`` in the run directory and returns the figures.
     For an MLP run the SVC baseline trained on the same split is evaluated too, with how often the two agree.
     """
-    from posenet_cls.training.train import group_keys
+    from posenet_cls.data.splits import group_keys
 
     run = Path(run_dir)
     if not run.is_dir():
@@ -220,7 +120,8 @@ def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tupl
     """
     from posenet_cls.training.export import DEFAULT_UNKNOWN_THRESHOLD as P
     from posenet_cls.training.novelty import DEFAULT_QUANTILE, score
-    from posenet_cls.training.train import fit_mlp, fit_split_novelty, make_splits, mlp_predict_proba
+    from posenet_cls.data.splits import make_splits
+    from posenet_cls.training.train import fit_mlp, fit_split_novelty, mlp_predict_proba
 
     if left_out not in table.classes:
         raise PosenetError(f"class '{left_out}' is not in the table (classes: {', '.join(table.classes)})")

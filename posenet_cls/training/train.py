@@ -26,6 +26,7 @@ from posenet_cls.features import AugmentConfig, FeatureConfig, augment
 from posenet_cls.training.models import MODEL_NAMES
 from posenet_cls.training.models.mlp import PoseClassifier
 from posenet_cls.schema import SCHEMA_VERSION
+from posenet_cls.data.splits import Split, make_splits
 from posenet_cls.data.table import PoseTable, read_table
 
 # What evaluation chose (scripts/cv_table.py --ablation; docs_train_section.md, "Augmentations"): mirroring,
@@ -33,7 +34,6 @@ from posenet_cls.data.table import PoseTable, read_table
 # Chosen by scripts/cv_table.py --ablation --seeds 0 1 2: the best mean of plain, mirrored, rotated and
 # stretched accuracy (see the README); mirroring is what matters most (77% -> 98% on mirrored photos).
 DEFAULT_AUGMENT = AugmentConfig(mirror=0.5, rotate_deg=10.0, scale=0.0, drop=0.0)
-VAL_FOLDS = 6  # the validation set (early stopping, best checkpoint) is 1/6 of the non-test rows
 
 
 @dataclass(frozen=True)
@@ -84,66 +84,6 @@ class TrainConfig:
 
 
 # --- the split ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Split:
-    """Row indices of one train / validation / test split of a table."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-    def to_dict(self, table: PoseTable) -> dict:
-        """JSON listing of each part's photos (source, sha1, label)."""
-        def rows(idx):
-            return [{"source": str(table.sources[i]), "sha1": str(table.sha1[i]), "label": str(table.labels[i])}
-                    for i in idx]
-        return {"train": rows(self.train), "val": rows(self.val), "test": rows(self.test)}
-
-
-def group_keys(table: PoseTable) -> np.ndarray:
-    """One key per row that byte-identical photos share: the sha1, or the source where sha1 is empty."""
-    return np.array([s if s else f"source:{src}" for s, src in zip(table.sha1, table.sources)], dtype=object)
-
-
-def check_table(table: PoseTable, folds: int, what: str = "table") -> None:
-    """Refuse a table a stratified ``folds``-fold split cannot handle, naming the class at fault."""
-    classes, counts = np.unique(table.labels.astype(str), return_counts=True)
-    if len(classes) < 2:
-        raise PosenetError(f"{what}: only one class ('{classes[0]}'); a classifier needs at least two classes")
-    small = [(c, n) for c, n in zip(classes, counts) if n < folds]
-    if small:
-        c, n = small[0]
-        raise PosenetError(f"{what}: class '{c}' has {n} pose(s); a {folds}-fold split needs at least {folds} per class")
-
-
-def _group_folds(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "least populated class has only n members"
-        return list(splitter.split(np.zeros(len(labels)), labels, groups))
-
-
-def make_splits(table: PoseTable, folds: int = 5, seed: int = 0, what: str = "table") -> list[Split]:
-    """All ``folds`` splits: fold i tests on the i-th stratified group fold; validation is carved from the rest.
-
-    Byte-identical photos (same sha1) always land in the same part. Cross-validation uses every split,
-    a single training run uses one of them.
-    """
-    check_table(table, folds, what)
-    labels = table.labels.astype(str)
-    groups = group_keys(table)
-    splits = []
-    for rest, test in _group_folds(labels, groups, folds, seed):
-        inner_k = min(VAL_FOLDS, int(np.unique(labels[rest], return_counts=True)[1].min()))
-        if inner_k < 2:
-            raise PosenetError(f"{what}: too few poses per class to hold out a validation set")
-        tr, va = _group_folds(labels[rest], groups[rest], inner_k, seed)[0]
-        splits.append(Split(np.sort(rest[tr]), np.sort(rest[va]), np.sort(test)))
-    return splits
 
 
 # --- Lightning wrappers ---------------------------------------------------------------------------
@@ -369,7 +309,8 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
     import joblib
 
     from posenet_cls.training.checkpoint import model_meta, save_checkpoint
-    from posenet_cls.training.evaluate import classification_report, plot_confusion, plot_curves, robustness
+    from posenet_cls.training.metrics import classification_report, robustness
+    from posenet_cls.training.plots import plot_confusion, plot_curves
     from posenet_cls.coaching.hints import angle_profile
     from posenet_cls.training.novelty import score
 
@@ -423,7 +364,7 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
 def cross_validate(table: PoseTable, config: TrainConfig, models: tuple[str, ...] | None = None,
                    progress: Callable[[Iterator], Iterator] | None = None, what: str = "table") -> dict:
     """Stratified group K-fold (K = ``config.folds``) of each model on the same splits; per-fold and mean figures."""
-    from posenet_cls.training.evaluate import classification_report, robustness, summarize_folds
+    from posenet_cls.training.metrics import classification_report, robustness, summarize_folds
 
     models = models or (config.model,)
     for name in models:

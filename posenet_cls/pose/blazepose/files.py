@@ -11,7 +11,7 @@ from posenet_cls.errors import PosenetError
 
 DIR_ENV = "POSENET_CLS_BLAZEPOSE_DIR"
 NETWORK_FILES = {"detector": "pose_detection.onnx", "landmark": "pose_landmark_full.onnx"}
-MAKE_HINT = "python -m posenet_cls.pose.blazepose"  # scripts/convert_blazepose.py in a checkout does the same
+MAKE_HINT = "posenet-cls convert-blazepose"  # python -m posenet_cls.pose.blazepose does the same
 
 
 def mediapipe_version() -> str:

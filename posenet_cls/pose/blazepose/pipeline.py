@@ -20,8 +20,8 @@ from typing import Protocol
 import numpy as np
 
 from posenet_cls.errors import PosenetError
-from posenet_cls.pose.extract import ATTEMPTS, PhotoPose, _check_rgb, is_scene_cut, pad_to_square, unpad_landmarks
-from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, mirror_keypoints, mirror_world
+from posenet_cls.pose.common import PhotoPose, check_rgb, is_scene_cut, photos_with_retries
+from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS
 from posenet_cls.pose.blazepose import anchors as ssd
 from posenet_cls.pose.blazepose import geometry as geo
 
@@ -189,7 +189,7 @@ class PoseFilters:
 class OnnxPoseExtractor:
     """BlazePose full on onnxruntime: photos (static mode, batched, with retries) or a frame sequence (tracking).
 
-    The same public surface as :class:`posenet_cls.pose.extract.PoseExtractor`. ``model_dir`` holds the
+    The same public surface as :class:`posenet_cls.pose.mediapipe_backend.PoseExtractor`. ``model_dir`` holds the
     ONNX networks (default: :func:`posenet_cls.pose.blazepose.files.default_dir`); ``device`` is auto
     (CUDA when onnxruntime has it), cpu or cuda; ``batch`` caps the images per network call;
     ``threads`` is how many batches :meth:`photos` runs side by side on the CPU, each on one core
@@ -197,7 +197,7 @@ class OnnxPoseExtractor:
     already-open networks of the same interface (tests run the TFLite originals).
     ``stage_seconds`` adds up the time each stage of :data:`STAGES` took, summed over workers.
     :meth:`photos` may be called from several threads at once (static mode keeps no state between
-    calls; onnxruntime sessions run concurrently): :func:`posenet_cls.pose.blazepose.batch.extract_files`
+    calls; onnxruntime sessions run concurrently): :func:`posenet_cls.data.onnx_batch.extract_files`
     builds one extractor with ``threads=1`` and runs a batch per thread of its own.
     """
 
@@ -353,36 +353,7 @@ class OnnxPoseExtractor:
 
     def photos(self, images: Sequence[np.ndarray], attempts: tuple[str, ...] | None = None) -> list[PhotoPose]:
         """:meth:`photo` for many photos, batched: each retry attempt runs on the photos still without a pose."""
-        images = list(images)
-        for rgb in images:
-            _check_rgb(rgb)
-        if attempts is None:
-            attempts = ATTEMPTS if self.retries else ATTEMPTS[:1]
-        unknown = set(attempts) - set(ATTEMPTS)
-        if unknown:
-            raise PosenetError(f"unknown extraction attempt {min(unknown)!r}; choose from {', '.join(ATTEMPTS)}")
-        results: list[PhotoPose | None] = [None] * len(images)
-        pending = list(range(len(images)))
-        for attempt in attempts:
-            if not pending:
-                break
-            mirrored = "mirror" in attempt
-            frames, inputs = [], []
-            for i in pending:
-                image, frame = pad_to_square(images[i]) if "pad" in attempt else (images[i], None)
-                frames.append(frame)
-                inputs.append(np.ascontiguousarray(image[:, ::-1]) if mirrored else image)
-            for i, frame, found in zip(pending, frames, self._static(inputs)):
-                if found is None:
-                    continue
-                keypoints, world = found
-                if mirrored:
-                    keypoints, world = mirror_keypoints(keypoints), mirror_world(world)
-                if frame is not None:
-                    keypoints = unpad_landmarks(keypoints, frame, images[i].shape[:2])
-                results[i] = PhotoPose(keypoints.astype(np.float32), attempt, world.astype(np.float32))
-            pending = [i for i in pending if results[i] is None]
-        return [r if r is not None else PhotoPose(None, "") for r in results]
+        return photos_with_retries(images, self._static, attempts, self.retries)
 
     def frame(self, rgb: np.ndarray, timestamp_s: float) -> tuple[np.ndarray, np.ndarray] | None:
         """Track the pose in the next frame of a sequence; None when no person is tracked.
@@ -390,7 +361,7 @@ class OnnxPoseExtractor:
         Like MediaPipe's solution API, the filters run on a 30 fps clock of their own
         (``timestamp_s`` is accepted for the extractor interface).
         """
-        _check_rgb(rgb)
+        check_rgb(rgb)
         cut, self._last_thumb = is_scene_cut(self._last_thumb, rgb)  # the MediaPipe backend's scene-cut test
         if cut:
             self.reset()

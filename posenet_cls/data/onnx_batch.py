@@ -1,8 +1,8 @@
-"""Photo files -> :class:`posenet_cls.data.dataset.FileResult` on the onnxruntime BlazePose, batched.
+"""Photo files -> :class:`posenet_cls.data.outcomes.FileResult` on the onnxruntime BlazePose, batched.
 
 The same ``(root, relative path, label)`` tasks and the same results (sha1, status ``pose`` /
 ``no_pose`` / ``unreadable``, reason, attempt, keypoints as a flat list of 33 x 4 floats) as
-:func:`posenet_cls.data.dataset.run_extraction`, so a table or a prediction can switch backends with
+:func:`posenet_cls.data.workers.run_extraction`, so a table or a prediction can switch backends with
 nothing else changed. Results come in completion order (``build_dataset`` sorts; ``predict``
 reorders).
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.data.dataset import Decoded, FileResult, Job, Task, decode_file, pose_result, read_failed
+from posenet_cls.data.outcomes import Decoded, FileResult, Job, Task, decode_file, pose_result, read_failed
 from posenet_cls.errors import PosenetError
 
 POOLS = ("thread", "process")
@@ -41,8 +41,8 @@ DECODE_POOL = "thread"
 def read_and_decode(task: Job) -> tuple[FileResult, np.ndarray | None]:
     """Read, hash and decode one file: (its result so far, 'unreadable' when not a photo, and its RGB or None).
 
-    Never raises for a bad file; the reasons are those of :func:`posenet_cls.data.dataset.run_extraction`.
-    A :class:`posenet_cls.data.dataset.Decoded` job (a video frame) is already read: it is passed through.
+    Never raises for a bad file; the reasons are those of :func:`posenet_cls.data.workers.run_extraction`.
+    A :class:`posenet_cls.data.outcomes.Decoded` job (a video frame) is already read: it is passed through.
     """
     if isinstance(task, Decoded):
         return task.result, task.rgb
@@ -64,7 +64,7 @@ def _decode_pool(pool: str, workers: int) -> Executor:
         raise PosenetError(f"unknown decode pool {pool!r}; choose from {', '.join(POOLS)}")
     if pool == "thread":
         return ThreadPoolExecutor(workers, thread_name_prefix="decode")
-    # forkserver, as dataset.run_extraction: workers never start from a process whose network threads run
+    # forkserver, as workers.run_extraction: workers never start from a process whose network threads run
     ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
     return ProcessPoolExecutor(workers, mp_context=ctx)
 
