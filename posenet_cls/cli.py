@@ -10,7 +10,7 @@ import os
 import sys
 
 from posenet_cls import __version__
-from posenet_cls.errors import PosenetError
+from posenet_cls.errors import OtherRankDone, PosenetError
 
 # Quiet MediaPipe/TFLite start-up logging; must be set before mediapipe is imported. OpenCV's own log
 # (V4L2 warnings for a missing webcam) and FFmpeg's through OpenCV ("moov atom not found", decode
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
+    except OtherRankDone:  # a distributed-training worker: rank 0 reports
+        return 0
     except PosenetError as e:
         print(f"posenet-cls {args.command}: error: {e}", file=sys.stderr)
         return 1

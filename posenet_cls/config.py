@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 DATA_ENV = "POSENET_CLS_DATA"
+DEFAULT_OUT_DIR = "predictions"  # where predict writes annotated photos and videos
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

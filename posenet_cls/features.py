@@ -3,7 +3,8 @@
 Input is a raw pose batch, float32 ``(N, 33, 4)`` (rows: :class:`~posenet_cls.schema.Landmark`,
 columns: x, y normalised to the image, z on the scale of x, visibility in [0, 1]).
 
-:func:`normalize` (numpy) and :class:`Normalize` (torch, exportable to ONNX) compute the same
+:func:`normalize` (numpy) and its torch twin :class:`posenet_cls.training.models.normalize.Normalize`
+(exportable to ONNX, built from :func:`normalize_matrices`) compute the same
 ``(N, D)`` float32 feature matrix, landmark-major (``feature[n, 4*i + c]`` with z and visibility on):
 
 * ``center`` = midpoint of the two hips (x, y, z);
@@ -25,8 +26,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
-import torch
-from torch import nn
 
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, Landmark, mirror_keypoints
@@ -102,7 +101,7 @@ def normalize(keypoints: np.ndarray, config: FeatureConfig) -> np.ndarray:
     return np.concatenate(parts, axis=-1).reshape(len(kp), -1).astype(np.float32, copy=False)
 
 
-def _normalize_matrices(config: FeatureConfig) -> dict[str, np.ndarray]:
+def normalize_matrices(config: FeatureConfig) -> dict[str, np.ndarray]:
     """Constant matrices that express :func:`normalize` on flat (N, 132) poses, built from the schema."""
     n = NUM_LANDMARKS * NUM_CHANNELS
     hip_center = np.zeros((n, NUM_CHANNELS), np.float32)  # flat pose -> (x, y, z, 0) of the mid-hip
@@ -121,33 +120,6 @@ def _normalize_matrices(config: FeatureConfig) -> dict[str, np.ndarray]:
     columns = (np.arange(NUM_LANDMARKS)[:, None] * NUM_CHANNELS + np.array(keep)[None]).ravel()
     return {"hip_center": hip_center, "tile": tile, "image_plane": image_plane, "shoulder_center": shoulder_center,
             "coords": coords, "visibility": visibility, "columns": columns.astype(np.int64)}
-
-
-class Normalize(nn.Module):
-    """Torch twin of :func:`normalize`: raw poses (N, 33, 4) -> features (N, D); ONNX-exportable.
-
-    The same formula written as products of the flat (N, 132) pose with constant matrices (mid-hip,
-    mid-shoulder, per-landmark x^2 + y^2), so the graph has no broadcasts over the landmark axis:
-    onnxruntime runs it about 4x faster than the element-wise form, and OpenCV's DNN runs it too.
-    """
-
-    def __init__(self, config: FeatureConfig = FeatureConfig()):
-        super().__init__()
-        self.config = config
-        matrices = _normalize_matrices(config)
-        self.select = len(matrices["columns"]) != NUM_LANDMARKS * NUM_CHANNELS
-        for name, value in matrices.items():
-            self.register_buffer(name, torch.from_numpy(value), persistent=False)
-
-    def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
-        flat = torch.flatten(keypoints, start_dim=1)  # (N, 132), landmark-major
-        centred = flat - torch.matmul(torch.matmul(flat, self.hip_center), self.tile)
-        dist2 = torch.matmul(centred * centred, self.image_plane)  # (N, 33)
-        shoulder = torch.matmul(centred, self.shoulder_center)  # (N, 2)
-        torso2 = torch.sum(shoulder * shoulder, dim=1, keepdim=True) * (self.config.torso_multiplier**2)
-        size = torch.sqrt(torch.maximum(torso2, torch.amax(dist2, dim=1, keepdim=True)))  # (N, 1)
-        features = centred * (torch.matmul(1.0 / torch.clamp(size, min=EPS), self.coords) + self.visibility)
-        return torch.index_select(features, 1, self.columns) if self.select else features
 
 
 # --- augmentations (raw poses, numpy) -------------------------------------------------------------
@@ -261,3 +233,4 @@ def pose_embedding(keypoints: np.ndarray, config: FeatureConfig, z_weight: float
     offsets = [shoulders - hips]
     offsets += [coords[:, b] - coords[:, a] for a, b in EMBEDDING_PAIRS]
     return np.concatenate(offsets, axis=1).astype(np.float32)
+

@@ -9,16 +9,8 @@ import pytest
 import torch
 
 from posenet_cls.errors import PosenetError
-from posenet_cls.features import (
-    AugmentConfig,
-    FeatureConfig,
-    Normalize,
-    augment,
-    mirror,
-    normalize,
-    rotate,
-    stretch,
-)
+from posenet_cls.features import AugmentConfig, FeatureConfig, augment, mirror, normalize, rotate, stretch
+from posenet_cls.training.models.normalize import Normalize
 from posenet_cls.schema import LEFT_RIGHT_PAIRS, NUM_LANDMARKS, Landmark
 
 CONFIGS = [FeatureConfig(), FeatureConfig(use_z=False), FeatureConfig(use_visibility=False),

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from posenet_cls.data.dataset import build_dataset, list_photos
+from posenet_cls.data.outcomes import Status
 from posenet_cls.errors import PosenetError
 
 SECTIONS = ("classifiers", "extraction", "backends", "end_to_end")
@@ -224,7 +225,7 @@ def our_photo_predictions(root: Path, runtime, workers: int) -> tuple[float, int
     from posenet_cls.infer.photos import predict_photos
 
     start = time.perf_counter()
-    files, found = _consume(predict_photos(root, runtime, workers=workers), None, lambda r: r.status == "pose")
+    files, found = _consume(predict_photos(root, runtime, workers=workers), None, lambda r: r.status == Status.POSE)
     return time.perf_counter() - start, files, found
 
 
@@ -355,7 +356,7 @@ def mediapipe_photos(tasks: list[tuple[str, str, str]], workers: int, keep: list
     from posenet_cls.data.workers import run_extraction
 
     start = time.perf_counter()
-    files, found = _consume(_kept(run_extraction(tasks, "full", workers), keep), None, lambda r: r.status == "pose")
+    files, found = _consume(_kept(run_extraction(tasks, "full", workers), keep), None, lambda r: r.status == Status.POSE)
     return time.perf_counter() - start, files, found
 
 
@@ -366,7 +367,7 @@ def onnx_photos(tasks: list[tuple[str, str, str]], batch: int, workers: int, thr
 
     start = time.perf_counter()
     results = extract_files(tasks, batch=batch, workers=workers, threads=threads, model_dir=model_dir)
-    files, found = _consume(_kept(results, keep), None, lambda r: r.status == "pose")
+    files, found = _consume(_kept(results, keep), None, lambda r: r.status == Status.POSE)
     return time.perf_counter() - start, files, found
 
 
@@ -378,8 +379,8 @@ def pose_parity(reference: list, other: list) -> dict:
     """
     ref = {r.source: r for r in reference}
     oth = {r.source: r for r in other}
-    posed = {s for s, r in ref.items() if r.status == "pose"}
-    posed_other = {s for s, r in oth.items() if r.status == "pose"}
+    posed = {s for s, r in ref.items() if r.status == Status.POSE}
+    posed_other = {s for s, r in oth.items() if r.status == Status.POSE}
     both = sorted(posed & posed_other)
     a = np.asarray([ref[s].keypoints for s in both], np.float32).reshape(-1, 33, 4)
     b = np.asarray([oth[s].keypoints for s in both], np.float32).reshape(-1, 33, 4)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from posenet_cls.coaching.angles import ANGLE_NAMES, TRUNK_LEAN, angle_visibility, joint_angles
-from posenet_cls.runtime import UNKNOWN
 
 MIN_SPREAD = 5.0  # degrees: the smallest spread a class's angle may have
 MIN_POSES = 5  # an angle needs this many visible training poses of a class to be profiled
@@ -102,7 +101,7 @@ def class_hints(keypoints: np.ndarray | None, label: str | None, profile: dict |
     The profile is measured on normalised landmarks (keypoint tables record no photo or frame size),
     so the hints use the profile's aspect (1.0) rather than the photo's or the frame's.
     """
-    if not profile or keypoints is None or label in (None, UNKNOWN):
+    if not profile or keypoints is None or label in (None, "unknown"):  # runtime.UNKNOWN, without onnxruntime
         return []
     return form_hints(keypoints, label, profile, aspect=profile_aspect(profile))
 

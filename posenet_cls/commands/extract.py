@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from posenet_cls.commands._parsing import add_backend_arguments, add_command
+from posenet_cls.data.outcomes import Status
 from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
@@ -117,7 +118,7 @@ def _print_report(report, out: Path, args) -> int:
         return 0
     print(f"{report.poses} poses from {report.files} files -> {out}" + (f" ({report.resumed} resumed)" if report.resumed else ""))
     print(f"attempts that found the pose: {report.attempts}")
-    for kind in ("no_pose", "unreadable", "failed"):
+    for kind in (Status.NO_POSE, Status.UNREADABLE, Status.FAILED):
         for item in getattr(report, kind):
             print(f"  {kind}: {item['source']}: {item['reason']}")
     for item in report.videos:

@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 
 from posenet_cls.commands._parsing import add_backend_arguments, add_command
+from posenet_cls.data.outcomes import Status
 from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
@@ -41,7 +42,7 @@ with --json each frame gains "angles", "reps" and "hold_s", and the summary "rep
 
 
 def register(sub) -> None:
-    from posenet_cls.infer.photos import DEFAULT_OUT_DIR
+    from posenet_cls.config import DEFAULT_OUT_DIR
     from posenet_cls.coaching.temporal import DEFAULT_WINDOW_S
 
     p = add_command(sub, "predict", "Classify poses in photos, videos or a webcam with an ONNX model (default: the shipped one).", EXAMPLES)
@@ -107,7 +108,7 @@ def run(args) -> int:
     counts: Counter[str] = Counter()
     for r in predict_photos(args.source, runtime, args.threshold, out_dir, args.pose_model, args.workers,
                             args.backend, args.batch, args.device):
-        counts[r.status if r.status != "pose" else ("unknown" if r.label == "unknown" else "classified")] += 1
+        counts[r.status if r.status != Status.POSE else ("unknown" if r.label == "unknown" else "classified")] += 1
         if args.json:
             print(json.dumps(r.to_json()), flush=True)
         elif r.status == "pose":
@@ -124,7 +125,7 @@ def run(args) -> int:
     if out_dir is not None and counts["classified"] + counts["unknown"]:
         summary += f"; annotated copies in {out_dir}/"
     print(summary, file=sys.stderr)
-    if counts["unreadable"] == total:
+    if counts[Status.UNREADABLE] == total:
         raise PosenetError(f"{args.source}: none of the {total} file(s) could be read as a photo")
     return 0
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.data.outcomes import FileResult, with_videos
+from posenet_cls.data.outcomes import FileResult, Status, with_videos
 from posenet_cls.data.table import check_table_path, pose_row, write_table
 from posenet_cls.data.workers import extract_tasks
 from posenet_cls.errors import PosenetError
@@ -173,7 +173,7 @@ def _finish(done: dict[str, FileResult], data_dir: str | Path, out: Path, resume
     """Write the table (sorted by label, then path, so reruns give the same file) and the report."""
     results = sorted(done.values(), key=lambda r: (r.label, r.source))
     rows = [pose_row(r.source, r.label, r.sha1, r.attempt, np.asarray(r.keypoints))
-            for r in results if r.status == "pose" and r.keypoints is not None]
+            for r in results if r.status == Status.POSE and r.keypoints is not None]
     report = make_report([r for r in results if not r.video], data_dir, out, resumed)
     report = replace(report, poses=len(rows), attempts=dict(Counter(row["attempt"] for row in rows)))
     write_table(rows, out)
@@ -184,7 +184,7 @@ def _finish(done: dict[str, FileResult], data_dir: str | Path, out: Path, resume
 def make_report(results: list[FileResult], data_dir: str | Path, out: str | Path, resumed: int) -> ExtractReport:
     """The report of every file's result (keypoints not needed); refuses a run where no file had a pose."""
     results = sorted(results, key=lambda r: (r.label, r.source))
-    poses = [r for r in results if r.status == "pose"]
+    poses = [r for r in results if r.status == Status.POSE]
     if not poses:
         raise PosenetError(f"{data_dir}: no pose found in any of {len(results)} files; nothing written")
     by_hash: dict[str, list[str]] = defaultdict(list)
@@ -192,7 +192,7 @@ def make_report(results: list[FileResult], data_dir: str | Path, out: str | Path
         if r.sha1:
             by_hash[r.sha1].append(r.source)
     listed = {status: [{"source": r.source, "reason": r.reason} for r in results if r.status == status]
-              for status in ("no_pose", "unreadable", "failed")}
+              for status in (Status.NO_POSE, Status.UNREADABLE, Status.FAILED)}
     return ExtractReport(
         data_dir=str(data_dir),
         table=str(out),
@@ -201,7 +201,7 @@ def make_report(results: list[FileResult], data_dir: str | Path, out: str | Path
         attempts=dict(Counter(r.attempt for r in poses)),
         **listed,
         videos=[{"source": r.source, "reason": r.reason} for r in results
-                if is_video(r.source) and r.status in ("pose", "no_pose")],
+                if is_video(r.source) and r.status in (Status.POSE, Status.NO_POSE)],
         duplicates=[group for group in by_hash.values() if len(group) > 1],
         resumed=resumed,
     )

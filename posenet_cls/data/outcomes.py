@@ -70,7 +70,7 @@ Job = Task | Decoded
 
 def read_failed(rel: str, label: str, error: OSError) -> FileResult:
     """The result of a file whose bytes could not be read."""
-    return FileResult(rel, label, "", "unreadable", reason=f"cannot read file ({error.strerror or error})")
+    return FileResult(rel, label, "", Status.UNREADABLE, reason=f"cannot read file ({error.strerror or error})")
 
 
 def decode_file(rel: str, label: str, data: bytes) -> tuple[FileResult, np.ndarray | None]:
@@ -79,16 +79,16 @@ def decode_file(rel: str, label: str, data: bytes) -> tuple[FileResult, np.ndarr
 
     sha1 = hashlib.sha1(data).hexdigest()
     try:
-        return FileResult(rel, label, sha1, "pending"), decode_image(data, rel)
+        return FileResult(rel, label, sha1, Status.PENDING), decode_image(data, rel)
     except PosenetError as e:
-        return FileResult(rel, label, sha1, "unreadable", reason=str(e).split(": ", 1)[-1]), None
+        return FileResult(rel, label, sha1, Status.UNREADABLE, reason=str(e).split(": ", 1)[-1]), None
 
 
 def pose_result(pending: FileResult, found) -> FileResult:
     """A decoded file's result completed with what BlazePose found in it (an :class:`extract.PhotoPose`)."""
     if found.keypoints is None:
-        return replace(pending, status="no_pose", reason=f"no person found ({len(ATTEMPTS)} attempts: {', '.join(ATTEMPTS)})")
-    return replace(pending, status="pose", attempt=found.attempt, keypoints=found.keypoints.ravel().tolist())
+        return replace(pending, status=Status.NO_POSE, reason=f"no person found ({len(ATTEMPTS)} attempts: {', '.join(ATTEMPTS)})")
+    return replace(pending, status=Status.POSE, attempt=found.attempt, keypoints=found.keypoints.ravel().tolist())
 
 
 def crash_reason(crashes: int) -> str:
@@ -99,11 +99,11 @@ def crash_reason(crashes: int) -> str:
 def video_result(rel: str, label: str, sha1: str, frames: Iterable[str]) -> FileResult:
     """A video's own outcome from its frames' statuses: 'pose' when a person is in any frame."""
     statuses = list(frames)
-    found, crashed = statuses.count("pose"), statuses.count("failed")
+    found, crashed = statuses.count(Status.POSE), statuses.count(Status.FAILED)
     note = f"; the pose backend crashed on {crashed} of them" if crashed else ""
     if found:
-        return FileResult(rel, label, sha1, "pose", reason=f"a person in {found} of {len(statuses)} frames{note}")
-    return FileResult(rel, label, sha1, "no_pose", reason=f"no person found in any of {len(statuses)} frames{note}")
+        return FileResult(rel, label, sha1, Status.POSE, reason=f"a person in {found} of {len(statuses)} frames{note}")
+    return FileResult(rel, label, sha1, Status.NO_POSE, reason=f"no person found in any of {len(statuses)} frames{note}")
 
 
 def _file_sha1(path: Path) -> str:
@@ -132,11 +132,11 @@ def video_frames(root: str, rel: str, label: str, ends: dict[str, tuple[str, str
     try:
         with VideoReader(path) as video:
             for index, _t, rgb in video:
-                yield Decoded(FileResult(f"{rel}#{index:06d}", label, sha1, "pending", video=rel), rgb)
+                yield Decoded(FileResult(f"{rel}#{index:06d}", label, sha1, Status.PENDING, video=rel), rgb)
                 frames += 1
     except PosenetError as e:
         if not frames:
-            yield Decoded(FileResult(rel, label, sha1, "unreadable", reason=str(e).split(": ", 1)[-1]))
+            yield Decoded(FileResult(rel, label, sha1, Status.UNREADABLE, reason=str(e).split(": ", 1)[-1]))
             return
     ends[rel] = (label, sha1, frames)  # a video that breaks off keeps the frames already read
 
@@ -174,6 +174,6 @@ def _job_result(job: Job) -> FileResult:
         return job.result
     root, rel, label = job
     try:
-        return FileResult(rel, label, _file_sha1(Path(root) / rel), "pending")
+        return FileResult(rel, label, _file_sha1(Path(root) / rel), Status.PENDING)
     except OSError as e:
         return read_failed(rel, label, e)

@@ -44,6 +44,7 @@ import numpy as np
 
 from posenet_cls.data.dataset import ExtractReport, list_photos, make_report, write_report
 from posenet_cls.data.outcomes import (
+    Status,
     MAX_CRASHES,
     FileResult,
     crash_reason,
@@ -191,7 +192,7 @@ def _video_records(source: str, chunk: int, rel: str, label: str) -> Iterator[li
         pending: list[dict] = []
         with VideoReader(path) as video:
             for index, _t, rgb in video:
-                frame = FileResult(f"{rel}#{index:06d}", label, sha1, "pending")
+                frame = FileResult(f"{rel}#{index:06d}", label, sha1, Status.PENDING)
                 pending.append(_record(chunk, frame, rgb, video=rel))
                 frames += 1
                 if len(pending) == FRAMES_PER_BATCH:
@@ -199,12 +200,12 @@ def _video_records(source: str, chunk: int, rel: str, label: str) -> Iterator[li
                     pending = []
         if pending:
             yield pending
-        yield [_record(chunk, FileResult(rel, label, sha1, "video"), video=rel, frames=frames)]
+        yield [_record(chunk, FileResult(rel, label, sha1, Status.VIDEO), video=rel, frames=frames)]
     except PosenetError as e:
         if frames:  # frames already sent: a video that breaks off keeps them
-            yield [_record(chunk, FileResult(rel, label, sha1, "video"), video=rel, frames=frames)]
+            yield [_record(chunk, FileResult(rel, label, sha1, Status.VIDEO), video=rel, frames=frames)]
         else:
-            yield [_record(chunk, FileResult(rel, label, sha1, "unreadable", reason=str(e).split(": ", 1)[-1]))]
+            yield [_record(chunk, FileResult(rel, label, sha1, Status.UNREADABLE, reason=str(e).split(": ", 1)[-1]))]
     finally:
         if tmp is not None:
             os.unlink(tmp.name)
@@ -253,7 +254,7 @@ class CrashLedger:
                 if alone:
                     self.crashes[source] += 1
             if self.crashes[source] >= self.max_crashes:
-                plan.append("failed")
+                plan.append(Status.FAILED)
             elif source in self.suspects:
                 plan.append("alone")
             else:
@@ -291,7 +292,7 @@ class PoseActor:
 
         n = len(batch["source"])
         status, attempt, reason = ([str(v) for v in batch[k]] for k in ("status", "attempt", "reason"))
-        pending = [i for i in range(n) if status[i] == "pending"]
+        pending = [i for i in range(n) if status[i] == Status.PENDING]
         sources = [str(batch["source"][i]) for i in pending]
         plan = dict(zip(pending, ray.get(self._ledger.plan.remote(sources)))) if pending else {}
         together = [i for i in pending if plan[i] == "batch"]
@@ -304,10 +305,10 @@ class PoseActor:
                 found[i] = self._photos([batch["image"][i]])[0]
                 ray.get(self._ledger.finish.remote([str(batch["source"][i])]))
             elif plan[i] == "failed":
-                status[i], reason[i] = "failed", crash_reason(MAX_CRASHES)
+                status[i], reason[i] = Status.FAILED, crash_reason(MAX_CRASHES)
         keypoints = np.zeros((n, NUM_LANDMARKS * NUM_CHANNELS), np.float32)
         for i, pose in found.items():
-            r = pose_result(FileResult(str(batch["source"][i]), str(batch["label"][i]), str(batch["sha1"][i]), "pending"), pose)
+            r = pose_result(FileResult(str(batch["source"][i]), str(batch["label"][i]), str(batch["sha1"][i]), Status.PENDING), pose)
             status[i], attempt[i], reason[i] = r.status, r.attempt, r.reason
             if r.keypoints is not None:
                 keypoints[i] = r.keypoints
@@ -336,9 +337,9 @@ class _Chunk:
         if status == "pose":
             self.rows[source] = pose_row(source, label, sha1, row["attempt"], row["keypoints"])
         if status == "video":
-            self.videos[source] = FileResult(source, label, sha1, "video", reason=str(row["frames"]))
-        elif row["video"]:
-            self.frames.setdefault(row["video"], {})[source] = status
+            self.videos[source] = FileResult(source, label, sha1, Status.VIDEO, reason=str(row["frames"]))
+        elif row[Status.VIDEO]:
+            self.frames.setdefault(row[Status.VIDEO], {})[source] = status
         else:
             self.results[source] = FileResult(source, label, sha1, status, attempt=row["attempt"], reason=row["reason"])
         self._finish_videos()

@@ -154,7 +154,7 @@ def _pool_results(jobs: Iterator[Job], factory: Callable[[], object], workers: i
                 pending = _job_result(job)
                 crashes[pending.source] += 1
                 if crashes[pending.source] >= MAX_CRASHES:
-                    yield replace(pending, status="failed", reason=crash_reason(crashes[pending.source]))
+                    yield replace(pending, status=Status.FAILED, reason=crash_reason(crashes[pending.source]))
                 else:
                     suspects.appendleft(job)
     finally:

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.config import CHECKPOINTS
+from posenet_cls.config import CHECKPOINTS, DEFAULT_OUT_DIR
+from posenet_cls.data.outcomes import Status
 from posenet_cls.errors import PosenetError
 from posenet_cls.coaching.hints import class_hints
 from posenet_cls.runtime import NOVEL, UNKNOWN, PoseRuntime
 from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
 
 DEFAULT_MODEL = CHECKPOINTS / "pose_mlp.onnx"
-DEFAULT_OUT_DIR = "predictions"
 POOL_MIN_PHOTOS = 16  # below this, starting worker processes costs more than it saves
 
 
@@ -126,7 +126,7 @@ def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, 
     probs = probs.copy()  # the runtime overwrites its buffer on the next call
     pred = runtime.decide(probs, threshold, novelty)
     result = PhotoResult(
-        source, "pose", pred.label, round(pred.confidence, 6), pred.best,
+        source, Status.POSE, pred.label, round(pred.confidence, 6), pred.best,
         {c: round(float(p), 6) for c, p in zip(runtime.classes, probs)},
         None if novelty is None else round(novelty, 4), pred.reason, found.attempt, keypoints=keypoints,
     )

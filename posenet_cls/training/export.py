@@ -182,7 +182,8 @@ def _novelty_head(novelty: NoveltyModel, num_classes: int):
     """A torch module (landmarks (N, 33, 4), probabilities (N, C)) -> novelty (N,), the graph form of novelty.score."""
     import torch
 
-    from posenet_cls.features import FeatureConfig, Normalize
+    from posenet_cls.features import FeatureConfig
+    from posenet_cls.training.models.normalize import Normalize
 
     class _Novelty(torch.nn.Module):
         def __init__(self):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posenet_cls.errors import PosenetError
+from posenet_cls.errors import OtherRankDone, PosenetError
 from posenet_cls.features import AugmentConfig, FeatureConfig, augment
 from posenet_cls.training.models import MODEL_NAMES
 from posenet_cls.training.models.mlp import PoseClassifier
@@ -246,7 +246,7 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
         )
         trainer.fit(module, datamodule=data)
     if trainer.global_rank != 0:  # DDP: a process Lightning launched for another rank ends here; rank 0 writes the run
-        raise SystemExit(0)
+        raise OtherRankDone(f"rank {trainer.global_rank} done")
     model = PoseClassifier(len(classes), config.features, config.hidden, config.dropout)
     model.load_state_dict(history.best_state if history.best_state is not None else module.model.cpu().state_dict())
     return FitResult(model.eval(), history.rows, history.best_epoch, history.best_loss, time.perf_counter() - start)

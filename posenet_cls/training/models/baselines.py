@@ -10,6 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
+from posenet_cls.errors import PosenetError
 from posenet_cls.features import FeatureConfig, mirror, normalize, pose_embedding
 
 
@@ -78,4 +79,4 @@ def make_baseline(name: str, features: FeatureConfig, seed: int = 0):
         return make_pipeline(FunctionTransformer(raw_coordinates), SVC(kernel="poly", random_state=seed))
     if name == "knn":
         return EmbeddingKNN(features)
-    raise ValueError(name)
+    raise PosenetError(f"unknown baseline model '{name}'; choose from svc, svc-poly, knn")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from posenet_cls.features import FeatureConfig, Normalize
+from posenet_cls.features import FeatureConfig
+from posenet_cls.training.models.normalize import Normalize
 
 
 class PoseMLP(nn.Module):
