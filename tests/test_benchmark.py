@@ -138,7 +138,9 @@ def test_markdown_tables(quick_run):
 
 
 def test_backends_without_networks_are_skipped_with_the_fix(tiny_tree, tmp_path, monkeypatch):
-    from posenet_cls.bench.run import QUICK, backend_rows, render_markdown
+    from posenet_cls.bench.backends import backend_rows
+    from posenet_cls.bench.config import QUICK
+    from posenet_cls.bench.report import render_markdown
     from posenet_cls.pose.blazepose.files import DIR_ENV
 
     monkeypatch.setenv(DIR_ENV, str(tmp_path))  # no networks here: nothing is converted or timed

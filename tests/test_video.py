@@ -15,7 +15,7 @@ from posenet_cls.cli import main
 from posenet_cls.config import PROJECT_ROOT
 from posenet_cls.errors import PosenetError
 from posenet_cls.infer.photos import load_model
-from posenet_cls.infer.stream import NO_PERSON, VideoSession, overlay_lines, predict_video
+from posenet_cls.infer.stream import NO_PERSON, StreamConfig, VideoSession, overlay_lines, predict_video
 from tests.test_extract import make_video
 
 FPS = 10.0
@@ -91,11 +91,11 @@ def test_frames_without_a_person_are_reported(unseen, tmp_path, runtime):
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((480, 640, 3), 90, np.uint8))
     make_video(video, [unseen["Triangle"], blank, unseen["Triangle"]], frames_each=HOLD, fps=FPS)
-    sessions: list[VideoSession] = []
-    results = list(predict_video(video, runtime, window_s=WINDOW, session_out=sessions))
+    stream = predict_video(video, runtime, StreamConfig(window_s=WINDOW))
+    results = list(stream)
     gap = results[HOLD + 2 : 2 * HOLD]
     assert all(not r.pose and r.label == NO_PERSON and r.probabilities is None for r in gap)
-    labels = [s["label"] for s in sessions[0].summary()["segments"]]
+    labels = [s["label"] for s in stream.session.summary()["segments"]]
     assert labels == ["Triangle", NO_PERSON, "Triangle"]
 
 
@@ -125,7 +125,7 @@ def test_video_errors_are_one_line(argv, message, tmp_path, videos, capsys):
 
 def test_session_rejects_a_pair_of_one_class(runtime):
     with pytest.raises(PosenetError, match="two different classes"):
-        VideoSession(runtime, rep_classes=("Triangle", "Triangle"))
+        VideoSession(runtime, StreamConfig(rep_classes=("Triangle", "Triangle")))
 
 
 def test_live_window_is_skipped_without_a_display(videos, runtime, monkeypatch):
@@ -160,7 +160,7 @@ def test_frames_carry_novelty_and_the_form_hints_of_their_class(runtime, yoga8_t
     from posenet_cls.coaching.hints import bend_joint, class_hints
 
     assert runtime.novelty_threshold is not None and runtime.metadata.get("angle_profile")
-    session = VideoSession(runtime, window_s=0.0)
+    session = VideoSession(runtime, StreamConfig(window_s=0.0))
     for pose in yoga8_table.keypoints:
         pred = runtime.classify(pose)
         if pred.label != "unknown" and pred.confidence > 0.9:

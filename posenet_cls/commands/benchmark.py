@@ -83,7 +83,9 @@ def resolve_video(video: str | None, no_video: bool, data_root: Path) -> Path | 
 def run(args) -> int:
     from dataclasses import replace
 
-    from posenet_cls.bench.run import QUICK, BenchConfig, render_markdown, run_benchmark, write_report
+    from posenet_cls.bench.config import QUICK, BenchConfig
+    from posenet_cls.bench.report import render_markdown, write_report
+    from posenet_cls.bench.run import run_benchmark
     from posenet_cls.config import data_dir
 
     base = QUICK if args.quick else BenchConfig()

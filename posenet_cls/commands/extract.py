@@ -10,6 +10,7 @@ from pathlib import Path
 
 from posenet_cls.commands._parsing import add_backend_arguments, add_command
 from posenet_cls.data.outcomes import Status
+from posenet_cls.io.files import atomic_path, write_text_atomic
 from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
@@ -142,7 +143,7 @@ def _photo(source: Path, args) -> int:
     record = {"source": str(source), "pose": found.keypoints is not None, "attempt": found.attempt or None,
               "landmarks": list(LANDMARK_NAMES), "keypoints": pose_json(found.keypoints)}
     if args.out:
-        Path(args.out).write_text(json.dumps(record) + "\n", encoding="utf-8")
+        write_text_atomic(args.out, json.dumps(record) + "\n")
     if args.json:
         print(json.dumps(record))
     elif found.keypoints is None:
@@ -162,34 +163,27 @@ def _video(source, args) -> int:
     if not isinstance(source, int):
         with VideoReader(source) as video:
             total = video.frame_count
-    tmp = Path(str(args.out) + ".tmp") if args.out else None
     frames = found = 0
-    complete = False
-    try:
-        with open(tmp, "w", encoding="utf-8") if tmp else contextlib.nullcontext() as out:
-            bar = tqdm(extract_video(source, model=args.pose_model, min_confidence=args.min_confidence,
-                                     backend=args.backend, device=args.device),
-                       total=total, unit="frame", desc="extract", disable=True if args.json else None)
-            try:
-                for fp in bar:
-                    line = json.dumps({"frame": fp.frame, "timestamp_s": round(fp.timestamp_s, 4),
-                                       "pose": fp.keypoints is not None, "keypoints": pose_json(fp.keypoints)})
-                    frames += 1
-                    found += fp.keypoints is not None
-                    if out:
-                        out.write(line + "\n")
-                    if args.json:
-                        print(line, flush=True)
-            except KeyboardInterrupt:
-                if not isinstance(source, int):
-                    raise  # a file stopped half-way is not a result; a webcam stops this way
-            complete = True
-    finally:
-        if tmp and tmp.exists():
-            if complete:
-                os.replace(tmp, args.out)
-            else:
-                tmp.unlink()
+    with contextlib.ExitStack() as stack:  # the output appears (atomically) only for a complete run
+        out = open(stack.enter_context(atomic_path(args.out)), "w", encoding="utf-8") if args.out else None
+        if out is not None:
+            stack.enter_context(out)
+        bar = tqdm(extract_video(source, model=args.pose_model, min_confidence=args.min_confidence,
+                                 backend=args.backend, device=args.device),
+                   total=total, unit="frame", desc="extract", disable=True if args.json else None)
+        try:
+            for fp in bar:
+                line = json.dumps({"frame": fp.frame, "timestamp_s": round(fp.timestamp_s, 4),
+                                   "pose": fp.keypoints is not None, "keypoints": pose_json(fp.keypoints)})
+                frames += 1
+                found += fp.keypoints is not None
+                if out:
+                    out.write(line + "\n")
+                if args.json:
+                    print(line, flush=True)
+        except KeyboardInterrupt:
+            if not isinstance(source, int):
+                raise  # a file stopped half-way is not a result; a webcam stops this way
     if not args.json:
         name = f"webcam {source}" if isinstance(source, int) else str(source)
         print(f"{name}: person in {found}/{frames} frames" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)

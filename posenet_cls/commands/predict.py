@@ -136,7 +136,8 @@ def _video(args, runtime) -> int:
     from tqdm import tqdm
 
     from posenet_cls.io.video import VideoReader
-    from posenet_cls.infer.stream import predict_video
+    from posenet_cls.infer.stream import StreamConfig, predict_video
+    from posenet_cls.pose.extract import PoseOptions
 
     source = args.webcam if args.webcam is not None else Path(args.source)
     name = f"webcam{source}" if isinstance(source, int) else source.stem
@@ -145,11 +146,11 @@ def _video(args, runtime) -> int:
     if not isinstance(source, int):
         with VideoReader(source) as video:
             total = video.frame_count
-    sessions: list = []
-    frames = predict_video(source, runtime, out_video, args.window, args.threshold,
-                           tuple(args.reps) if args.reps else None, args.show, args.pose_model, sessions,
-                           args.exercise_spec, args.hold, args.mirror, args.backend, args.device)
-    bar = tqdm(frames, total=total, unit="frame", desc="predict", disable=True if args.json else None)
+    config = StreamConfig(args.window, args.threshold, tuple(args.reps) if args.reps else None, args.exercise_spec,
+                          args.hold, args.mirror)
+    stream = predict_video(source, runtime, config, pose=PoseOptions(args.backend, args.pose_model, device=args.device),
+                           out_video=out_video, show=args.show)
+    bar = tqdm(stream, total=total, unit="frame", desc="predict", disable=True if args.json else None)
     try:
         for result in bar:
             if args.json:
@@ -162,7 +163,7 @@ def _video(args, runtime) -> int:
             raise  # a webcam stops with Ctrl-C; the summary still follows
     finally:
         bar.close()
-    summary = sessions[0].summary()
+    summary = stream.session.summary()
     if out_video is not None and out_video.exists():
         summary["annotated"] = str(out_video)
     if args.json:

@@ -24,6 +24,7 @@ import numpy as np
 from posenet_cls.data.outcomes import FileResult, Status, with_videos
 from posenet_cls.data.table import check_table_path, pose_row, write_table
 from posenet_cls.data.workers import extract_tasks
+from posenet_cls.io.files import atomic_path, list_files, write_text_atomic
 from posenet_cls.errors import PosenetError
 from posenet_cls.io.video import is_video
 
@@ -51,13 +52,7 @@ class ExtractReport:
 def list_photos(data_dir: str | Path) -> list[tuple[str, str]]:
     """(relative path, label) for every file in ``data_dir/<label>/``, sorted; hidden files skipped."""
     root = Path(data_dir)
-    if not root.is_dir():
-        raise PosenetError(f"{root}: no such folder")
-    found = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(class_dir.rglob("*")):
-            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
-                found.append((path.relative_to(root).as_posix(), class_dir.name))
+    found = [(rel, rel.split("/", 1)[0]) for rel in list_files(root) if "/" in rel]  # files of class folders
     if not found:
         raise PosenetError(f"{root}: found no photos in class sub-folders (expected {root}/<label>/<photo>)")
     return found
@@ -95,12 +90,10 @@ class Journal:
 
     def open(self, done: dict[str, FileResult]):
         """Rewrite the journal with the kept results and return it open for appending."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.write(json.dumps({"settings": self.settings}) + "\n")
             for result in done.values():
                 f.write(json.dumps(result.__dict__) + "\n")
-        os.replace(tmp, self.path)
         return open(self.path, "a", encoding="utf-8")
 
 
@@ -209,11 +202,7 @@ def make_report(results: list[FileResult], data_dir: str | Path, out: str | Path
 
 def write_report(report: ExtractReport, table: str | Path) -> Path:
     """Write the report beside its table, atomically; returns its path."""
-    report_path = report_path_for(table)
-    tmp = report_path.with_name(report_path.name + ".tmp")
-    tmp.write_text(report.to_json(), encoding="utf-8")
-    os.replace(tmp, report_path)
-    return report_path
+    return write_text_atomic(report_path_for(table), report.to_json())
 
 
 def table_or_extract(table: str | Path, data_dir: str | Path, note: Callable[[str], None] | None = None):

@@ -53,6 +53,7 @@ from posenet_cls.data.outcomes import (
     read_failed,
     video_result,
 )
+from posenet_cls.io.files import write_text_atomic
 from posenet_cls.errors import PosenetError
 from posenet_cls.io.video import is_video
 from posenet_cls.pose.extract import PoseOptions, check_backend
@@ -304,7 +305,7 @@ class PoseActor:
                 ray.get(self._ledger.begin.remote(str(batch["source"][i])))
                 found[i] = self._photos([batch["image"][i]])[0]
                 ray.get(self._ledger.finish.remote([str(batch["source"][i])]))
-            elif plan[i] == "failed":
+            elif plan[i] == Status.FAILED:
                 status[i], reason[i] = Status.FAILED, crash_reason(MAX_CRASHES)
         keypoints = np.zeros((n, NUM_LANDMARKS * NUM_CHANNELS), np.float32)
         for i, pose in found.items():
@@ -334,7 +335,7 @@ class _Chunk:
     def add(self, row: dict) -> None:
         """One result row from the actors; a row that arrives twice (a retried batch) replaces the first."""
         source, label, sha1, status = row["source"], row["label"], row["sha1"], row["status"]
-        if status == "pose":
+        if status == Status.POSE:
             self.rows[source] = pose_row(source, label, sha1, row["attempt"], row["keypoints"])
         if status == "video":
             self.videos[source] = FileResult(source, label, sha1, Status.VIDEO, reason=str(row["frames"]))
@@ -401,9 +402,7 @@ def _prepare_out(out: Path, settings: dict, chunks: list[_Chunk]) -> dict[int, d
         stray = [p.name for p in out.iterdir() if not p.name.startswith(".")]
         if stray:
             raise PosenetError(f"{out}: the folder exists and is not an extract --engine ray output ('{stray[0]}')")
-    tmp = manifest.with_name(MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"settings": settings}, indent=1), encoding="utf-8")
-    os.replace(tmp, manifest)
+    write_text_atomic(manifest, json.dumps({"settings": settings}, indent=1))
     for leftover in out.glob("part-*.parquet.tmp"):
         leftover.unlink()
     kept: dict[int, dict] = {}

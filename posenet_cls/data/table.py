@@ -14,13 +14,13 @@ A table is a ``.csv`` file, a ``.parquet`` file (strings and float32 columns, ne
 from __future__ import annotations
 
 import csv
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from posenet_cls.io.files import atomic_path
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, landmark_columns
 
@@ -105,10 +105,8 @@ def write_parquet(rows: list[dict[str, object]], path: str | Path, metadata: dic
     path = Path(path)
     _, pq = _pyarrow(path)
     table = arrow_table(rows, path, metadata)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def write_table(rows: list[dict[str, object]], path: str | Path) -> None:
@@ -117,14 +115,11 @@ def write_table(rows: list[dict[str, object]], path: str | Path) -> None:
     if check_table_path(path) == "parquet":
         write_parquet(rows, path)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=table_columns(), extrasaction="raise")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.7g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, path)
 
 
 def _check_header(header: list[str], path: Path, writer: str = "to_csv") -> None:

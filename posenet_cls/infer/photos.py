@@ -17,6 +17,7 @@ import numpy as np
 
 from posenet_cls.config import CHECKPOINTS, DEFAULT_OUT_DIR
 from posenet_cls.data.outcomes import Status
+from posenet_cls.io.files import list_files
 from posenet_cls.errors import PosenetError
 from posenet_cls.coaching.hints import class_hints
 from posenet_cls.runtime import NOVEL, UNKNOWN, PoseRuntime
@@ -72,11 +73,7 @@ def find_photos(source: str | Path) -> tuple[Path, list[str]]:
         return source.parent, [source.name]
     if not source.is_dir():
         raise PosenetError(f"{source}: no such file or folder")
-    found = sorted(
-        p.relative_to(source).as_posix()
-        for p in source.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source).parts)
-    )
+    found = list_files(source)
     if not found:
         raise PosenetError(f"{source}: the folder holds no files")
     return source, found

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,23 +67,32 @@ class FrameResult:
         return record
 
 
-class VideoSession:
-    """Per-stream state: classify each frame's pose, smooth over ``window_s``, count reps, keep segments.
+@dataclass(frozen=True)
+class StreamConfig:
+    """What a stream does besides classifying each frame.
 
-    ``exercise`` adds angle-based reps or a hold (:mod:`exercises`); ``hold_class`` times how long the
-    smoothed label equals that class; ``mirror`` (selfie view) flips x and swaps left and right first.
+    ``window_s``: time constant of the smoothing (0: none); ``threshold``: the unknown threshold
+    (None: the model's); ``rep_classes``: (UP, DOWN) classes whose alternation counts reps;
+    ``exercise``: angle-based reps or a hold (:mod:`posenet_cls.coaching.exercises`); ``hold_class``:
+    time how long the smoothed label equals that class; ``mirror``: selfie view, x flipped and left
+    and right swapped first.
     """
 
-    def __init__(
-        self,
-        runtime: PoseRuntime,
-        window_s: float = DEFAULT_WINDOW_S,
-        threshold: float | None = None,
-        rep_classes: tuple[str, str] | None = None,
-        exercise: Exercise | None = None,
-        hold_class: str | None = None,
-        mirror: bool = False,
-    ):
+    window_s: float = DEFAULT_WINDOW_S
+    threshold: float | None = None
+    rep_classes: tuple[str, str] | None = None
+    exercise: Exercise | None = None
+    hold_class: str | None = None
+    mirror: bool = False
+
+
+class VideoSession:
+    """Per-stream state: classify each frame's pose, smooth, count reps, time holds, keep segments."""
+
+    def __init__(self, runtime: PoseRuntime, config: StreamConfig = StreamConfig()):
+        window_s, threshold, rep_classes = config.window_s, config.threshold, config.rep_classes
+        exercise, hold_class, mirror = config.exercise, config.hold_class, config.mirror
+        self.config = config
         self.runtime = runtime
         self.threshold = runtime.unknown_threshold if threshold is None else threshold
         self.smoother = ProbabilitySmoother(window_s)
@@ -158,9 +167,11 @@ class VideoSession:
             hold_s = self.class_timer.update(t, label == self.hold_class)
         if hold_s is not None:
             self.longest_hold_s = max(self.longest_hold_s, hold_s)
-        return FrameResult(frame, t, keypoints is not None, label, confidence, probs, reps, keypoints, angles, hold_s,
-                           None if hold_s is None else self.longest_hold_s,
-                           None if self.tracker is None else self.tracker.exercise.name, novelty, hints)
+        return FrameResult(frame=frame, timestamp_s=t, pose=keypoints is not None, label=label, confidence=confidence,
+                           probabilities=probs, reps=reps, keypoints=keypoints, angles=angles, hold_s=hold_s,
+                           longest_hold_s=None if hold_s is None else self.longest_hold_s,
+                           exercise=None if self.tracker is None else self.tracker.exercise.name, novelty=novelty,
+                           hints=hints)
 
     def summary(self, end_s: float | None = None) -> dict[str, object]:
         """What happened in the stream: frames, pose segments, reps (--reps, --exercise) and holds."""
@@ -208,72 +219,79 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def predict_video(
-    source: str | Path | int,
-    runtime: PoseRuntime,
-    out_video: str | Path | None = None,
-    window_s: float = DEFAULT_WINDOW_S,
-    threshold: float | None = None,
-    rep_classes: tuple[str, str] | None = None,
-    show: bool | None = None,
-    pose_model: str = "full",
-    session_out: list | None = None,
-    exercise: Exercise | None = None,
-    hold_class: str | None = None,
-    mirror: bool = False,
-    backend: str = "mediapipe",
-    device: str = "auto",
-) -> Iterator[FrameResult]:
-    """Classify every frame of a video file or webcam; optionally write an annotated H.264 video.
+_STREAM_KEYS = {"window_s", "threshold", "rep_classes", "exercise", "hold_class", "mirror"}
+_POSE_KEYS = {"pose_model": "model", "backend": "backend", "device": "device"}
 
-    ``show``: a live window; None opens one when a display exists, and none is opened without one.
 
-    ``session_out``, when given, receives the :class:`VideoSession` so the caller can read its
-    summary after the generator ends.
+class VideoStream:
+    """The frames of one video file or webcam, classified: iterate for :class:`FrameResult`; ``session`` holds the
+    state (read its ``summary()`` once the frames are consumed). Annotated frames go to ``out_video`` (H.264)
+    and, with ``show`` (None: when a display exists), to a live window."""
+
+    def __init__(self, source: str | Path | int, runtime: PoseRuntime, config: StreamConfig = StreamConfig(),
+                 pose: PoseOptions = PoseOptions(tracking=True), out_video: str | Path | None = None,
+                 show: bool | None = None):
+        self.source, self.runtime, self.config, self.out_video = source, runtime, config, out_video
+        self.pose = replace(pose, tracking=True)
+        self.show = display_available() if show is None else (show and display_available())
+        self.session = VideoSession(runtime, config)
+
+    def __iter__(self) -> Iterator[FrameResult]:
+        from posenet_cls.infer.draw import annotate
+
+        writer = None
+        completed = False
+        with VideoReader(self.source) as video, make_extractor(self.pose) as extractor:
+            try:
+                fps_avg: float | None = None
+                last = time.perf_counter()
+                for index, t, rgb in video:
+                    found = extractor.frame(rgb, t)
+                    aspect = rgb.shape[1] / rgb.shape[0]
+                    result = self.session.update(index, t, *(found if found is not None else (None, None)),
+                                                 aspect=aspect)
+                    yield result
+                    if self.out_video is not None or self.show:
+                        if self.config.mirror:  # selfie view: draw the mirrored pose on the mirrored frame
+                            rgb = np.ascontiguousarray(rgb[:, ::-1])
+                        image = annotate(rgb, result.keypoints, overlay_lines(result, fps_avg),
+                                         unknown=result.label == UNKNOWN, copy=False)  # the frame is not used again
+                        if self.out_video is not None:
+                            if writer is None:
+                                from posenet_cls.io.writer import VideoWriter
+
+                                writer = VideoWriter(self.out_video, video.fps, image.shape[1], image.shape[0])
+                            writer.write(image)
+                        if self.show and _show(image):
+                            break
+                    now = time.perf_counter()
+                    fps_now = 1.0 / max(now - last, 1e-6)
+                    fps_avg = fps_now if fps_avg is None else 0.9 * fps_avg + 0.1 * fps_now
+                    last = now
+                completed = True
+            finally:
+                if writer is not None:
+                    writer.close(keep=completed or video.is_webcam)
+                if self.show:
+                    import cv2
+
+                    cv2.destroyAllWindows()
+
+
+def predict_video(source: str | Path | int, runtime: PoseRuntime, config: StreamConfig | None = None, *,
+                  pose: PoseOptions | None = None, out_video: str | Path | None = None, show: bool | None = None,
+                  **settings) -> VideoStream:
+    """Classify every frame of a video file or webcam: a :class:`VideoStream` to iterate.
+
+    ``settings`` are the fields of :class:`StreamConfig` (``rep_classes=...``, ``window_s=...``) and
+    ``pose_model``, ``backend``, ``device`` of :class:`PoseOptions`, for callers that pass keywords.
     """
-    from posenet_cls.infer.draw import annotate
-
-    session = VideoSession(runtime, window_s, threshold, rep_classes, exercise, hold_class, mirror)
-    if session_out is not None:
-        session_out.append(session)
-    writer = None
-    window = display_available() if show is None else (show and display_available())
-    completed = False
-    options = PoseOptions(backend, pose_model, tracking=True, device=device)
-    with VideoReader(source) as video, make_extractor(options) as extractor:
-        try:
-            fps_avg: float | None = None
-            last = time.perf_counter()
-            for index, t, rgb in video:
-                found = extractor.frame(rgb, t)
-                aspect = rgb.shape[1] / rgb.shape[0]
-                result = session.update(index, t, *(found if found is not None else (None, None)), aspect=aspect)
-                yield result
-                if out_video is not None or window:
-                    if mirror:  # selfie view: draw the mirrored pose on the mirrored frame
-                        rgb = np.ascontiguousarray(rgb[:, ::-1])
-                    image = annotate(rgb, result.keypoints, overlay_lines(result, fps_avg),
-                                     unknown=result.label == UNKNOWN, copy=False)  # the frame is not used again
-                    if out_video is not None:
-                        if writer is None:
-                            from posenet_cls.io.writer import VideoWriter
-
-                            writer = VideoWriter(out_video, video.fps, image.shape[1], image.shape[0])
-                        writer.write(image)
-                    if window and _show(image):
-                        break
-                now = time.perf_counter()
-                fps_now = 1.0 / max(now - last, 1e-6)
-                fps_avg = fps_now if fps_avg is None else 0.9 * fps_avg + 0.1 * fps_now
-                last = now
-            completed = True
-        finally:
-            if writer is not None:
-                writer.close(keep=completed or video.is_webcam)
-            if window:
-                import cv2
-
-                cv2.destroyAllWindows()
+    unknown = sorted(set(settings) - _STREAM_KEYS - set(_POSE_KEYS))
+    if unknown:
+        raise PosenetError(f"predict_video: unknown setting '{unknown[0]}'")
+    config = replace(config or StreamConfig(), **{k: v for k, v in settings.items() if k in _STREAM_KEYS})
+    pose = replace(pose or PoseOptions(), **{_POSE_KEYS[k]: v for k, v in settings.items() if k in _POSE_KEYS})
+    return VideoStream(source, runtime, config, pose, out_video, show)
 
 
 def _show(rgb: np.ndarray) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from posenet_cls.io.files import atomic_path
 from posenet_cls.errors import PosenetError
 from posenet_cls.features import FeatureConfig
 from posenet_cls.training.models.mlp import PoseClassifier
@@ -62,14 +63,12 @@ def save_checkpoint(path: str | Path, model: PoseClassifier, meta: dict, novelty
     if len(meta["classes"]) != model.num_classes:
         raise PosenetError(f"{path}: {len(meta['classes'])} class names for a model with {model.num_classes} outputs")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta, "state_dict": state}
     if novelty is not None:
         blob["novelty"] = {name: torch.from_numpy(np.ascontiguousarray(getattr(novelty, name)))
                            for name in ("reference", "labels", "scale")}
-    torch.save(blob, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
 
 
 def load_checkpoint(path: str | Path) -> tuple[PoseClassifier, dict]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posenet_cls.io.files import atomic_path
 from posenet_cls.errors import PosenetError
 from posenet_cls.training.novelty import NoveltyModel
 from posenet_cls.training.novelty import score as score_novelty
@@ -118,45 +119,37 @@ def export_model(
     expected = torch_probabilities(model, check_poses)
     if expected.shape[1] != len(classes):
         raise PosenetError(f"the model gives {expected.shape[1]} outputs but has {len(classes)} class names")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice; onnxscript is not installed
-        torch.onnx.export(
-            wrapped,
-            (torch.from_numpy(check_poses[:2]),),
-            str(tmp),
-            dynamo=False,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            opset_version=OPSET,
-            do_constant_folding=True,
-        )
-    proto = onnx.load(str(tmp))
-    if novelty is not None:
-        _add_novelty_branch(proto, novelty, len(classes))
-    proto.doc_string = "posenet_cls pose classifier: raw BlazePose landmarks (batch, 33, 4) -> class probabilities"
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as e:
-        tmp.unlink(missing_ok=True)
-        raise PosenetError(f"{out}: the exported graph fails the ONNX checker ({str(e).splitlines()[0]})") from None
-    onnx.save(proto, str(tmp))
-    try:
+    with atomic_path(out) as tmp:  # appears only when it passes every check below
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice; onnxscript is not installed
+            torch.onnx.export(
+                wrapped,
+                (torch.from_numpy(check_poses[:2]),),
+                str(tmp),
+                dynamo=False,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=OPSET,
+                do_constant_folding=True,
+            )
+        proto = onnx.load(str(tmp))
+        if novelty is not None:
+            _add_novelty_branch(proto, novelty, len(classes))
+        proto.doc_string = "posenet_cls pose classifier: raw BlazePose landmarks (batch, 33, 4) -> class probabilities"
+        del proto.metadata_props[:]
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+        try:
+            onnx.checker.check_model(proto, full_check=True)
+        except onnx.checker.ValidationError as e:
+            raise PosenetError(f"{out}: the exported graph fails the ONNX checker ({str(e).splitlines()[0]})") from None
+        onnx.save(proto, str(tmp))
         diff, same_top = _parity(tmp, check_poses, expected, novelty)
-    except PosenetError:
-        tmp.unlink(missing_ok=True)
-        raise
-    if diff > PARITY_TOLERANCE:
-        tmp.unlink(missing_ok=True)
-        raise PosenetError(
-            f"{out}: onnxruntime differs from torch by {diff:.2e} on probabilities (tolerance {PARITY_TOLERANCE:g}); not written"
-        )
-    tmp.replace(out)
+        if diff > PARITY_TOLERANCE:
+            raise PosenetError(
+                f"{out}: onnxruntime differs from torch by {diff:.2e} on probabilities (tolerance {PARITY_TOLERANCE:g}); not written"
+            )
     return ExportReport(str(out), list(classes), len(check_poses), diff, same_top, out.stat().st_size)
 
 

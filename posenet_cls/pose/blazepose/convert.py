@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from posenet_cls.pose.blazepose.files import mediapipe_version, network_paths
+from posenet_cls.io.files import atomic_path
 from posenet_cls.errors import PosenetError
 
 OPSET = 17
@@ -567,13 +567,8 @@ def convert(
     """Convert one TFLite network to ONNX at onnx_path (same bytes on every run), written atomically."""
     model = build_model(tflite_path, outputs, input_name, weights, metadata)
     out = Path(onnx_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(out, unique=True) as tmp:
         tmp.write_bytes(model.SerializeToString(deterministic=True))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 
