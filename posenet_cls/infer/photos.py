@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.config import CHECKPOINTS, DEFAULT_OUT_DIR
+from posenet_cls.config import CHECKPOINTS, DEFAULT_OUT_DIR  # noqa: F401  (DEFAULT_OUT_DIR: posenet_cls.predict.DEFAULT_OUT_DIR)
 from posenet_cls.data.outcomes import Status
 from posenet_cls.io.files import list_files
 from posenet_cls.errors import PosenetError
