@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.data.outcomes import Decoded, FileResult, Job, Task, decode_file, pose_result, read_failed
+from posenet_cls.data.outcomes import FileResult, Job, Task, pose_result, read_and_decode
 from posenet_cls.errors import PosenetError
 
 POOLS = ("thread", "process")
@@ -36,22 +36,6 @@ POOLS = ("thread", "process")
 # Pillow and hashlib release the GIL and a thread hands its image over without pickling it through a pipe:
 # decoding alone runs at ~600 photos/s in 2 threads (~320 in 2 processes), 8x the networks, so they never wait.
 DECODE_POOL = "thread"
-
-
-def read_and_decode(task: Job) -> tuple[FileResult, np.ndarray | None]:
-    """Read, hash and decode one file: (its result so far, 'unreadable' when not a photo, and its RGB or None).
-
-    Never raises for a bad file; the reasons are those of :func:`posenet_cls.data.workers.run_extraction`.
-    A :class:`posenet_cls.data.outcomes.Decoded` job (a video frame) is already read: it is passed through.
-    """
-    if isinstance(task, Decoded):
-        return task.result, task.rgb
-    root, rel, label = task
-    try:
-        data = (Path(root) / rel).read_bytes()
-    except OSError as e:
-        return read_failed(rel, label, e), None
-    return decode_file(rel, label, data)
 
 
 def network_threads(device: str) -> int:

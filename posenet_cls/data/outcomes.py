@@ -177,3 +177,19 @@ def _job_result(job: Job) -> FileResult:
         return FileResult(rel, label, _file_sha1(Path(root) / rel), Status.PENDING)
     except OSError as e:
         return read_failed(rel, label, e)
+
+
+def read_and_decode(task: Job) -> tuple[FileResult, np.ndarray | None]:
+    """Read, hash and decode one file: (its result so far, 'unreadable' when not a photo, and its RGB or None).
+
+    Never raises for a bad file; both engines' local paths read files through here.
+    A :class:`posenet_cls.data.outcomes.Decoded` job (a video frame) is already read: it is passed through.
+    """
+    if isinstance(task, Decoded):
+        return task.result, task.rgb
+    root, rel, label = task
+    try:
+        data = (Path(root) / rel).read_bytes()
+    except OSError as e:
+        return read_failed(rel, label, e), None
+    return decode_file(rel, label, data)

@@ -14,19 +14,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from pathlib import Path
 
 from posenet_cls.data.outcomes import (
     MAX_CRASHES,
-    Decoded,
     FileResult,
     Job,
     Status,
-    crash_reason,
-    decode_file,
-    pose_result,
-    read_failed,
     _job_result,
+    crash_reason,
+    pose_result,
+    read_and_decode,
 )
 from posenet_cls.errors import PosenetError
 from posenet_cls.pose.extract import PoseOptions
@@ -55,15 +52,7 @@ def _process(job: Job) -> FileResult:
     """Extract one file or frame in the current worker; never raises for a bad file."""
     if _worker_error is not None:
         raise _worker_error
-    if isinstance(job, Decoded):
-        result, rgb = job.result, job.rgb
-    else:
-        root, rel, label = job
-        try:
-            data = (Path(root) / rel).read_bytes()
-        except OSError as e:
-            return read_failed(rel, label, e)
-        result, rgb = decode_file(rel, label, data)
+    result, rgb = read_and_decode(job)
     return result if rgb is None else pose_result(result, _worker_extractor.photo(rgb))
 
 
