@@ -45,11 +45,17 @@ def angle_profile(keypoints: np.ndarray, labels, aspect: float = 1.0, min_visibi
     return {"version": PROFILE_VERSION, "aspect": float(aspect), "min_spread": MIN_SPREAD, "classes": classes}
 
 
-def _words(name: str, diff: float, label: str) -> str:
+def _words(name: str, diff: float, label: str | None = None) -> str:
     deg = f"{abs(diff):.0f} deg"
+    usual = f" than usual for {label}" if label else ""
     if name == TRUNK_LEAN:
-        return f"trunk {deg} {'leaning more' if diff > 0 else 'more upright'} than usual for {label}"
-    return f"{name.replace('_', ' ')} {deg} {'straighter' if diff > 0 else 'more bent'} than usual for {label}"
+        return f"trunk {deg} {'leaning more' if diff > 0 else 'more upright'}{usual}"
+    return f"{name.replace('_', ' ')} {deg} {'straighter' if diff > 0 else 'more bent'}{usual}"
+
+
+def short_text(hint: dict) -> str:
+    """A hint without its class ("right knee 55 deg more bent"): for a tag that already shows the class."""
+    return _words(hint["angle"], hint["difference"])
 
 
 def form_hints(

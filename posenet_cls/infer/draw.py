@@ -1,4 +1,4 @@
-"""Annotated copies of photos: the BlazePose skeleton and the predicted label with its confidence.
+"""Annotated copies of photos and frames: the skeleton, a tag beside the person, a status line in a corner.
 
 Input photos are RGB uint8 ``(H, W, 3)``; keypoints are a raw pose ``(33, 4)`` (x, y normalised to
 the image, visibility in [0, 1]). Drawing is done with OpenCV on a copy; the photo is not changed.
@@ -6,6 +6,7 @@ the image, visibility in [0, 1]). Drawing is done with OpenCV on a copy; the pho
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,162 @@ BOX_COLOUR = (30, 30, 30)
 UNKNOWN_BOX_COLOUR = (160, 30, 30)
 
 
+TEXT_HEIGHT = 0.022  # of the frame's height: about 16 px on 720p, never under MIN_FONT_SCALE
+MIN_FONT_SCALE = 0.4
+TAG_WIDTH = 0.4  # a tag line longer than this share of the frame's width is wrapped, then shortened
+TAG_LINES = 4  # lines in a person's tag at most
+ALPHA = 0.6  # opacity of the boxes behind text: the frame stays visible through them
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in pixels, ``x1``/``y1`` exclusive."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def overlap(self, other: Box) -> int:
+        """Pixels this box shares with ``other``."""
+        w = min(self.x1, other.x1) - max(self.x0, other.x0)
+        h = min(self.y1, other.y1) - max(self.y0, other.y0)
+        return max(w, 0) * max(h, 0)
+
+    @property
+    def area(self) -> int:
+        return max(self.x1 - self.x0, 0) * max(self.y1 - self.y0, 0)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the text goes: the person's tag (its lines and box) and the frame's status line, if any."""
+
+    font_scale: float
+    thickness: int
+    line_height: int
+    pad: int
+    tag: list[str]
+    tag_box: Box
+    status: str | None
+    status_box: Box | None
+
+
+def _text_width(text: str, font_scale: float, thickness: int) -> int:
+    import cv2
+
+    return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)[0][0]
+
+
+def _wrap(lines: list[str], max_width: int, font_scale: float, thickness: int, max_lines: int) -> list[str]:
+    """Lines broken at spaces to fit ``max_width`` pixels; past ``max_lines``, or a word too long, shortened with ...."""
+    out: list[str] = []
+    for line in lines:
+        words, current = line.split(), ""
+        for word in words:
+            trial = f"{current} {word}".strip()
+            if current and _text_width(trial, font_scale, thickness) > max_width:
+                out.append(current)
+                current = word
+            else:
+                current = trial
+        out.append(current)
+    if len(out) > max_lines:
+        out = out[:max_lines]
+        out[-1] += "..."
+    fitted = []
+    for line in out:
+        while len(line) > 4 and _text_width(line, font_scale, thickness) > max_width:
+            line = line[:-4].rstrip() + "..."
+        fitted.append(line)
+    return fitted
+
+
+def person_box(keypoints: np.ndarray | None, shape: tuple[int, int]) -> Box | None:
+    """The box around a pose's seen joints in pixels, with room above the top joint for the head."""
+    if keypoints is None:
+        return None
+    h, w = shape
+    seen = keypoints[:, 3] >= MIN_VISIBILITY
+    if not seen.any():
+        return None
+    xy = keypoints[seen, :2] * (w, h)
+    x0, y0 = xy.min(axis=0)
+    x1, y1 = xy.max(axis=0)
+    margin = 0.08 * max(y1 - y0, x1 - x0, 1.0)  # the nose is not the top of the head
+    return Box(int(max(x0 - margin, 0)), int(max(y0 - 1.5 * margin, 0)), int(min(x1 + margin, w)), int(min(y1 + margin, h)))
+
+
+def layout(shape: tuple[int, int], keypoints: np.ndarray | None, tag: list[str], status: str | None = None) -> Layout:
+    """Place a person's tag beside the person (above, right, left, below: the first that fits the frame and
+    covers none of the person) and the status line in a corner away from them; text scaled to the frame."""
+    h, w = shape
+    font_scale = max(MIN_FONT_SCALE, TEXT_HEIGHT * h / 22.0)  # HERSHEY_SIMPLEX at scale 1 is ~22 px high
+    thickness = max(1, int(font_scale * 2 + 0.5))
+    line_height = int(round(30 * font_scale))
+    pad = max(3, int(round(6 * font_scale)))
+    # the first line (the label) is never cut: on a small photo the tag may use the whole width for it
+    first = _text_width(tag[0], font_scale, thickness) if tag else 0
+    lines = _wrap(tag, int(min(w - 2 * pad, max(TAG_WIDTH * w, first))), font_scale, thickness, TAG_LINES)
+    tw = max([_text_width(line, font_scale, thickness) for line in lines] + [1]) + 2 * pad
+    th = line_height * len(lines) + pad
+    person = person_box(keypoints, shape)
+    gap = pad
+
+    def fits(b: Box) -> bool:
+        return b.x0 >= 0 and b.y0 >= 0 and b.x1 <= w and b.y1 <= h
+
+    def clamp_x(x: int) -> int:
+        return int(min(max(x, 0), max(w - tw, 0)))
+
+    def clamp_y(y: int) -> int:
+        return int(min(max(y, 0), max(h - th, 0)))
+
+    if person is None:
+        candidates = [Box(0, 0, tw, th)]
+    else:
+        p = person
+        candidates = [
+            Box(clamp_x(p.x0), p.y0 - gap - th, clamp_x(p.x0) + tw, p.y0 - gap),  # above
+            Box(p.x1 + gap, clamp_y(p.y0), p.x1 + gap + tw, clamp_y(p.y0) + th),  # right
+            Box(p.x0 - gap - tw, clamp_y(p.y0), p.x0 - gap, clamp_y(p.y0) + th),  # left
+            Box(clamp_x(p.x0), p.y1 + gap, clamp_x(p.x0) + tw, p.y1 + gap + th),  # below
+            Box(0, 0, tw, th), Box(w - tw, 0, w, th),  # the top corners, when nothing else fits
+        ]
+    inside = [b for b in candidates if fits(b)] or [Box(0, 0, min(tw, w), min(th, h))]
+    tag_box = min(inside, key=lambda b: b.overlap(person) if person is not None else 0)
+    status_box = None
+    if status:
+        sw = _text_width(status, font_scale, thickness) + 2 * pad
+        sh = line_height + pad
+        corners = [Box(0, h - sh, sw, h), Box(w - sw, h - sh, w, h), Box(w - sw, 0, w, sh)]
+        taken = [b for b in (person, tag_box) if b is not None]
+        status_box = min(corners, key=lambda b: sum(b.overlap(t) for t in taken))
+    return Layout(font_scale, thickness, line_height, pad, lines, tag_box, status, status_box)
+
+
+def _text_box(out: np.ndarray, box: Box, lines: list[str], lay: Layout, colour: tuple[int, int, int]) -> None:
+    """Text on a translucent box: the frame shows through it."""
+    import cv2
+
+    x0, y0, x1, y1 = max(box.x0, 0), max(box.y0, 0), min(box.x1, out.shape[1]), min(box.y1, out.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    region = out[y0:y1, x0:x1]
+    region[:] = (region * (1 - ALPHA) + np.array(colour) * ALPHA).astype(np.uint8)
+    for i, line in enumerate(lines):
+        baseline = box.y0 + lay.pad + int(round(22 * lay.font_scale)) + i * lay.line_height
+        cv2.putText(out, line, (box.x0 + lay.pad, baseline), cv2.FONT_HERSHEY_SIMPLEX, lay.font_scale, LABEL_COLOUR,
+                    lay.thickness, cv2.LINE_AA)
+
+
 def annotate(
-    rgb: np.ndarray, keypoints: np.ndarray | None, text: str | list[str], unknown: bool = False, copy: bool = True
+    rgb: np.ndarray, keypoints: np.ndarray | None, text: str | list[str], unknown: bool = False, copy: bool = True,
+    status: str | None = None,
 ) -> np.ndarray:
-    """The RGB photo with the skeleton (when a pose is given) and ``text`` (a line or lines) boxed at the top left.
+    """The RGB photo with the skeleton (when a pose is given), ``text`` (a line or lines) in a tag beside the
+    person, and ``status`` (frames per second, say) in a corner; the text never covers the person where the
+    frame has room elsewhere.
 
     Draws on a copy unless ``copy=False`` (a video frame that is not used again).
     """
@@ -32,8 +185,7 @@ def annotate(
 
     out = np.ascontiguousarray(rgb).copy() if copy or not rgb.flags.c_contiguous else rgb
     h, w = out.shape[:2]
-    scale = max(h, w) / 640.0
-    thickness = max(1, int(round(2 * scale)))
+    thickness = max(1, int(round(2 * max(h, w) / 640.0)))
     if keypoints is not None:
         pts = np.round(keypoints[:, :2] * (w, h)).astype(np.int32)
         seen = keypoints[:, 3] >= MIN_VISIBILITY
@@ -42,17 +194,10 @@ def annotate(
                 cv2.line(out, tuple(map(int, pts[a])), tuple(map(int, pts[b])), EDGE_COLOUR, thickness, cv2.LINE_AA)
         for i in np.flatnonzero(seen):
             cv2.circle(out, tuple(map(int, pts[i])), thickness + 1, JOINT_COLOUR, -1, cv2.LINE_AA)
-    lines = [text] if isinstance(text, str) else list(text)
-    font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.5, 0.9 * scale)
-    sizes = [cv2.getTextSize(line, font, font_scale, thickness) for line in lines]
-    tw = max(w_ for (w_, _), _ in sizes)
-    th = max(h_ for (_, h_), _ in sizes)
-    base = max(b for _, b in sizes)
-    pad = max(4, int(6 * scale))
-    step = th + base + pad
-    cv2.rectangle(out, (0, 0), (tw + 2 * pad, step * len(lines) + pad), UNKNOWN_BOX_COLOUR if unknown else BOX_COLOUR, -1)
-    for i, line in enumerate(lines):
-        cv2.putText(out, line, (pad, pad + th + i * step), font, font_scale, LABEL_COLOUR, thickness, cv2.LINE_AA)
+    lay = layout((h, w), keypoints, [text] if isinstance(text, str) else list(text), status)
+    _text_box(out, lay.tag_box, lay.tag, lay, UNKNOWN_BOX_COLOUR if unknown else BOX_COLOUR)
+    if lay.status_box is not None and lay.status:
+        _text_box(out, lay.status_box, [lay.status], lay, BOX_COLOUR)
     return out
 
 

@@ -19,7 +19,7 @@ from posenet_cls.config import CHECKPOINTS, DEFAULT_OUT_DIR  # noqa: F401  (DEFA
 from posenet_cls.data.outcomes import Status
 from posenet_cls.io.files import list_files
 from posenet_cls.errors import PosenetError
-from posenet_cls.coaching.hints import class_hints
+from posenet_cls.coaching.hints import class_hints, short_text
 from posenet_cls.runtime import NOVEL, UNKNOWN, PoseRuntime
 from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
 
@@ -148,5 +148,5 @@ def annotate_photo(photo: str | Path, result: PhotoResult, out: str | Path) -> P
     from posenet_cls.io.images import load_image
 
     rgb = load_image(photo)
-    lines = [label_text(result)] + ([result.hints[0]["text"]] if result.hints else [])
+    lines = [label_text(result)] + ([short_text(result.hints[0])] if result.hints else [])
     return write_image(annotate(rgb, result.keypoints, lines, result.label == UNKNOWN), out)

@@ -20,7 +20,7 @@ from posenet_cls.schema import mirror_keypoints, mirror_world
 from posenet_cls.coaching.exercises import Exercise, ExerciseTracker
 from posenet_cls.io.video import VideoReader
 from posenet_cls.pose.extract import PoseOptions, make_extractor
-from posenet_cls.coaching.hints import class_hints
+from posenet_cls.coaching.hints import class_hints, short_text
 from posenet_cls.runtime import UNKNOWN, PoseRuntime
 from posenet_cls.coaching.temporal import DEFAULT_WINDOW_S, CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
 
@@ -198,12 +198,12 @@ class VideoSession:
         return out
 
 
-def overlay_lines(result: FrameResult, fps: float | None) -> list[str]:
-    """The text drawn on a frame: label and confidence, reps, hold time, frames per second."""
+def overlay_lines(result: FrameResult, fps: float | None = None) -> list[str]:
+    """The person's tag on a frame: label and confidence, the first hint, reps, hold time (``fps``: also a line)."""
     if not result.pose:
         lines = [NO_PERSON]
     else:
-        lines = [f"{result.label} {result.confidence:.0%}"] + ([result.hints[0]["text"]] if result.hints else [])
+        lines = [f"{result.label} {result.confidence:.0%}"] + ([short_text(result.hints[0])] if result.hints else [])
     if result.reps is not None:
         named = result.exercise and result.hold_s is None  # a hold exercise shows its hold, not reps
         lines.append(f"{result.exercise} reps: {result.reps}" if named else f"reps: {result.reps}")
@@ -254,8 +254,8 @@ class VideoStream:
                     if self.out_video is not None or self.show:
                         if self.config.mirror:  # selfie view: draw the mirrored pose on the mirrored frame
                             rgb = np.ascontiguousarray(rgb[:, ::-1])
-                        image = annotate(rgb, result.keypoints, overlay_lines(result, fps_avg),
-                                         unknown=result.label == UNKNOWN, copy=False)  # the frame is not used again
+                        image = annotate(rgb, result.keypoints, overlay_lines(result), unknown=result.label == UNKNOWN,
+                                         copy=False, status=f"{fps_avg:.0f} FPS" if fps_avg else None)
                         if self.out_video is not None:
                             if writer is None:
                                 from posenet_cls.io.writer import VideoWriter
