@@ -15,7 +15,6 @@ __version__ = "0.1.0"
 
 MOVED = {
     "posenet_cls.angles": "posenet_cls.coaching.angles",
-    "posenet_cls.bench": "posenet_cls.bench",
     "posenet_cls.blazepose": "posenet_cls.pose.blazepose",
     "posenet_cls.blazepose.anchors": "posenet_cls.pose.blazepose.anchors",
     "posenet_cls.blazepose.batch": "posenet_cls.data.onnx_batch",
@@ -43,7 +42,6 @@ MOVED = {
     "posenet_cls.video": "posenet_cls.infer.stream",
     "posenet_cls.video_writer": "posenet_cls.io.writer",
 }
-MOVED.pop("posenet_cls.bench")  # the same name, now a package
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):

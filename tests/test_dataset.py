@@ -72,22 +72,28 @@ def test_unreadable_files_are_reported_not_fatal(small_tree, tmp_path):
     assert report.unreadable == [{"source": "Vrukshasana/readme.txt", "reason": "not an image file"}]
 
 
-def test_resume_after_kill_gives_the_same_table(small_tree, tmp_path):
-    clean = tmp_path / "clean.csv"
-    build_dataset(small_tree, clean, workers=1)
-    out = tmp_path / "killed.csv"
+def _kill_extract(source: Path, out: Path, lines: int) -> Path:
+    """Run ``posenet-cls extract SOURCE -o OUT`` and SIGKILL it once its journal holds ``lines`` lines; the journal."""
     journal = out.with_name(out.name + ".partial")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "posenet_cls", "extract", str(small_tree), "-o", str(out), "--workers", "1"],
+        [sys.executable, "-m", "posenet_cls", "extract", str(source), "-o", str(out), "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists() and journal.read_text().count("\n") >= 5:
+        if journal.exists() and journal.read_text().count("\n") >= lines:
             break
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    return journal
+
+
+def test_resume_after_kill_gives_the_same_table(small_tree, tmp_path):
+    clean = tmp_path / "clean.csv"
+    build_dataset(small_tree, clean, workers=1)
+    out = tmp_path / "killed.csv"
+    journal = _kill_extract(small_tree, out, lines=5)
     assert not out.exists() and journal.exists()  # no half-written table, the journal survives
     done_before = journal.read_text().count("\n") - 1
     assert 0 < done_before < 13
@@ -167,18 +173,7 @@ def test_video_interrupted_midway_is_redone(yoga8, videos, tmp_path):
     clean = tmp_path / "clean.csv"
     build_dataset(data, clean, workers=2)
     out = tmp_path / "killed.csv"
-    journal = out.with_name(out.name + ".partial")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posenet_cls", "extract", str(data), "-o", str(out), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists() and journal.read_text().count("\n") >= 20:  # the 2 photos and some frames
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    journal = _kill_extract(data, out, lines=20)  # the 2 photos and some frames
     lines = []
     for line in journal.read_text().splitlines()[1:]:
         try:

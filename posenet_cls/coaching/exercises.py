@@ -265,7 +265,7 @@ def _combine(values: list[float], visibilities: list[float], side: str, min_visi
     if not seen:
         return None
     if side == "deeper":
-        return min(seen, key=cost) if cost is not None else float(np.mean(seen))
+        return min(seen, key=cost)
     if side == "min":
         return min(seen)
     if side == "max":

@@ -115,14 +115,16 @@ def _file_sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def video_frames(root: str, rel: str, label: str, ends: dict[str, tuple[str, str, int]]) -> Iterator[Decoded]:
+def video_frames(root: str, rel: str, label: str, ends: dict[str, tuple[str, str, int]],
+                 path: Path | None = None) -> Iterator[Decoded]:
     """A video's frames as pending jobs (static mode, like photos); then ``ends[rel]`` = (label, sha1, frame count).
 
-    A video that cannot be read is one final, unreadable job.
+    A video that cannot be read is one final, unreadable job. ``path``: where its bytes are, when not
+    at ``root/rel`` (a local copy of a file behind a URI).
     """
     from posenet_cls.io.video import VideoReader
 
-    path = Path(root) / rel
+    path = path if path is not None else Path(root) / rel
     try:
         sha1 = _file_sha1(path)
     except OSError as e:
@@ -168,7 +170,7 @@ def with_videos(tasks: Iterable[Task],
     yield from finished()
 
 
-def _job_result(job: Job) -> FileResult:
+def job_result(job: Job) -> FileResult:
     """The result a job starts from (sha1 read here for a file the worker never got to hash)."""
     if isinstance(job, Decoded):
         return job.result

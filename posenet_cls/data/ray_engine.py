@@ -27,7 +27,6 @@ Ray is imported only here, and only when this engine is asked for.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -44,17 +43,18 @@ import numpy as np
 
 from posenet_cls.data.dataset import ExtractReport, list_photos, make_report, write_report
 from posenet_cls.data.outcomes import (
-    Status,
     MAX_CRASHES,
     FileResult,
+    Status,
     crash_reason,
     decode_file,
     pose_result,
     read_failed,
+    video_frames,
     video_result,
 )
-from posenet_cls.io.files import write_text_atomic
 from posenet_cls.errors import PosenetError
+from posenet_cls.io.files import write_text_atomic
 from posenet_cls.io.video import is_video
 from posenet_cls.pose.extract import PoseOptions, check_backend
 from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS
@@ -171,42 +171,38 @@ def _batch(records: list[dict]) -> dict[str, np.ndarray]:
 
 
 def _video_records(source: str, chunk: int, rel: str, label: str) -> Iterator[list[dict]]:
-    """A video's frames as pending rows (in batches), then one row for the video itself with its frame count."""
-    from posenet_cls.io.video import VideoReader
+    """A video's frames as pending rows (in batches), then one row for the video itself with its frame count.
 
+    The frames come from :func:`outcomes.video_frames`, as in the local engine; a video behind a URI is
+    copied to a local file first (OpenCV reads videos from files only).
+    """
     tmp = None
     try:
-        data = _read_bytes(source, rel)
-    except OSError as e:
-        yield [_record(chunk, read_failed(rel, label, e))]
-        return
-    sha1 = hashlib.sha1(data).hexdigest()
-    path = Path(source) / rel
-    frames = 0
-    try:
-        if _is_uri(source):  # OpenCV reads videos from files only
-            tmp = tempfile.NamedTemporaryFile(suffix=Path(rel).suffix, delete=False)
-            tmp.write(data)
-            tmp.close()
+        path = None
+        if _is_uri(source):
+            try:
+                data = _read_bytes(source, rel)
+            except OSError as e:
+                yield [_record(chunk, read_failed(rel, label, e))]
+                return
+            with tempfile.NamedTemporaryFile(suffix=Path(rel).suffix, delete=False) as tmp:
+                tmp.write(data)
+            del data
             path = Path(tmp.name)
-        del data
+        ends: dict[str, tuple[str, str, int]] = {}
         pending: list[dict] = []
-        with VideoReader(path) as video:
-            for index, _t, rgb in video:
-                frame = FileResult(f"{rel}#{index:06d}", label, sha1, Status.PENDING)
-                pending.append(_record(chunk, frame, rgb, video=rel))
-                frames += 1
-                if len(pending) == FRAMES_PER_BATCH:
-                    yield pending
-                    pending = []
+        for job in video_frames(source, rel, label, ends, path=path):
+            if job.rgb is None:  # unreadable: the video's one, final row
+                yield [_record(chunk, job.result)]
+                return
+            pending.append(_record(chunk, job.result, job.rgb, video=rel))
+            if len(pending) == FRAMES_PER_BATCH:
+                yield pending
+                pending = []
         if pending:
             yield pending
+        _, sha1, frames = ends[rel]  # a video that breaks off keeps the frames already sent
         yield [_record(chunk, FileResult(rel, label, sha1, Status.VIDEO), video=rel, frames=frames)]
-    except PosenetError as e:
-        if frames:  # frames already sent: a video that breaks off keeps them
-            yield [_record(chunk, FileResult(rel, label, sha1, Status.VIDEO), video=rel, frames=frames)]
-        else:
-            yield [_record(chunk, FileResult(rel, label, sha1, Status.UNREADABLE, reason=str(e).split(": ", 1)[-1]))]
     finally:
         if tmp is not None:
             os.unlink(tmp.name)
@@ -293,23 +289,23 @@ class PoseActor:
 
         n = len(batch["source"])
         status, attempt, reason = ([str(v) for v in batch[k]] for k in ("status", "attempt", "reason"))
-        pending = [i for i in range(n) if status[i] == Status.PENDING]
-        sources = [str(batch["source"][i]) for i in pending]
-        plan = dict(zip(pending, ray.get(self._ledger.plan.remote(sources)))) if pending else {}
+        source = {i: str(batch["source"][i]) for i in range(n) if status[i] == Status.PENDING}
+        pending = list(source)
+        plan = dict(zip(pending, ray.get(self._ledger.plan.remote(list(source.values()))))) if pending else {}
         together = [i for i in pending if plan[i] == "batch"]
         found = dict(zip(together, self._photos([batch["image"][i] for i in together]))) if together else {}
         if together:
-            ray.get(self._ledger.finish.remote([str(batch["source"][i]) for i in together]))
+            ray.get(self._ledger.finish.remote([source[i] for i in together]))
         for i in pending:
             if plan[i] == "alone":
-                ray.get(self._ledger.begin.remote(str(batch["source"][i])))
+                ray.get(self._ledger.begin.remote(source[i]))
                 found[i] = self._photos([batch["image"][i]])[0]
-                ray.get(self._ledger.finish.remote([str(batch["source"][i])]))
+                ray.get(self._ledger.finish.remote([source[i]]))
             elif plan[i] == Status.FAILED:
                 status[i], reason[i] = Status.FAILED, crash_reason(MAX_CRASHES)
         keypoints = np.zeros((n, NUM_LANDMARKS * NUM_CHANNELS), np.float32)
         for i, pose in found.items():
-            r = pose_result(FileResult(str(batch["source"][i]), str(batch["label"][i]), str(batch["sha1"][i]), Status.PENDING), pose)
+            r = pose_result(FileResult(source[i], str(batch["label"][i]), str(batch["sha1"][i]), Status.PENDING), pose)
             status[i], attempt[i], reason[i] = r.status, r.attempt, r.reason
             if r.keypoints is not None:
                 keypoints[i] = r.keypoints

@@ -20,8 +20,8 @@ from posenet_cls.data.outcomes import (
     FileResult,
     Job,
     Status,
-    _job_result,
     crash_reason,
+    job_result,
     pose_result,
     read_and_decode,
 )
@@ -140,7 +140,7 @@ def _pool_results(jobs: Iterator[Job], factory: Callable[[], object], workers: i
                 suspects.extend(crashed)
                 continue
             for job in crashed:  # ran alone: this job broke the pool
-                pending = _job_result(job)
+                pending = job_result(job)
                 crashes[pending.source] += 1
                 if crashes[pending.source] >= MAX_CRASHES:
                     yield replace(pending, status=Status.FAILED, reason=crash_reason(crashes[pending.source]))
