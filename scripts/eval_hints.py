@@ -1,6 +1,6 @@
 """How well form hints find a bent joint: fit the angle profile on fold 0's train rows, bend held-out poses.
 
-Usage: .venv/bin/python scripts/eval_hints.py [--table runs/default_model/poses.csv] [--degrees 40]
+Usage: .venv/bin/python scripts/eval_hints.py [--table runs/default_model/poses.csv] [--degrees 40] [--mirrored]
 
 Takes the test rows of posenet_cls.data.splits.make_splits(table, 5, 0)[0] that the shipped model
 classifies correctly, bends each visible joint in turn by --degrees (the landmarks beyond the joint
@@ -28,6 +28,8 @@ def main() -> int:
     p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),
                    help="yoga8 keypoint table (extracted from ../shared/data/yoga8 when missing)")
     p.add_argument("--degrees", type=float, default=40.0)
+    p.add_argument("--mirrored", action="store_true",
+                   help="judge the mirror images of the held-out poses (the other leg leading) against the same profile")
     args = p.parse_args()
     table = table_or_extract(args.table, data_dir() / "yoga8", lambda m: print(m, file=sys.stderr, flush=True))
     split = make_splits(table, 5, 0)[0]
@@ -36,7 +38,12 @@ def main() -> int:
     test = split.test
     preds = [p.best for p in runtime.classify_batch(table.keypoints[test])]  # hints judge the pose, not the unknown rule
     right = test[[pred == lab for pred, lab in zip(preds, table.labels[test].astype(str))]]
-    report = evaluate_hints(table.keypoints[right], table.labels[right], profile, args.degrees)
+    poses = table.keypoints[right]
+    if args.mirrored:
+        from posenet_cls.features import mirror
+
+        poses = mirror(poses)
+    report = evaluate_hints(poses, table.labels[right], profile, args.degrees)
     print(f"{len(right)} correctly classified held-out poses of {len(test)}; each visible joint bent by {args.degrees:g} deg")
     print(f"{'joint':16s} {'trials':>6s} {'hit rate':>8s}")
     for name, r in report["per_joint"].items():

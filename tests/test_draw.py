@@ -27,7 +27,10 @@ def squat_frames(videos):
 def test_tag_and_status_never_cover_the_lifter(squat_frames):
     posed = [(shape, kp) for shape, kp in squat_frames if kp is not None]
     assert len(posed) >= 70
+    rng = np.random.default_rng(0)
     for shape, kp in posed:
+        kp = kp.copy()
+        kp[:, :2] += rng.normal(0, 2e-3, kp[:, :2].shape).astype(np.float32)  # twice the spread between CPUs
         lay = layout(shape, kp, TAG, "30 FPS")
         person = person_box(kp, shape)
         assert lay.tag_box.overlap(person) == 0 and lay.status_box.overlap(person) == 0

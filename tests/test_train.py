@@ -225,3 +225,10 @@ def test_classifier_needs_raw_landmarks_and_returns_logits():
     model = PoseClassifier(3)
     assert model(torch.zeros(4, 33, 4)).shape == (4, 3)
     assert torch.isfinite(model(torch.zeros(4, 33, 4))).all()
+
+
+def test_an_unknown_baseline_is_one_domain_error():
+    from posenet_cls.training.models.baselines import make_baseline
+
+    with pytest.raises(PosenetError, match="unknown baseline model 'svm'; choose from svc, svc-poly, knn"):
+        make_baseline("svm", FeatureConfig())

@@ -177,3 +177,8 @@ def test_frames_carry_novelty_and_the_form_hints_of_their_class(runtime, yoga8_t
     assert short_text(result.hints[0]) in overlay_lines(result) and result.hints[0]["text"].startswith(short_text(result.hints[0]))
     unknown = session.update(1, 0.1, np.random.default_rng(0).uniform(0.2, 0.8, (33, 4)).astype(np.float32))
     assert unknown.label == "unknown" and unknown.hints == []
+
+
+def test_predict_video_refuses_an_unknown_setting(runtime, videos):
+    with pytest.raises(PosenetError, match="predict_video: unknown setting 'windw_s'"):
+        predict_video(videos / "plank_hold.mp4", runtime, windw_s=0.5)
