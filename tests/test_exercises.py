@@ -164,14 +164,14 @@ def test_bad_exercise_file_on_the_command_line_is_one_line(tmp_path, videos, cap
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.json: curl.up: 'up' and 'down' must differ" in err[0]
-    with pytest.raises(PosenetError, match="unknown exercise 'burpee'; known: biceps-curl"):
+    with pytest.raises(PosenetError, match="unknown exercise 'burpee'; known: auto, biceps-curl"):
         find_exercise("burpee")
 
 
 def test_list_exercises_shows_every_preset(capsys):
     assert main(["predict", "--list-exercises"]) == 0
     out = capsys.readouterr().out
-    for name in ("squat", "push-up", "lunge", "jumping-jack", "sit-up", "biceps-curl", "plank"):
+    for name in ("squat", "push-up", "lunge", "jumping-jack", "sit-up", "biceps-curl", "plank", "auto"):
         assert name in out
 
 
@@ -327,5 +327,13 @@ def test_rules_that_need_both_legs_miss_a_squat_behind_one_straight_leg(clips):
 def test_only_the_knee_presets_find_the_squat(clips):
     for name, squats in (("squat_1rep", 1), ("squat_1rep_head_cut", 1), ("plank_hold", 0)):
         for preset in BUILTIN.values():
-            expected = squats if preset.name in ("squat", "lunge") else 0
+            expected = squats if preset.name in ("squat", "lunge", "auto") else 0
             assert _run_clip(clips[name], preset)["reps"] == expected, (name, preset.name)
+
+
+@pytest.mark.parametrize("name, reps", [("squat_1rep", 1), ("squat_1rep_head_cut", 1), ("plank_hold", 0)])
+def test_auto_counts_the_real_clips_under_landmark_noise(clips, name, reps):
+    """--exercise auto, with no angle and no thresholds, finds the squat (and nothing in the plank) every time."""
+    counts = [_perturbed_reps(clips[name], BUILTIN["auto"], None, 0.0, seed) for seed in range(4)]
+    assert counts == [reps] * 4
+    assert _run_clip(clips[name], BUILTIN["auto"], mirror=True)["reps"] == reps

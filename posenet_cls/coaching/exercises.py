@@ -5,7 +5,8 @@ is the level that confirms the start/end position of a rep (standing, for a squa
 level that confirms its turning point (the bottom); either may be the larger number. A ``hold``
 exercise times, with :class:`temporal.HoldTimer`, how long every ``hold`` condition (angle within
 [low, high] degrees) is met. ``when`` conditions gate a reps exercise the same way (a push-up
-counts only with the trunk near horizontal).
+counts only with the trunk near horizontal). The ``auto`` preset (kind ``auto``) counts any
+periodic movement with no angle and no thresholds (:mod:`posenet_cls.coaching.auto`).
 
 ``angle`` is a side-less name (``knee``: both sides, combined by ``side``) or a full one
 (``left_knee``, ``trunk_lean``). ``side``: ``deeper`` (default: of the sides seen well enough, the
@@ -37,11 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from posenet_cls.coaching.angles import ANGLE_NAMES, BASE_NAMES, angle_visibility, joint_angles
+from posenet_cls.coaching.auto import AutoConfig, AutoCounter
 from posenet_cls.errors import PosenetError
 from posenet_cls.coaching.temporal import CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter
 
 SIDES = ("deeper", "both", "best", "left", "right", "min", "max")
-KINDS = ("reps", "hold")
+KINDS = ("reps", "hold")  # what an exercise file may define; the "auto" kind is the auto preset's alone
+AUTO = "auto"
 SPACES = ("image", "world")
 
 Condition = tuple[str, float, float]  # angle, low, high (degrees)
@@ -73,6 +76,8 @@ class Exercise:
 
     def table_row(self) -> str:
         """One line for listings: name, what is measured, the levels."""
+        if self.kind == AUTO:
+            return f"{self.name:14s} reps  any periodic movement (no angle, no thresholds)"
         if self.kind == "hold":
             what = ", ".join(f"{a} {lo:g}-{hi:g}" for a, lo, hi in self.hold)
             return f"{self.name:14s} hold  {what}"
@@ -95,6 +100,8 @@ def _builtin() -> dict[str, Exercise]:
                  description="hips ~130 lying with knees bent, ~50 sitting up"),
         Exercise("biceps-curl", angle="elbow", up=140, down=70,
                  description="elbow ~170 extended, ~40 curled; either arm"),
+        Exercise(AUTO, kind=AUTO,
+                 description="whatever repeats: the dominant movement of the body's joints, its cycles counted"),
         Exercise("plank", kind="hold", hold=(("hip", 145, 180), ("knee", 145, 180), ("trunk_lean", 60, 120)),
                  description="body straight (hips and knees near 180), trunk near horizontal"),
     ]
@@ -283,12 +290,15 @@ class ExerciseTracker:
     """Feeds an exercise's angle signal to :class:`RepCounter` (reps) or its conditions to :class:`HoldTimer`."""
 
     exercise: Exercise
+    auto_config: AutoConfig = AutoConfig()  # the auto exercise's settings
     counter: RepCounter | None = field(init=False)
     timer: HoldTimer | None = field(init=False)
+    auto: AutoCounter | None = field(init=False)
 
     def __post_init__(self):
         ex = self.exercise
         self.counter = RepCounter(ex.counter_config()) if ex.kind == "reps" else None
+        self.auto = AutoCounter(self.auto_config) if ex.kind == AUTO else None
         self.timer = HoldTimer() if ex.kind == "hold" else None
         self._smoother = ProbabilitySmoother(ex.smooth_s)
         self._needed = sorted({n for a, *_ in (*ex.hold, *ex.when) for n in _angle_names(a, ex.side)}
@@ -310,6 +320,9 @@ class ExerciseTracker:
                aspect: float = 1.0) -> ExerciseFrame:
         """Feed one frame's raw pose (33, 4) or None (no person); ``world`` (33, 3) is used in 3D mode."""
         ex = self.exercise
+        if self.auto is not None:
+            state = self.auto.update(t, keypoints, aspect)
+            return ExerciseFrame(None, state.signal, state.valid, state.reps, None)
         angles = smoothed = None
         valid = False
         signal = None
@@ -344,7 +357,14 @@ class ExerciseTracker:
         return ExerciseFrame(angles, signal, valid, self.reps, hold_s)
 
     @property
+    def counts_reps(self) -> bool:
+        """True for a reps or auto exercise, False for a hold."""
+        return self.exercise.kind != "hold"
+
+    @property
     def reps(self) -> int:
+        if self.auto is not None:
+            return self.auto.count
         return 0 if self.counter is None else self.counter.count
 
     def summary(self) -> dict[str, object]:
@@ -352,6 +372,8 @@ class ExerciseTracker:
         out: dict[str, object] = {"exercise": self.exercise.name, "reps": self.reps, "rep_log": []}
         if self.counter is not None:
             out.update(self.counter.summary())
+        if self.auto is not None:
+            out.update(self.auto.summary())
         if self.timer is not None:
             out["holds"] = self.timer.finish()
         return out

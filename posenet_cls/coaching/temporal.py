@@ -54,18 +54,21 @@ class CounterConfig:
     of 160 and 100 degrees; or, for two classes, ``p(down) - p(up)`` of -0.4 and 0.4). The band
     between them is hysteresis: wobble inside it changes nothing. A phase counts once the signal
     stays past its level for ``min_phase_s``; tracking lost for over ``max_gap_s`` forgets the phase.
+    A cycle shorter than ``min_period_frac`` of the median of the last reps' periods is wobble, not
+    a rep (0: every cycle counts).
     """
 
     up: float
     down: float
     min_phase_s: float = 0.15
     max_gap_s: float = 0.5
+    min_period_frac: float = 0.0
 
     def __post_init__(self):
         if self.up == self.down:
             raise PosenetError(f"counter thresholds 'up' and 'down' must differ (both {self.up})")
-        if self.min_phase_s < 0 or self.max_gap_s < 0:
-            raise PosenetError("counter times min_phase_s and max_gap_s must be >= 0")
+        if self.min_phase_s < 0 or self.max_gap_s < 0 or self.min_period_frac < 0:
+            raise PosenetError("counter settings min_phase_s, max_gap_s and min_period_frac must be >= 0")
 
     def zone(self, value: float) -> str | None:
         """'up', 'down' or None (inside the hysteresis band) for one signal value."""
@@ -108,6 +111,8 @@ class RepCounter:
         self._down_since = 0.0
         self._down_until = 0.0
         self._values: list[float] = []
+        self._periods: list[float] = []  # time between the ends of successive reps
+        self._last_end: float | None = None
 
     @property
     def count(self) -> int:
@@ -141,7 +146,13 @@ class RepCounter:
                 return None
             self._down_since = self._candidate_since
             return None
+        if previous == "down" and self._too_short(t):
+            self._values = [self._values[-1]]
+            return None
         if previous == "down":
+            if self._last_end is not None:
+                self._periods.append(t - self._last_end)
+            self._last_end = t
             values = np.asarray(self._values)
             rep = Rep(
                 index=len(self.reps) + 1,
@@ -158,6 +169,12 @@ class RepCounter:
         self._values = self._values[-1:]
         self._left_up_s = t
         return None
+
+    def _too_short(self, t: float) -> bool:
+        """A cycle ending at t much shorter than the recent reps' median period (``min_period_frac``)."""
+        if not self.config.min_period_frac or self._last_end is None or not self._periods:
+            return False
+        return t - self._last_end < self.config.min_period_frac * float(np.median(self._periods[-5:]))
 
     def _forget(self) -> None:
         self.phase = self._candidate = None

@@ -12,6 +12,7 @@ from posenet_cls.commands._parsing import add_command
 
 DEFAULT_OUT = "benchmark"
 DEFAULT_VIDEO = Path("video") / "squat_1rep.mp4"  # under the data folder
+REPS = "reps"  # not a timing section: counts against true counts, with its own --data
 SECTION_FLAGS = {"classifiers": "classifiers", "extraction": "extraction", "backends": "backends",
                  "end-to-end": "end_to_end"}
 
@@ -22,6 +23,8 @@ EXAMPLES = """\
   posenet-cls benchmark --only backends                   # MediaPipe vs the onnxruntime BlazePose, batch 1..256
   posenet-cls benchmark --data photos/ --video clip.mp4 --workers 4 --out bench/
   posenet-cls benchmark --json > benchmark.json
+  posenet-cls benchmark --only reps                       # rep counting on the data folder's repcount/ (MAE, OBO)
+  posenet-cls benchmark --only reps --data clips/         # your videos: clips/counts.csv (name,exercise,count) + clips/NAME.mp4
 
 Sections: classifiers (onnxruntime MLP, torch MLP, SVC, the article's raw-coordinate SVC, k-NN,
 trained on one seeded split and timed on the same held-out poses), extraction (static and
@@ -30,6 +33,9 @@ frames/s of MediaPipe and of the onnxruntime BlazePose at batch 1, 16, 64, 256, 
 alone; skipped with a note until `python -m posenet_cls.pose.blazepose` has made the networks) and
 end to end (photos/s from file to label, video frames/s). Each row's 'vs' is its figure over the reference row's, measured
 in the same run. Writes OUT/benchmark.md and OUT/benchmark.json.
+reps (runs alone): counts repetitions with --exercise auto and with the matching preset on a folder
+in RepCount's format (counts.csv + poses/NAME.npy) or of videos with a counts.csv, and prints MAE
+and OBO per exercise and overall beside published figures. Writes OUT/reps.md and OUT/reps.json.
 """
 
 
@@ -42,7 +48,8 @@ def register(sub) -> None:
     p.add_argument("--no-video", action="store_true", help="skip the video rows")
     p.add_argument("-o", "--out", default=DEFAULT_OUT,
                    help=f"folder for benchmark.md and benchmark.json (default {DEFAULT_OUT}/)")
-    p.add_argument("--only", action="append", choices=sorted(SECTION_FLAGS), help="run only this section (repeatable)")
+    p.add_argument("--only", action="append", choices=sorted([*SECTION_FLAGS, REPS]),
+                   help="run only this section (repeatable; reps runs alone)")
     p.add_argument("--workers", type=int, help="extraction rows use 1..N worker processes (default: all cores)")
     p.add_argument("--limit", type=int, help="use N photos spread over the classes (default: all)")
     p.add_argument("--calls", type=int, help="single-pose calls per classifier backend, at most (default 20000)")
@@ -88,6 +95,8 @@ def run(args) -> int:
     from posenet_cls.bench.run import run_benchmark
     from posenet_cls.config import data_dir
 
+    if args.only and REPS in args.only:
+        return _reps(args)
     base = QUICK if args.quick else BenchConfig()
     options = ("workers", "limit", "calls", "seconds", "repeats")
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
@@ -111,3 +120,31 @@ def run(args) -> int:
     progress(f"written: {md}, {js}")
     return 0
 
+
+
+def _reps(args) -> int:
+    """``--only reps``: count the data folder's videos and score the counts."""
+    from posenet_cls.bench.reps import render_reps_markdown, rep_rows
+    from posenet_cls.config import data_dir
+    from posenet_cls.errors import PosenetError
+    from posenet_cls.io.files import write_text_atomic
+
+    if set(args.only) != {REPS}:
+        raise PosenetError("--only reps runs alone (its --data is a folder of counts, not photos)")
+    start = time.perf_counter()
+
+    def progress(line: str) -> None:
+        print(f"benchmark [{time.perf_counter() - start:4.0f}s] {line}", file=sys.stderr, flush=True)
+
+    cmd = command_line(args)
+    report = rep_rows(Path(args.data) if args.data else data_dir() / "repcount", progress)
+    markdown = render_reps_markdown(report, cmd)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise PosenetError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    md = write_text_atomic(out / "reps.md", markdown)
+    write_text_atomic(out / "reps.json", json.dumps({"command": cmd, **report}, indent=1))
+    print(json.dumps({"command": cmd, **report}) if args.json else markdown, end="" if not args.json else "\n")
+    progress(f"written: {md}, {out / 'reps.json'}")
+    return 0

@@ -22,6 +22,7 @@ EXAMPLES = """\
   posenet-cls predict workout.mp4 --reps Standing Squatting       # count UP_CLASS -> DOWN_CLASS -> UP_CLASS
   posenet-cls predict --webcam 0                                  # live window when a display exists; q or Esc stops
   posenet-cls predict squat.mp4 --exercise squat --json           # count squats from knee angles, no training
+  posenet-cls predict workout.mp4 --exercise auto                 # count any repeated movement: no name, no thresholds
   posenet-cls predict plank.mp4 --exercise plank                  # time a plank hold
   posenet-cls predict --webcam 0 --exercise push-up --mirror      # front camera: left means the user's left
   posenet-cls predict flow.mp4 --hold Vrukshasana                 # how long the tree pose is held
@@ -62,7 +63,8 @@ def register(sub) -> None:
     video.add_argument("--reps", nargs=2, metavar=("UP_CLASS", "DOWN_CLASS"),
                        help="count repetitions that alternate between two of the model's classes")
     video.add_argument("--exercise", metavar="NAME",
-                       help="count reps or time a hold of an exercise preset (see --list-exercises)")
+                       help="count reps or time a hold of an exercise preset (see --list-exercises); "
+                            "auto counts any repeated movement")
     video.add_argument("--exercises", metavar="FILE", help="extra exercises from a .toml or .json file (one table each)")
     video.add_argument("--hold", metavar="CLASS", help="time how long the smoothed label stays CLASS")
     video.add_argument("--mirror", action="store_true",
@@ -176,10 +178,11 @@ def _video(args, runtime) -> int:
         print(f"reps ({' -> '.join(summary['rep_classes'])}): {summary['reps']}")
     elif "exercise" in summary and summary["hold_target"] != summary["exercise"]:  # not a hold exercise
         print(f"{summary['exercise']}: {summary['reps']} rep(s)")
+    in_degrees = summary.get("exercise") != "auto"  # auto's signal has no unit: its range says nothing here
     for rep in summary.get("rep_log", []) if "exercise" in summary else []:
         print(f"  rep {rep['index']}: {rep['start_s']:.2f}s - {rep['end_s']:.2f}s, "
-              f"range {rep['range_of_motion']:.0f} deg, "
-              f"down {rep['time_down_s']:.2f}s, up {rep['time_up_s']:.2f}s")
+              + (f"range {rep['range_of_motion']:.0f} deg, " if in_degrees else "")
+              + f"down {rep['time_down_s']:.2f}s, up {rep['time_up_s']:.2f}s")
     if summary.get("hold_target"):
         holds, target = summary["holds"], summary["hold_target"]
         print(f"{target} held: longest {holds['longest_hold_s']:.2f}s, total {holds['total_hold_s']:.2f}s "

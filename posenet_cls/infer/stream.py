@@ -112,7 +112,7 @@ class VideoSession:
             self._pair = (runtime.classes.index(rep_classes[0]), runtime.classes.index(rep_classes[1]))
             self.counter = RepCounter(PAIR_COUNTER)
         self.rep_classes = rep_classes
-        if rep_classes is not None and exercise is not None and exercise.kind == "reps":
+        if rep_classes is not None and exercise is not None and exercise.kind != "hold":
             raise PosenetError("--reps and a reps --exercise both count repetitions; give one of them")
         if hold_class is not None and hold_class not in runtime.classes:
             classes = ", ".join(runtime.classes)
@@ -162,7 +162,7 @@ class VideoSession:
         if self.tracker is not None:
             state = self.tracker.update(t, keypoints, world, aspect)
             angles, hold_s = state.angles, state.hold_s
-            reps = state.reps if self.tracker.counter is not None else reps
+            reps = state.reps if self.tracker.counts_reps else reps
         if self.class_timer is not None:
             hold_s = self.class_timer.update(t, label == self.hold_class)
         if hold_s is not None:
