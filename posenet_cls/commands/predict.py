@@ -29,6 +29,7 @@ EXAMPLES = """\
   posenet-cls predict wall.mp4 --exercises my.toml --exercise wall-sit   # your own exercise file
   posenet-cls predict --list-exercises                            # the presets and their thresholds
   posenet-cls predict photos/ --backend onnx --batch 64           # BlazePose on onnxruntime, batched
+  posenet-cls predict class.mp4 --max-people 4 --exercise auto --json   # up to 4 people: an ID, label, count each
 
 Each photo gets a line 'PATH: LABEL CONFIDENCE'. LABEL is 'unknown' when the top probability
 is under the threshold (stored in the model; the shipped model's is explained in the README).
@@ -57,6 +58,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=None, help="pose extraction processes (default: all cores for 16+ photos)")
     p.add_argument("--pose-model", default="full", help="BlazePose model: full (default), lite, heavy or a .task file")
     add_backend_arguments(p)
+    p.add_argument("--max-people", type=int, default=1, metavar="N",
+                   help="find up to N people per photo or frame, each with a tracking ID, label and count "
+                        "(default 1; N > 1 runs BlazePose on onnxruntime)")
     video = p.add_argument_group("videos and webcams")
     video.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, metavar="SECONDS",
                        help=f"smoothing time constant in seconds (default {DEFAULT_WINDOW_S}; 0 = none)")
@@ -100,13 +104,21 @@ def run(args) -> int:
         raise PosenetError("give either a SOURCE (photo, folder or video) or --webcam N")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise PosenetError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    if not isinstance(args.max_people, int) or args.max_people < 1:
+        raise PosenetError(f"--max-people must be a whole number >= 1, got {args.max_people}")
+    if args.max_people > 1 and args.backend != "onnx":
+        print(f"--max-people {args.max_people}: several people need BlazePose on onnxruntime; using --backend onnx",
+              file=sys.stderr)
+        args.backend = "onnx"
     runtime = load_model(args.model)
     if args.webcam is not None or is_video(args.source):
-        return _video(args, runtime)
+        return _people_video(args, runtime) if args.max_people > 1 else _video(args, runtime)
     used = [o for o, v in (("--exercise", args.exercise), ("--hold", args.hold), ("--mirror", args.mirror)) if v]
     if used:
         raise PosenetError(f"{used[0]} is for videos and webcams; {args.source} is not a video")
     out_dir = None if args.no_annotate else args.out_dir
+    if args.max_people > 1:
+        return _people_photos(args, runtime, out_dir)
     counts: Counter[str] = Counter()
     for r in predict_photos(args.source, runtime, args.threshold, out_dir, args.pose_model, args.workers,
                             args.backend, args.batch, args.device):
@@ -132,14 +144,12 @@ def run(args) -> int:
     return 0
 
 
-def _video(args, runtime) -> int:
+def _stream_setup(args):
+    """(source, annotated video path or None, frame count or None, StreamConfig) of a video or webcam run."""
     from pathlib import Path
 
-    from tqdm import tqdm
-
+    from posenet_cls.infer.stream import StreamConfig
     from posenet_cls.io.video import VideoReader
-    from posenet_cls.infer.stream import StreamConfig, predict_video
-    from posenet_cls.pose.extract import PoseOptions
 
     source = args.webcam if args.webcam is not None else Path(args.source)
     name = f"webcam{source}" if isinstance(source, int) else source.stem
@@ -150,16 +160,20 @@ def _video(args, runtime) -> int:
             total = video.frame_count
     config = StreamConfig(args.window, args.threshold, tuple(args.reps) if args.reps else None, args.exercise_spec,
                           args.hold, args.mirror)
-    stream = predict_video(source, runtime, config, pose=PoseOptions(args.backend, args.pose_model, device=args.device),
-                           out_video=out_video, show=args.show)
+    return source, out_video, total, config
+
+
+def _consume(stream, args, source, out_video, total, postfix) -> dict:
+    """Run a stream to its end under a progress bar (or print its JSON lines); returns the summary, printed with --json."""
+    from tqdm import tqdm
+
     bar = tqdm(stream, total=total, unit="frame", desc="predict", disable=True if args.json else None)
     try:
         for result in bar:
             if args.json:
                 print(json.dumps(result.to_json()), flush=True)
             else:
-                bar.set_postfix_str(result.label + (f", reps {result.reps}" if result.reps is not None else "")
-                                    + (f", hold {result.hold_s:.1f}s" if result.hold_s is not None else ""))
+                bar.set_postfix_str(postfix(result))
     except KeyboardInterrupt:
         if not isinstance(source, int):
             raise  # a webcam stops with Ctrl-C; the summary still follows
@@ -170,23 +184,95 @@ def _video(args, runtime) -> int:
         summary["annotated"] = str(out_video)
     if args.json:
         print(json.dumps(summary), flush=True)
+    return summary
+
+
+def _video(args, runtime) -> int:
+    from posenet_cls.infer.stream import predict_video
+    from posenet_cls.pose.extract import PoseOptions
+
+    source, out_video, total, config = _stream_setup(args)
+    stream = predict_video(source, runtime, config, pose=PoseOptions(args.backend, args.pose_model, device=args.device),
+                           out_video=out_video, show=args.show)
+    summary = _consume(stream, args, source, out_video, total, lambda r: (
+        r.label + (f", reps {r.reps}" if r.reps is not None else "")
+        + (f", hold {r.hold_s:.1f}s" if r.hold_s is not None else "")))
+    if args.json:
         return 0
     print(f"{summary['frames']} frames, a person in {summary['frames_with_pose']}")
+    _print_session(summary)
+    if "annotated" in summary:
+        print(f"annotated video: {summary['annotated']}")
+    return 0
+
+
+def _print_session(summary: dict, indent: str = "") -> None:
+    """The text summary of one person's stream: pose segments, reps and their log, holds."""
     for seg in summary["segments"]:
-        print(f"  {seg['start_s']:7.2f}s - {seg['end_s']:7.2f}s  {seg['label']} ({seg['duration_s']:.2f}s)")
+        print(f"{indent}  {seg['start_s']:7.2f}s - {seg['end_s']:7.2f}s  {seg['label']} ({seg['duration_s']:.2f}s)")
     if "rep_classes" in summary:
-        print(f"reps ({' -> '.join(summary['rep_classes'])}): {summary['reps']}")
+        print(f"{indent}reps ({' -> '.join(summary['rep_classes'])}): {summary['reps']}")
     elif "exercise" in summary and summary["hold_target"] != summary["exercise"]:  # not a hold exercise
-        print(f"{summary['exercise']}: {summary['reps']} rep(s)")
+        print(f"{indent}{summary['exercise']}: {summary['reps']} rep(s)")
     in_degrees = summary.get("exercise") != "auto"  # auto's signal has no unit: its range says nothing here
     for rep in summary.get("rep_log", []) if "exercise" in summary else []:
-        print(f"  rep {rep['index']}: {rep['start_s']:.2f}s - {rep['end_s']:.2f}s, "
+        print(f"{indent}  rep {rep['index']}: {rep['start_s']:.2f}s - {rep['end_s']:.2f}s, "
               + (f"range {rep['range_of_motion']:.0f} deg, " if in_degrees else "")
               + f"down {rep['time_down_s']:.2f}s, up {rep['time_up_s']:.2f}s")
     if summary.get("hold_target"):
         holds, target = summary["holds"], summary["hold_target"]
-        print(f"{target} held: longest {holds['longest_hold_s']:.2f}s, total {holds['total_hold_s']:.2f}s "
+        print(f"{indent}{target} held: longest {holds['longest_hold_s']:.2f}s, total {holds['total_hold_s']:.2f}s "
               f"in {len(holds['holds'])} hold(s)")
+
+
+def _photo_counts(status: str, labels: list[str]) -> str:
+    return status if status != Status.POSE else ("unknown" if all(label == "unknown" for label in labels) else "classified")
+
+
+def _people_photos(args, runtime, out_dir) -> int:
+    """Photos with several people: one line (or JSON object) per photo, one entry per person."""
+    from posenet_cls.infer.people import predict_people_photos
+    from posenet_cls.pose.extract import PoseOptions
+
+    counts: Counter[str] = Counter()
+    people = 0
+    pose = PoseOptions(args.backend, args.pose_model, device=args.device, batch=args.batch)
+    for r in predict_people_photos(args.source, runtime, args.max_people, args.threshold, out_dir, pose):
+        counts[_photo_counts(r.status, [p.label for p in r.people])] += 1
+        people += len(r.people)
+        if args.json:
+            print(json.dumps(r.to_json()), flush=True)
+        elif r.status == Status.POSE:
+            print(f"{r.source}: " + "; ".join(f"#{p.person} {p.label} {p.confidence:.2f}" for p in r.people), flush=True)
+        elif r.status == Status.NO_POSE:
+            print(f"{r.source}: no person found", flush=True)
+        else:
+            print(f"{r.source}: skipped, {r.reason}", flush=True)
+    total = sum(counts.values())
+    print(f"{total} file(s), {people} people: {counts['classified']} with a class, {counts['unknown']} all unknown, "
+          f"{counts['no_pose']} without a person, {counts['unreadable']} unreadable"
+          + (f"; annotated copies in {out_dir}/" if out_dir is not None and people else ""), file=sys.stderr)
+    if counts[Status.UNREADABLE] == total:
+        raise PosenetError(f"{args.source}: none of the {total} file(s) could be read as a photo")
+    return 0
+
+
+def _people_video(args, runtime) -> int:
+    """A video or webcam with several people: JSON lines with a people list, a summary per ID."""
+    from posenet_cls.infer.people import PeopleStream
+    from posenet_cls.pose.extract import PoseOptions
+
+    source, out_video, total, config = _stream_setup(args)
+    stream = PeopleStream(source, runtime, args.max_people, config,
+                          PoseOptions(args.backend, args.pose_model, device=args.device), out_video, args.show)
+    summary = _consume(stream, args, source, out_video, total, lambda r: ", ".join(
+        f"#{p.id} {x.label}" + (f" {x.reps}" if x.reps is not None else "") for p, x in r.people) or "no person")
+    if args.json:
+        return 0
+    print(f"{summary['frames']} frames, {len(summary['people'])} people")
+    for person in summary["people"]:
+        print(f"person #{person['id']}: frames {person['first_frame']}-{person['last_frame']}, seen in {person['frames']}")
+        _print_session(person, "  ")
     if "annotated" in summary:
         print(f"annotated video: {summary['annotated']}")
     return 0

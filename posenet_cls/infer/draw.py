@@ -26,6 +26,7 @@ TEXT_HEIGHT = 0.022  # of the frame's height: about 16 px on 720p, never under M
 MIN_FONT_SCALE = 0.4
 TAG_WIDTH = 0.4  # a tag line longer than this share of the frame's width is wrapped, then shortened
 TAG_LINES = 4  # lines in a person's tag at most
+ID_COLOURS = ((0, 230, 118), (255, 171, 0), (41, 182, 246), (236, 64, 122), (171, 71, 188), (255, 238, 88))
 ALPHA = 0.6  # opacity of the boxes behind text: the frame stays visible through them
 
 
@@ -108,9 +109,11 @@ def person_box(keypoints: np.ndarray | None, shape: tuple[int, int]) -> Box | No
     return Box(int(max(x0 - margin, 0)), int(max(y0 - 1.5 * margin, 0)), int(min(x1 + margin, w)), int(min(y1 + margin, h)))
 
 
-def layout(shape: tuple[int, int], keypoints: np.ndarray | None, tag: list[str], status: str | None = None) -> Layout:
+def layout(shape: tuple[int, int], keypoints: np.ndarray | None, tag: list[str], status: str | None = None,
+           avoid: tuple[Box, ...] = ()) -> Layout:
     """Place a person's tag beside the person (above, right, left, below: the first that fits the frame and
-    covers none of the person) and the status line in a corner away from them; text scaled to the frame."""
+    covers none of the person, nor of ``avoid``: other people and their tags) and the status line in a
+    corner away from them; text scaled to the frame."""
     h, w = shape
     font_scale = max(MIN_FONT_SCALE, TEXT_HEIGHT * h / 22.0)  # HERSHEY_SIMPLEX at scale 1 is ~22 px high
     thickness = max(1, int(font_scale * 2 + 0.5))
@@ -145,13 +148,13 @@ def layout(shape: tuple[int, int], keypoints: np.ndarray | None, tag: list[str],
             Box(0, 0, tw, th), Box(w - tw, 0, w, th),  # the top corners, when nothing else fits
         ]
     inside = [b for b in candidates if fits(b)] or [Box(0, 0, min(tw, w), min(th, h))]
-    tag_box = min(inside, key=lambda b: b.overlap(person) if person is not None else 0)
+    tag_box = min(inside, key=lambda b: (b.overlap(person) if person is not None else 0) + sum(b.overlap(a) for a in avoid))
     status_box = None
     if status:
         sw = _text_width(status, font_scale, thickness) + 2 * pad
         sh = line_height + pad
         corners = [Box(0, h - sh, sw, h), Box(w - sw, h - sh, w, h), Box(w - sw, 0, w, sh)]
-        taken = [b for b in (person, tag_box) if b is not None]
+        taken = [b for b in (person, tag_box, *avoid) if b is not None]
         status_box = min(corners, key=lambda b: sum(b.overlap(t) for t in taken))
     return Layout(font_scale, thickness, line_height, pad, lines, tag_box, status, status_box)
 
@@ -181,23 +184,68 @@ def annotate(
 
     Draws on a copy unless ``copy=False`` (a video frame that is not used again).
     """
-    import cv2
-
     out = np.ascontiguousarray(rgb).copy() if copy or not rgb.flags.c_contiguous else rgb
     h, w = out.shape[:2]
-    thickness = max(1, int(round(2 * max(h, w) / 640.0)))
     if keypoints is not None:
-        pts = np.round(keypoints[:, :2] * (w, h)).astype(np.int32)
-        seen = keypoints[:, 3] >= MIN_VISIBILITY
-        for a, b in sorted(SKELETON_EDGES):
-            if seen[a] and seen[b]:
-                cv2.line(out, tuple(map(int, pts[a])), tuple(map(int, pts[b])), EDGE_COLOUR, thickness, cv2.LINE_AA)
-        for i in np.flatnonzero(seen):
-            cv2.circle(out, tuple(map(int, pts[i])), thickness + 1, JOINT_COLOUR, -1, cv2.LINE_AA)
+        _skeleton(out, keypoints, EDGE_COLOUR)
     lay = layout((h, w), keypoints, [text] if isinstance(text, str) else list(text), status)
     _text_box(out, lay.tag_box, lay.tag, lay, UNKNOWN_BOX_COLOUR if unknown else BOX_COLOUR)
     if lay.status_box is not None and lay.status:
         _text_box(out, lay.status_box, [lay.status], lay, BOX_COLOUR)
+    return out
+
+
+def _skeleton(out: np.ndarray, keypoints: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """A pose's bones in ``colour`` and its joints, drawn in place."""
+    import cv2
+
+    h, w = out.shape[:2]
+    thickness = max(1, int(round(2 * max(h, w) / 640.0)))
+    pts = np.round(keypoints[:, :2] * (w, h)).astype(np.int32)
+    seen = keypoints[:, 3] >= MIN_VISIBILITY
+    for a, b in sorted(SKELETON_EDGES):
+        if seen[a] and seen[b]:
+            cv2.line(out, tuple(map(int, pts[a])), tuple(map(int, pts[b])), colour, thickness, cv2.LINE_AA)
+    for i in np.flatnonzero(seen):
+        cv2.circle(out, tuple(map(int, pts[i])), thickness + 1, JOINT_COLOUR, -1, cv2.LINE_AA)
+
+
+def id_colour(person_id: int) -> tuple[int, int, int]:
+    """A colour of its own for each tracking ID (RGB), bright on dark and light frames."""
+    return ID_COLOURS[person_id % len(ID_COLOURS)]
+
+
+@dataclass(frozen=True)
+class PersonTag:
+    """One person to draw: pose (33, 4), tag lines, whether the answer is unknown, tracking ID."""
+
+    keypoints: np.ndarray
+    lines: list[str]
+    unknown: bool
+    id: int
+
+
+def annotate_people(rgb: np.ndarray, people: list[PersonTag], status: str | None = None, copy: bool = True) -> np.ndarray:
+    """Several people: each skeleton in its ID's colour, each tag beside its person and clear of everyone else."""
+    out = np.ascontiguousarray(rgb).copy() if copy or not rgb.flags.c_contiguous else rgb
+    h, w = out.shape[:2]
+    for person in people:
+        _skeleton(out, person.keypoints, id_colour(person.id))
+    boxes = [person_box(p.keypoints, (h, w)) for p in people]
+    placed: list[Box] = []
+    lay = None
+    for i, person in enumerate(people):
+        others = tuple(b for j, b in enumerate(boxes) if j != i and b is not None) + tuple(placed)
+        lay = layout((h, w), person.keypoints, person.lines, None, others)
+        _text_box(out, lay.tag_box, lay.tag, lay, UNKNOWN_BOX_COLOUR if person.unknown else BOX_COLOUR)
+        top = Box(lay.tag_box.x0, lay.tag_box.y0, lay.tag_box.x0 + max(2, lay.pad // 2), lay.tag_box.y1)
+        out[top.y0:top.y1, top.x0:top.x1] = id_colour(person.id)  # the tag's edge in the person's colour
+        placed.append(lay.tag_box)
+    if status:
+        avoid = tuple(b for b in boxes if b is not None) + tuple(placed)
+        lay = layout((h, w), None, [""], status, avoid)
+        if lay.status_box is not None:
+            _text_box(out, lay.status_box, [status], lay, BOX_COLOUR)
     return out
 
 

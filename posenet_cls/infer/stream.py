@@ -239,43 +239,64 @@ class VideoStream:
     def __iter__(self) -> Iterator[FrameResult]:
         from posenet_cls.infer.draw import annotate
 
-        writer = None
-        completed = False
-        with VideoReader(self.source) as video, make_extractor(self.pose) as extractor:
-            try:
-                fps_avg: float | None = None
-                last = time.perf_counter()
-                for index, t, rgb in video:
-                    found = extractor.frame(rgb, t)
-                    aspect = rgb.shape[1] / rgb.shape[0]
-                    result = self.session.update(index, t, *(found if found is not None else (None, None)),
-                                                 aspect=aspect)
-                    yield result
-                    if self.out_video is not None or self.show:
-                        if self.config.mirror:  # selfie view: draw the mirrored pose on the mirrored frame
-                            rgb = np.ascontiguousarray(rgb[:, ::-1])
-                        image = annotate(rgb, result.keypoints, overlay_lines(result), unknown=result.label == UNKNOWN,
-                                         copy=False, status=f"{fps_avg:.0f} FPS" if fps_avg else None)
-                        if self.out_video is not None:
-                            if writer is None:
-                                from posenet_cls.io.writer import VideoWriter
+        with VideoReader(self.source) as video, make_extractor(self.pose) as extractor, \
+                FrameSink(self.out_video, video.fps, self.show, video.is_webcam) as sink:
+            for index, t, rgb in video:
+                found = extractor.frame(rgb, t)
+                aspect = rgb.shape[1] / rgb.shape[0]
+                result = self.session.update(index, t, *(found if found is not None else (None, None)),
+                                             aspect=aspect)
+                yield result
+                if sink.wanted:
+                    if self.config.mirror:  # selfie view: draw the mirrored pose on the mirrored frame
+                        rgb = np.ascontiguousarray(rgb[:, ::-1])
+                    image = annotate(rgb, result.keypoints, overlay_lines(result), unknown=result.label == UNKNOWN,
+                                     copy=False, status=f"{sink.fps:.0f} FPS" if sink.fps else None)
+                    if sink.put(image):
+                        break
+                sink.tick()
+            sink.completed = True
 
-                                writer = VideoWriter(self.out_video, video.fps, image.shape[1], image.shape[0])
-                            writer.write(image)
-                        if self.show and _show(image):
-                            break
-                    now = time.perf_counter()
-                    fps_now = 1.0 / max(now - last, 1e-6)
-                    fps_avg = fps_now if fps_avg is None else 0.9 * fps_avg + 0.1 * fps_now
-                    last = now
-                completed = True
-            finally:
-                if writer is not None:
-                    writer.close(keep=completed or video.is_webcam)
-                if self.show:
-                    import cv2
 
-                    cv2.destroyAllWindows()
+class FrameSink:
+    """Where annotated frames go: an H.264 file (kept only when the run completes, or from a webcam) and/or
+    a live window; also measures frames per second. Use as a context manager and set ``completed``."""
+
+    def __init__(self, out_video: str | Path | None, fps: float, show: bool, is_webcam: bool):
+        self.out_video, self.rate, self.show, self.is_webcam = out_video, fps, show, is_webcam
+        self.wanted = out_video is not None or show
+        self.completed = False
+        self.fps: float | None = None
+        self._writer = None
+        self._last = time.perf_counter()
+
+    def __enter__(self) -> FrameSink:
+        return self
+
+    def put(self, image: np.ndarray) -> bool:
+        """Write and show one annotated frame; True when the user pressed q or Esc in the window."""
+        if self.out_video is not None:
+            if self._writer is None:
+                from posenet_cls.io.writer import VideoWriter
+
+                self._writer = VideoWriter(self.out_video, self.rate, image.shape[1], image.shape[0])
+            self._writer.write(image)
+        return bool(self.show and show_frame(image))
+
+    def tick(self) -> None:
+        """One frame done: update the frames-per-second average."""
+        now = time.perf_counter()
+        fps_now = 1.0 / max(now - self._last, 1e-6)
+        self.fps = fps_now if self.fps is None else 0.9 * self.fps + 0.1 * fps_now
+        self._last = now
+
+    def __exit__(self, *exc) -> None:
+        if self._writer is not None:
+            self._writer.close(keep=self.completed or self.is_webcam)
+        if self.show:
+            import cv2
+
+            cv2.destroyAllWindows()
 
 
 def predict_video(source: str | Path | int, runtime: PoseRuntime, config: StreamConfig | None = None, *,
@@ -294,7 +315,7 @@ def predict_video(source: str | Path | int, runtime: PoseRuntime, config: Stream
     return VideoStream(source, runtime, config, pose, out_video, show)
 
 
-def _show(rgb: np.ndarray) -> bool:
+def show_frame(rgb: np.ndarray) -> bool:
     """Show a frame in the live window; True when the user pressed q or Esc."""
     import cv2
 

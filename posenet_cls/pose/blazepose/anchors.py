@@ -3,7 +3,7 @@
 Follows MediaPipe's ``pose_detection_cpu.pbtxt``: ``SsdAnchorsCalculator`` (5 layers, strides 8,
 16, 32, 32, 32, fixed anchor size), ``TensorsToDetectionsCalculator`` (x, y, w, h then 4 keypoints,
 scaled by 224, sigmoid scores clipped at 100) and ``NonMaxSuppressionCalculator`` (weighted, IoU
-0.3) of which only the first detection is used by the pose graph. Coordinates are normalised to the
+0.3) of which the pose graph uses only the first detection (several people: :func:`detections`). Coordinates are normalised to the
 letterboxed 224x224 detector input; keypoint 0 is the mid-hip centre, keypoint 1 encodes the body's
 size and rotation.
 """
@@ -77,20 +77,29 @@ def _iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), np.float32(0.0))
 
 
-def best_detection(boxes: np.ndarray, scores: np.ndarray, min_score: float) -> tuple[np.ndarray, float] | None:
-    """One image's first detection after weighted NMS: (decoded row (12,), score), or None under ``min_score``.
+def detections(boxes: np.ndarray, scores: np.ndarray, min_score: float,
+               max_count: int = 1) -> list[tuple[np.ndarray, float]]:
+    """One image's detections after MediaPipe's weighted NMS, best first: (decoded row (12,), score) each.
 
-    ``boxes`` is :func:`decode_boxes` output (A, 12), ``scores`` (A,). The first output of
-    MediaPipe's weighted NMS is the top-scoring box averaged, weighted by score, with every box whose
-    IoU with it exceeds 0.3 (itself included); it keeps the top box's score.
+    ``boxes`` is :func:`decode_boxes` output (A, 12), ``scores`` (A,). Each output is the top-scoring
+    remaining box averaged, weighted by score, with every remaining box whose IoU with it exceeds
+    0.3 (itself included); it keeps the top box's score, and those boxes leave the pool.
     """
     keep = (scores >= min_score) & (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
-    if not keep.any():
-        return None
     boxes, scores = boxes[keep], scores[keep]
-    top = int(np.argmax(scores))
-    cluster = _iou(boxes[:, :4], boxes[top, :4]) > NMS_IOU
-    cluster[top] = True
-    weights = scores[cluster].astype(np.float64)
-    merged = (boxes[cluster].astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
-    return merged.astype(np.float32), float(scores[top])
+    out: list[tuple[np.ndarray, float]] = []
+    while len(scores) and len(out) < max_count:
+        top = int(np.argmax(scores))
+        cluster = _iou(boxes[:, :4], boxes[top, :4]) > NMS_IOU
+        cluster[top] = True
+        weights = scores[cluster].astype(np.float64)
+        merged = (boxes[cluster].astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
+        out.append((merged.astype(np.float32), float(scores[top])))
+        boxes, scores = boxes[~cluster], scores[~cluster]
+    return out
+
+
+def best_detection(boxes: np.ndarray, scores: np.ndarray, min_score: float) -> tuple[np.ndarray, float] | None:
+    """The first detection of :func:`detections` (the one the pose graph uses), or None under ``min_score``."""
+    found = detections(boxes, scores, min_score, 1)
+    return found[0] if found else None

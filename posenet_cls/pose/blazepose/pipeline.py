@@ -270,6 +270,16 @@ class OnnxPoseExtractor:
 
     def _detect(self, images: list[np.ndarray], sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Landmark ROIs (N, 5) from the detector, and which images have a person (N,) bool."""
+        found = self._detect_all(images, sizes, 1)
+        rois = np.zeros((len(images), 5))
+        for i, people in enumerate(found):
+            if people:
+                rois[i] = people[0][0]
+        return rois, np.array([bool(people) for people in found], dtype=bool)
+
+    def _detect_all(self, images: list[np.ndarray], sizes: np.ndarray,
+                    max_people: int) -> list[list[tuple[np.ndarray, np.ndarray, float]]]:
+        """Per image, up to ``max_people`` detections best first: (landmark ROI (5,), hip centre (2,) of the image, score)."""
         size = ssd.DETECTOR_SIZE
         t = time.perf_counter()
         padded, padding = geo.pad_rois(geo.full_image_rois(sizes), size, size)
@@ -279,19 +289,61 @@ class OnnxPoseExtractor:
         boxes, logits = self._run("detector", DETECTOR_OUTPUTS, tensor)
         t = self._clock("detector", t)
         scores = ssd.scores_from_logits(logits)
-        keypoints = np.zeros((len(images), ssd.NUM_KEYPOINTS, 2), dtype=np.float32)
-        found = np.zeros(len(images), dtype=bool)
+        out: list[list[tuple[np.ndarray, np.ndarray, float]]] = []
         for i in range(len(images)):
             candidates = np.flatnonzero(scores[i] >= self.min_confidence)  # decode only what can pass
             decoded = ssd.decode_boxes(boxes[i, candidates], self._anchors[candidates])
-            best = ssd.best_detection(decoded, scores[i, candidates], self.min_confidence)
-            if best is not None:
-                keypoints[i] = best[0][4:].reshape(ssd.NUM_KEYPOINTS, 2)
-                found[i] = True
-        keypoints = geo.remove_letterbox(keypoints, padding)
-        rois = geo.landmark_rois(keypoints[:, 0], keypoints[:, 1], sizes)
+            found = ssd.detections(decoded, scores[i, candidates], self.min_confidence, max_people)
+            if not found:
+                out.append([])
+                continue
+            keypoints = np.stack([row[4:].reshape(ssd.NUM_KEYPOINTS, 2) for row, _ in found])
+            keypoints = geo.remove_letterbox(keypoints, np.repeat(padding[i : i + 1], len(found), axis=0))
+            rois = geo.landmark_rois(keypoints[:, 0], keypoints[:, 1], np.repeat(sizes[i : i + 1], len(found), axis=0))
+            out.append([(rois[j], keypoints[j, 0].copy(), score) for j, (_, score) in enumerate(found)])
         self._clock("nms", t)
-        return rois, found
+        return out
+
+    def detect_people(self, rgb: np.ndarray, max_people: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """Up to ``max_people`` people in one RGB image, best first: (landmark ROI (5,), hip centre (2,), score).
+
+        The detector sees 224x224, in which people in a wide frame shrink below what it finds: it runs,
+        in one batch, on the whole frame and on square tiles along its longer side (overlapping),
+        and a detection whose hips lie inside a better one's region is that one again.
+        """
+        check_rgb(rgb)
+        h, w = rgb.shape[:2]
+        side = min(h, w)
+        count = -(-max(h, w) // side)
+        starts = np.linspace(0, max(h, w) - side, count + (count > 1)).round().astype(int) if count > 1 else []
+        tiles = [(0, 0, rgb)] + [(x, 0, rgb[:, x : x + side]) if w >= h else (0, x, rgb[x : x + side])
+                                 for x in starts]
+        images = [np.ascontiguousarray(image) for _, _, image in tiles]
+        found = []
+        for (x0, y0, image), people in zip(tiles, self._detect_all(images, geo.image_sizes(images), max_people)):
+            for roi, centre, score in people:
+                roi = roi.copy()
+                roi[0] += x0
+                roi[1] += y0
+                centre = (centre * (image.shape[1], image.shape[0]) + (x0, y0)) / (w, h)
+                found.append((roi, centre.astype(np.float32), score))
+        kept: list[tuple[np.ndarray, np.ndarray, float]] = []
+        for roi, centre, score in sorted(found, key=lambda d: -d[2]):
+            pixel = centre * (w, h)
+            if any(np.hypot(*(pixel - other[:2])) < other[2] / 2 for other, _, _ in kept):
+                continue
+            kept.append((roi, centre, score))
+        return kept[:max_people]
+
+    def landmarks_in(self, rgb: np.ndarray, rois: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+        """The landmark network on several ROIs (K, 5) of one image in one call: per ROI (points (33, 4),
+        world (33, 3), auxiliary points (2, 4)) or None where it finds no person."""
+        if not len(rois):
+            return []
+        sizes = np.repeat(geo.image_sizes([rgb]), len(rois), axis=0)
+        points, world, _, ok = self._landmarks([rgb] * len(rois), np.asarray(rois, dtype=np.float64), sizes)
+        return [(points[k, :NUM_LANDMARKS, :NUM_CHANNELS].copy(), world[k].copy(),
+                 points[k, geo.AUX_POINTS, :NUM_CHANNELS].copy()) if ok[k] else None for k in range(len(rois))]
 
     def _landmarks(
         self, images: list[np.ndarray], rois: np.ndarray, sizes: np.ndarray
