@@ -17,7 +17,9 @@ EXTRACTION = [("photos, static mode", 1), ("photos, static mode", 1), ("photos, 
               ("video frames, tracking mode", 1), ("video frames, tracking mode", 1)]
 POSE_BACKENDS = [("photos, static mode", "mediapipe", None), ("photos, static mode", "decode", None),
                  ("photos, static mode", "onnx", 1), ("photos, static mode", "onnx", 16),
-                 ("video frames, tracking mode", "mediapipe", None), ("video frames, tracking mode", "onnx", None)]
+                 ("video frames, tracking mode", "mediapipe", None), ("video frames, tracking mode", "onnx", None),
+                 ("several people, tracking mode", "onnx", None), ("several people, tracking mode", "onnx", None),
+                 ("several people, tracking mode", "onnx", None)]
 END_TO_END = [("photos: file -> label", 1), ("photos: file -> label", 1), ("photos: file -> label", 2),
               ("video: file -> label", 1), ("video: file -> label", 1), ("video: file -> label", 1),
               ("video: file -> label", 1)]  # the last: --backend onnx (the quick run has the networks)
@@ -92,9 +94,13 @@ def test_every_section_has_its_rows(quick_run):
     notes = report["backends"]["notes"]
     assert notes[0].startswith("onnx backend: device ") and "network thread(s), 2 decode thread(s)" in notes[0]
     assert notes[1].startswith("parity, onnx (batch 1) vs MediaPipe on 18 photos: a pose in ")
-    assert [n.split(":")[0] for n in notes[2:]] == ["photos, static mode", "video frames, tracking mode"]
+    assert notes[2].startswith("two people cost ") and notes[2].endswith(("target at most 1.6x: met", "not met"))
+    several = [r for r in backends if r["stage"] == "several people, tracking mode"]
+    assert [r["max_people"] for r in several] == [1, 2, 2]
+    assert [r["poses"] for r in several] == [r["items"] for r in several[:2]] + [2 * several[2]["items"]]
+    assert [n.split(":")[0] for n in notes[3:]] == ["photos, static mode", "video frames, tracking mode"]
     assert all(n.endswith(("target 1.3x: met", "target 1.3x: not met", "target 1.5x: met", "target 1.5x: not met"))
-               for n in notes[2:])
+               for n in notes[3:])
     for row in (r for r in backends if r["backend"] == "onnx" and r["stage"].startswith("photos")):
         parity = row["parity"]  # the same real photos through both backends: the issue's parity targets
         assert parity["photos"] == 18 and parity["differ"] <= 2 and parity["pose_other"] >= 16

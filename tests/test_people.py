@@ -97,9 +97,9 @@ def test_one_person_leaves_briefly_and_keeps_the_id_longer_and_gets_a_new_one(ha
     def gone(start: int, stop: int) -> list[np.ndarray]:
         return [np.hstack([black if start <= i < stop else a, b]) for i, (a, b) in enumerate(zip(squat, plank))]
 
-    short = _track(gone(30, 37))  # 0.23 s out of view
+    short = _track(gone(30, 37))  # 0.23 s out of view; the detector looks for him every 3rd frame meanwhile
     left_ids = {p.id for frame in short for p in frame if _centre_x(p) < 0.5}
-    assert len(left_ids) == 1 and all(any(_centre_x(p) < 0.5 for p in f) for i, f in enumerate(short) if not 30 <= i < 38)
+    assert len(left_ids) == 1 and all(any(_centre_x(p) < 0.5 for p in f) for i, f in enumerate(short) if not 30 <= i < 40)
     long = _track(gone(20, 50))  # 1 s: the ID is retired, the person comes back as someone new
     before = {p.id for f in long[:20] for p in f if _centre_x(p) < 0.5}
     after = {p.id for f in long[52:] for p in f if _centre_x(p) < 0.5}

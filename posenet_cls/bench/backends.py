@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.bench.config import BenchConfig, Progress, TARGETS
+from posenet_cls.bench.config import PEOPLE_TARGET, BenchConfig, Progress, TARGETS
 from posenet_cls.bench.timing import best_of, consume, skipped_notes, timed_row, with_ratios
 from posenet_cls.data.dataset import list_photos
 from posenet_cls.data.outcomes import Status
@@ -94,6 +94,31 @@ def tracking_loop(video: Path, backend: str, max_frames: int | None, model_dir: 
     return time.perf_counter() - start, frames, found
 
 
+def people_loop(video: Path, max_people: int, two: bool, max_frames: int | None,
+                model_dir: Path | None) -> tuple[float, int, int]:
+    """Seconds, frames and people found of a video placed beside a black frame (one person) or beside its
+    mirror image (two people), tracked with ``--max-people``'s tracker (or the one-person tracker for 1)."""
+    from posenet_cls.io.video import VideoReader
+    from posenet_cls.pose.extract import PoseOptions, make_extractor
+    from posenet_cls.pose.people import PeopleTracker, TrackerConfig
+
+    with VideoReader(video) as reader:
+        frames = [np.ascontiguousarray(np.hstack([rgb, rgb[:, ::-1] if two else np.zeros_like(rgb)]))
+                  for _, _, rgb in itertools.islice(reader, max_frames)]
+    extractor = make_extractor(PoseOptions("onnx", tracking=True, model_dir=None if model_dir is None else str(model_dir)))
+    found = 0
+    with extractor:
+        if max_people == 1:
+            def track(rgb, t):
+                return [] if extractor.frame(rgb, t) is None else [1]
+        else:
+            track = PeopleTracker(extractor, TrackerConfig(max_people=max_people)).frame
+        start = time.perf_counter()
+        for i, rgb in enumerate(frames):
+            found += len(track(rgb, i / 30.0))
+    return time.perf_counter() - start, len(frames), found
+
+
 def onnx_networks(model_dir: Path | None = None) -> tuple[Path | None, str | None]:
     """(the folder of the converted BlazePose networks, None) or (None, why the onnx rows are skipped)."""
     from posenet_cls.pose.blazepose.files import require_networks
@@ -157,6 +182,15 @@ def backend_rows(photo_root: Path | None, video: Path | None, config: BenchConfi
         rows.append({**timed_row("backends", stage, "onnx BlazePose tracking", 1, best_of(
             config.repeats, lambda: tracking_loop(video, "onnx", config.max_frames, model_dir)), "frame"),
             **onnx, "threads": 1})
+        stage = "several people, tracking mode"
+        note(f"backends: {video.name} beside a black frame and beside its mirror image, --max-people 2")
+        for what, people, two in (("one person (the clip beside a black frame), --max-people 1", 1, False),
+                                  ("one person (the clip beside a black frame), --max-people 2", 2, False),
+                                  ("two people (the clip beside its mirror image), --max-people 2", 2, True)):
+            rows.append({**timed_row("backends", stage, f"onnx BlazePose: {what}", 1, best_of(
+                config.repeats, lambda people=people, two=two: people_loop(video, people, two, config.max_frames,
+                                                                           model_dir)), "frame"),
+                **onnx, "max_people": people})
     with_ratios(rows, "per_s")
     notes = [(f"onnx backend: device {device} ({providers[0]}), {threads} network thread(s), {w} decode thread(s); "
               f"networks from {model_dir}"), *skipped_notes(photo_root, video, "backends")]
@@ -167,6 +201,12 @@ def backend_rows(photo_root: Path | None, video: Path | None, config: BenchConfi
             f"photos: a pose in {parity['pose_reference']} / {parity['pose_other']}, {parity['differ']} differ; "
             f"x, y difference median {parity['xy_median']:.6f}, 95th percentile {parity['xy_p95']:.6f}; "
             f"visibility 95th percentile {parity['visibility_p95']:.5f} (targets: at most 2 differ, 0.001, 0.005, 0.01)")
+    several = [r for r in rows if r["stage"] == "several people, tracking mode"]
+    if len(several) == 3:
+        ratio = several[0]["per_s"] / several[2]["per_s"]
+        notes.append(f"two people cost {ratio:.2f}x one person's time per frame (--max-people 2 on the clip beside its "
+                     f"mirror image, over --max-people 1 on the clip beside a black frame), target at most "
+                     f"{PEOPLE_TARGET:g}x: " + ("met" if ratio <= PEOPLE_TARGET else "not met"))
     for stage, target in TARGETS.items():
         ours = [r for r in rows if r["stage"] == stage and r.get("backend") == "onnx"]
         if ours:

@@ -22,6 +22,9 @@ POSE_BATCHES = (1, 16, 64, 256)  # photos per network call of the onnxruntime Bl
 TARGETS = {"photos, static mode": 1.3, "video frames, tracking mode": 1.5}  # onnx over MediaPipe, issue 9
 
 
+PEOPLE_TARGET = 1.6  # two people's time per frame over one person's, at most (issue 16)
+
+
 ARTICLE = "svc-poly"  # the reference of the classifier rows
 
 

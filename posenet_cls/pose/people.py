@@ -3,8 +3,9 @@
 Works on :class:`posenet_cls.pose.blazepose.pipeline.OnnxPoseExtractor` (MediaPipe's solution
 tracks one person only). Per frame, as MediaPipe's tracker does for one person, each tracked
 person's region comes from the previous frame's landmarks, and the landmark network runs on all of
-them in one call. The detector runs again when fewer than ``max_people`` are tracked, or every
-``redetect_every`` frames; a detection whose hips lie inside a tracked person's box is that person.
+them in one call (on the CPU, split over the worker threads). The detector runs on every frame
+while nobody is tracked, every ``search_every`` frames while fewer than ``max_people`` are, and
+every ``redetect_every`` frames otherwise; a detection whose hips lie inside a tracked person's box is that person.
 New detections are matched to recently lost people by an optimal assignment (scipy's
 ``linear_sum_assignment``) on hip distance, so a person who was hidden for up to ``keep_s`` gets
 their ID back; after that, a new ID. When two tracks land on the same person (people crossing),
@@ -31,7 +32,8 @@ class TrackerConfig:
     """How people are found and kept: at most ``max_people``, the detector every ``redetect_every`` frames."""
 
     max_people: int = 2
-    redetect_every: int = 10
+    redetect_every: int = 10  # frames between detector runs while everyone is tracked
+    search_every: int = 3  # frames between detector runs while fewer than max_people are tracked
     keep_s: float = 0.5  # a lost person's ID waits this long for them to come back
     same_person: float = 0.5  # tracks whose boxes overlap more than this (IoU) are one person
     match_distance: float = 0.75  # a detection this far from a lost person's hips (in their box's size) is someone else
@@ -40,8 +42,8 @@ class TrackerConfig:
         """Refuse settings that cannot track, naming the option."""
         if not isinstance(self.max_people, int) or self.max_people < 1:
             raise PosenetError(f"--max-people must be a whole number >= 1, got {self.max_people!r}")
-        if self.redetect_every < 1:
-            raise PosenetError(f"redetect_every must be >= 1, got {self.redetect_every}")
+        if self.redetect_every < 1 or self.search_every < 1:
+            raise PosenetError(f"redetect_every and search_every must be >= 1, got {self.redetect_every}, {self.search_every}")
         if self.keep_s < 0:
             raise PosenetError(f"keep_s must be >= 0 seconds, got {self.keep_s}")
 
@@ -180,7 +182,8 @@ class PeopleTracker:
         if tracked:
             self._run_landmarks(rgb, tracked, t, t_us, size)
         live = self._drop_duplicates([tr for tr in tracked if tr.roi is not None])
-        if len(live) < cfg.max_people or self._frames % cfg.redetect_every == 0:
+        every = cfg.search_every if len(live) < cfg.max_people else cfg.redetect_every
+        if not live or self._frames % every == 0:
             found = self.extractor.detect_people(rgb, cfg.max_people + len(live))
             new = [d for d in found if not any(_inside(d[1], tr.box) for tr in live)]
             new = new[: cfg.max_people - len(live)]

@@ -320,7 +320,9 @@ class OnnxPoseExtractor:
                                  for x in starts]
         images = [np.ascontiguousarray(image) for _, _, image in tiles]
         found = []
-        for (x0, y0, image), people in zip(tiles, self._detect_all(images, geo.image_sizes(images), max_people)):
+        detected = [people for chunk in self._side_by_side(
+            lambda part: self._detect_all(part, geo.image_sizes(part), max_people), images) for people in chunk]
+        for (x0, y0, image), people in zip(tiles, detected):
             for roi, centre, score in people:
                 roi = roi.copy()
                 roi[0] += x0
@@ -340,10 +342,26 @@ class OnnxPoseExtractor:
         world (33, 3), auxiliary points (2, 4)) or None where it finds no person."""
         if not len(rois):
             return []
-        sizes = np.repeat(geo.image_sizes([rgb]), len(rois), axis=0)
-        points, world, _, ok = self._landmarks([rgb] * len(rois), np.asarray(rois, dtype=np.float64), sizes)
-        return [(points[k, :NUM_LANDMARKS, :NUM_CHANNELS].copy(), world[k].copy(),
-                 points[k, geo.AUX_POINTS, :NUM_CHANNELS].copy()) if ok[k] else None for k in range(len(rois))]
+        size = geo.image_sizes([rgb])
+
+        def run(part: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+            rois_part = np.asarray(part, dtype=np.float64)
+            points, world, _, ok = self._landmarks([rgb] * len(part), rois_part, np.repeat(size, len(part), axis=0))
+            return [(points[k, :NUM_LANDMARKS, :NUM_CHANNELS].copy(), world[k].copy(),
+                     points[k, geo.AUX_POINTS, :NUM_CHANNELS].copy()) if ok[k] else None for k in range(len(part))]
+
+        return [pose for chunk in self._side_by_side(run, list(rois)) for pose in chunk]
+
+    def _side_by_side(self, run, items: list) -> list:
+        """``run`` on ``items`` split into one batch per worker, the batches side by side on the worker threads
+        (on the CPU each network call uses one core; on CUDA one batch)."""
+        if len(items) < 2 or self.workers < 2:
+            return [run(items)]
+        size = -(-len(items) // self.workers)
+        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="blazepose")
+        return list(self._pool.map(run, chunks))
 
     def _landmarks(
         self, images: list[np.ndarray], rois: np.ndarray, sizes: np.ndarray
