@@ -176,3 +176,26 @@ def test_bad_max_people_is_one_line(side_by_side, capsys):
     assert main(["predict", str(side_by_side), "--max-people", "0", "--no-show"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--max-people must be a whole number >= 1" in err[0]
+
+
+def test_extract_max_people_table_and_video_lines(halves, side_by_side, tmp_path, capsys):
+    """A class-folder tree -> one row per person with a 'person' column (read back like any table); a video -> IDs."""
+    from posenet_cls.data.table import read_table
+
+    squat, plank = halves
+    for label, image in (("Two", np.hstack([squat[0], plank[0]])), ("One", squat[0])):
+        (tmp_path / "tree" / label).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "tree" / label / "photo.png"), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR))
+    table = tmp_path / "poses.csv"
+    assert main(["extract", str(tmp_path / "tree"), "-o", str(table), "--max-people", "2"]) == 0
+    header, *rows = table.read_text().splitlines()
+    assert header.split(",")[:5] == ["source", "label", "sha1", "attempt", "person"]
+    assert sorted((r.split(",")[1], r.split(",")[4]) for r in rows) == [("One", "0"), ("Two", "0"), ("Two", "1")]
+    assert len(read_table(table)) == 3
+    lines = tmp_path / "people.jsonl"
+    assert main(["extract", str(side_by_side), "-o", str(lines), "--max-people", "2"]) == 0
+    frames = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert len(frames) == 75 and all({p["id"] for p in f["people"]} == {0, 1} for f in frames[5:])
+    assert "using --backend onnx" in capsys.readouterr().err
+    assert main(["extract", str(tmp_path / "tree"), "-o", str(tmp_path / "r.parquet"), "--max-people", "2",
+                 "--engine", "ray"]) == 1

@@ -24,6 +24,8 @@ EXAMPLES = """\
   posenet-cls extract ../shared/data/yoga8 -o shards.parquet --engine ray               # local Ray
   posenet-cls extract s3://bucket/photos -o shards.parquet --engine ray --address HEAD:6379
   posenet-cls extract DIR -o shards.parquet --engine ray --backend onnx --num-gpus-per-worker 0.25
+  posenet-cls extract group_photos/ -o poses.csv --max-people 3  # a row per person, with a 'person' column
+  posenet-cls extract class.mp4 -o people.jsonl --max-people 4   # per frame: people with tracking IDs
 
 A folder run writes poses.csv (source, label, sha1, attempt, <landmark>_<x|y|z|visibility>)
 and poses.report.json (files with no pose or unreadable, duplicates). Interrupted? Run the
@@ -48,6 +50,9 @@ def register(sub) -> None:
     p.add_argument("--address", help="--engine ray: the Ray cluster to use, HOST:PORT, ray://HOST:PORT or auto "
                    "(default: start Ray on this machine)")
     add_backend_arguments(p)
+    p.add_argument("--max-people", type=int, default=1, metavar="N",
+                   help="up to N people per photo or frame (default 1; N > 1 runs BlazePose on onnxruntime; "
+                        "a table gains a 'person' column, 0 = the largest)")
     p.add_argument("--num-gpus-per-worker", type=float, default=0.0, metavar="F",
                    help="--engine ray: GPUs per actor, fractions share one (default 0: CPU)")
     p.add_argument("--shard-files", type=int, default=100, metavar="N",
@@ -58,12 +63,21 @@ def register(sub) -> None:
 def run(args) -> int:
     if (args.source is None) == (args.webcam is None):
         raise PosenetError("give either a SOURCE path or --webcam N")
+    if not isinstance(args.max_people, int) or args.max_people < 1:
+        raise PosenetError(f"--max-people must be a whole number >= 1, got {args.max_people}")
+    if args.max_people > 1:
+        if args.engine == "ray":
+            raise PosenetError("--max-people N > 1 runs with --engine local only")
+        if args.backend != "onnx":
+            print(f"--max-people {args.max_people}: several people need BlazePose on onnxruntime; using --backend onnx",
+                  file=sys.stderr)
+            args.backend = "onnx"
     if args.engine == "ray":
         return _ray(args)
     if args.address or args.num_gpus_per_worker:
         raise PosenetError("--address and --num-gpus-per-worker need --engine ray")
     if args.webcam is not None:
-        return _video(args.webcam, args)
+        return _people_video(args.webcam, args) if args.max_people > 1 else _video(args.webcam, args)
     source = Path(args.source)
     if source.is_dir():
         return _folder(source, args)
@@ -72,8 +86,8 @@ def run(args) -> int:
     from posenet_cls.io.video import is_video
 
     if is_video(source):
-        return _video(source, args)
-    return _photo(source, args)
+        return _people_video(source, args) if args.max_people > 1 else _video(source, args)
+    return _people_photo(source, args) if args.max_people > 1 else _photo(source, args)
 
 
 def _folder(source: Path, args) -> int:
@@ -89,7 +103,7 @@ def _folder(source: Path, args) -> int:
             yield r
 
     report = build_dataset(source, out, model=args.pose_model, workers=args.workers or os.cpu_count(), progress=progress,
-                           backend=args.backend, batch=args.batch, device=args.device)
+                           backend=args.backend, batch=args.batch, device=args.device, max_people=args.max_people)
     return _print_report(report, out, args)
 
 
@@ -177,14 +191,82 @@ def _video(source, args) -> int:
                                    "pose": fp.keypoints is not None, "keypoints": pose_json(fp.keypoints)})
                 frames += 1
                 found += fp.keypoints is not None
-                if out:
-                    out.write(line + "\n")
-                if args.json:
-                    print(line, flush=True)
+                _emit(line, out, args.json)
         except KeyboardInterrupt:
             if not isinstance(source, int):
                 raise  # a file stopped half-way is not a result; a webcam stops this way
     if not args.json:
         name = f"webcam {source}" if isinstance(source, int) else str(source)
         print(f"{name}: person in {found}/{frames} frames" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
+def _emit(line: str, out, to_stdout: bool) -> None:
+    """One JSON line to the output file (if any) and to stdout with --json."""
+    if out:
+        out.write(line + "\n")
+    if to_stdout:
+        print(line, flush=True)
+
+
+def _person_json(person, key: str) -> dict:
+    return {key: person.id, "box": [round(v, 4) for v in person.box], "keypoints": pose_json(person.keypoints)}
+
+
+def _people_photo(source: Path, args) -> int:
+    """A photo with several people: one entry per person, the largest first."""
+    from posenet_cls.io.images import load_image
+    from posenet_cls.pose.extract import PoseOptions, make_extractor
+    from posenet_cls.pose.people import PeopleTracker, TrackerConfig
+    from posenet_cls.schema import LANDMARK_NAMES
+
+    rgb = load_image(source)
+    with make_extractor(PoseOptions("onnx", args.pose_model, args.min_confidence, device=args.device)) as extractor:
+        people = PeopleTracker(extractor, TrackerConfig(max_people=args.max_people)).photo(rgb)
+    record = {"source": str(source), "pose": bool(people), "landmarks": list(LANDMARK_NAMES),
+              "people": [_person_json(p, "person") for p in people]}
+    if args.out:
+        write_text_atomic(args.out, json.dumps(record) + "\n")
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(f"{source}: {len(people)} people found" + (f" -> {args.out}" if args.out else ""))
+    return 0
+
+
+def _people_video(source, args) -> int:
+    """A video or webcam with several people: one JSON line per frame with each person's ID, box and pose."""
+    from tqdm import tqdm
+
+    from posenet_cls.io.video import VideoReader
+    from posenet_cls.pose.extract import PoseOptions, make_extractor
+    from posenet_cls.pose.people import PeopleTracker, TrackerConfig
+
+    options = PoseOptions("onnx", args.pose_model, args.min_confidence, tracking=True, device=args.device)
+    frames = seen = 0
+    ids: set[int] = set()
+    with contextlib.ExitStack() as stack:  # the output appears (atomically) only for a complete run
+        out = open(stack.enter_context(atomic_path(args.out)), "w", encoding="utf-8") if args.out else None
+        if out is not None:
+            stack.enter_context(out)
+        video = stack.enter_context(VideoReader(source))
+        tracker = PeopleTracker(stack.enter_context(make_extractor(options)), TrackerConfig(max_people=args.max_people))
+        bar = tqdm(video, total=None if isinstance(source, int) else video.frame_count, unit="frame", desc="extract",
+                   disable=True if args.json else None)
+        try:
+            for index, t, rgb in bar:
+                people = tracker.frame(rgb, t)
+                line = json.dumps({"frame": index, "timestamp_s": round(t, 4),
+                                   "people": [_person_json(p, "id") for p in people]})
+                frames += 1
+                seen += bool(people)
+                ids.update(p.id for p in people)
+                _emit(line, out, args.json)
+        except KeyboardInterrupt:
+            if not isinstance(source, int):
+                raise
+    if not args.json:
+        name = f"webcam {source}" if isinstance(source, int) else str(source)
+        print(f"{name}: {len(ids)} people (IDs), someone in {seen}/{frames} frames" + (f" -> {args.out}" if args.out else ""),
+              file=sys.stderr)
     return 0

@@ -107,6 +107,7 @@ def build_dataset(
     batch: int = 16,
     device: str = "auto",
     factory: Callable[[], object] | None = None,
+    max_people: int = 1,
 ) -> ExtractReport:
     """Extract every photo and video frame under ``data_dir/<label>/`` into the table ``out`` and its report; resumable.
 
@@ -114,16 +115,26 @@ def build_dataset(
     photos per network call on ``device``, decoding in ``workers`` threads. ``mediapipe`` runs in
     ``workers`` processes (at least one, so a file that crashes BlazePose cannot stop the run), each
     with the extractor ``factory`` builds (default: :class:`pose.extract.PoseOptions` of ``model``).
-    ``progress`` wraps the files' results (a video's frames are not counted).
+    ``progress`` wraps the files' results (a video's frames are not counted). ``max_people`` > 1 finds up to
+    that many people per photo (BlazePose on onnxruntime, photos only): one row each, with a ``person`` column.
     """
     out = Path(out)
     check_table_path(out)
+    if max_people > 1:
+        backend = "onnx"  # MediaPipe's solution finds one person
     extract_tasks([], model, 1, backend, factory=factory)  # refuse a bad backend before anything is written
     photos = list_photos(data_dir)
+    if max_people > 1:
+        videos = [rel for rel, _ in photos if is_video(rel)]
+        if videos:
+            raise PosenetError(f"{Path(data_dir) / videos[0]}: --max-people {max_people} extracts photos only; "
+                               "move the videos out or extract them one by one")
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {"data_dir": str(Path(data_dir).resolve()), "model": model}
     if backend != "mediapipe":  # journals of earlier versions have no backend: they stay valid for MediaPipe
         settings["backend"] = backend
+    if max_people > 1:
+        settings["max_people"] = max_people
     journal = Journal(out.with_name(out.name + ".partial"), settings)
     wanted = {rel for rel, _ in photos}
     loaded = journal.load()
@@ -148,7 +159,12 @@ def build_dataset(
                 else:
                     yield result
 
-        if tasks:
+        if tasks and max_people > 1:
+            from posenet_cls.data.onnx_batch import extract_people
+            from posenet_cls.pose.extract import PoseOptions
+
+            results = extract_people(tasks, max_people, PoseOptions("onnx", model, device=device, batch=batch))
+        elif tasks:
             results = files(with_videos(tasks, lambda jobs: extract_tasks(
                 jobs, model, workers, backend, batch, device, factory, processes=True)))
         else:
@@ -157,16 +173,21 @@ def build_dataset(
             results = progress(results, len(photos), resumed)
         for result in results:
             record(result)
-    report = _finish(done, data_dir, out, resumed)
+    report = _finish(done, data_dir, out, resumed, max_people > 1)
     journal.path.unlink()
     return report
 
 
-def _finish(done: dict[str, FileResult], data_dir: str | Path, out: Path, resumed: int) -> ExtractReport:
-    """Write the table (sorted by label, then path, so reruns give the same file) and the report."""
+def _finish(done: dict[str, FileResult], data_dir: str | Path, out: Path, resumed: int,
+            people: bool = False) -> ExtractReport:
+    """Write the table (sorted by label, then path, so reruns give the same file) and the report.
+
+    With ``people``, a photo gives a row per person, numbered in the ``person`` column (0 = the largest).
+    """
     results = sorted(done.values(), key=lambda r: (r.label, r.source))
-    rows = [pose_row(r.source, r.label, r.sha1, r.attempt, np.asarray(r.keypoints))
-            for r in results if r.status == Status.POSE and r.keypoints is not None]
+    rows = [pose_row(r.source, r.label, r.sha1, r.attempt, np.asarray(pose), i if people else None)
+            for r in results if r.status == Status.POSE and r.keypoints is not None
+            for i, pose in enumerate([r.keypoints, *(r.others or [])])]
     report = make_report([r for r in results if not r.video], data_dir, out, resumed)
     report = replace(report, poses=len(rows), attempts=dict(Counter(row["attempt"] for row in rows)))
     write_table(rows, out)

@@ -163,3 +163,27 @@ def extract_files(
         finally:  # also when the consumer stops early: pending decodes are cancelled, running batches finish
             photos.close()
             net.shutdown(wait=True, cancel_futures=True)
+
+
+def extract_people(tasks: Iterable[Task], max_people: int, options) -> Iterator[FileResult]:
+    """Photo files -> results with up to ``max_people`` poses each (``keypoints``: the largest person,
+    ``others``: the rest, largest first), on the onnxruntime BlazePose in this process, in task order."""
+    from dataclasses import replace
+
+    from posenet_cls.data.outcomes import Status
+    from posenet_cls.pose.extract import make_extractor
+    from posenet_cls.pose.people import PeopleTracker, TrackerConfig
+
+    with make_extractor(options) as extractor:
+        people = PeopleTracker(extractor, TrackerConfig(max_people=max_people))
+        for task in tasks:
+            pending, rgb = read_and_decode(task)
+            if rgb is None:
+                yield pending
+                continue
+            found = people.photo(rgb)
+            if not found:
+                yield replace(pending, status=Status.NO_POSE, reason="no person found")
+                continue
+            poses = [p.keypoints.ravel().tolist() for p in found]
+            yield replace(pending, status=Status.POSE, attempt="people", keypoints=poses[0], others=poses[1:])

@@ -52,6 +52,7 @@ class FileResult:
     reason: str = ""
     keypoints: list[float] | None = None
     video: str = ""
+    others: list[list[float]] | None = None  # with --max-people: the other people's poses, largest first
 
 
 @dataclass

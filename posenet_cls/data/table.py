@@ -4,7 +4,8 @@ Columns, in order: ``source`` (photo path), ``label`` (class name, from the fold
 ``sha1`` (of the file's bytes: byte-identical photos share it, so a split can keep them
 together), ``attempt`` (which extraction attempt found the pose), then
 ``<landmark>_<x|y|z|visibility>`` for the 33 landmarks of :mod:`posenet_cls.schema`.
-There is no index column: a table that has one is refused on read.
+A table made with ``extract --max-people N`` also has ``person`` after ``attempt``: which person of
+the photo the row is (0 = the largest). There is no index column: a table that has one is refused on read.
 
 A table is a ``.csv`` file, a ``.parquet`` file (strings and float32 columns, needs pyarrow:
 ``pip install "posenet-cls[parquet]"``) or a folder of ``.parquet`` shards (what
@@ -26,14 +27,19 @@ from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, landmark_columns
 
 META_COLUMNS: tuple[str, ...] = ("source", "label", "sha1", "attempt")
 REQUIRED_META = ("source", "label")
+PERSON = "person"  # optional, after the meta columns: the row's person in its photo (0 = the largest)
 TABLE_SUFFIXES = (".csv", ".parquet")
 PARQUET_INSTALL = 'pip install "posenet-cls[parquet]"'
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
-def table_columns() -> list[str]:
-    """All column names of a keypoint table, in order."""
-    return [*META_COLUMNS, *landmark_columns()]
+def table_columns(person: bool = False) -> list[str]:
+    """All column names of a keypoint table, in order (``person``: with the person column of several people)."""
+    return [*META_COLUMNS, *([PERSON] if person else []), *landmark_columns()]
+
+
+def _has_person(rows: list[dict[str, object]]) -> bool:
+    return bool(rows) and PERSON in rows[0]
 
 
 @dataclass
@@ -59,10 +65,13 @@ class PoseTable:
         return PoseTable(*(getattr(self, f)[index] for f in ("keypoints", "labels", "sources", "sha1", "attempts")))
 
 
-def pose_row(source: str, label: str, sha1: str, attempt: str, keypoints: np.ndarray) -> dict[str, object]:
-    """One table row as a column -> value mapping."""
+def pose_row(source: str, label: str, sha1: str, attempt: str, keypoints: np.ndarray,
+             person: int | None = None) -> dict[str, object]:
+    """One table row as a column -> value mapping (with ``person``: the person column too)."""
     values = np.asarray(keypoints, dtype=np.float32).reshape(-1)
     row: dict[str, object] = {"source": source, "label": label, "sha1": sha1, "attempt": attempt}
+    if person is not None:
+        row[PERSON] = person
     row.update(zip(landmark_columns(), (float(v) for v in values)))
     return row
 
@@ -94,7 +103,8 @@ def _pyarrow(path: Path):
 def arrow_table(rows: list[dict[str, object]], path: str | Path = "<table>", metadata: dict[str, str] | None = None):
     """Rows as a pyarrow Table: strings for the meta columns, float32 for the landmarks, optional schema metadata."""
     pa, _ = _pyarrow(Path(path))
-    fields = [pa.field(c, pa.string()) for c in META_COLUMNS] + [pa.field(c, pa.float32()) for c in landmark_columns()]
+    fields = ([pa.field(c, pa.string()) for c in META_COLUMNS] + ([pa.field(PERSON, pa.int32())] if _has_person(rows) else [])
+              + [pa.field(c, pa.float32()) for c in landmark_columns()])
     schema = pa.schema(fields, metadata={k.encode(): v.encode() for k, v in (metadata or {}).items()})
     columns = [pa.array([row[f.name] for row in rows], type=f.type) for f in fields]
     return pa.Table.from_arrays(columns, schema=schema)
@@ -116,7 +126,7 @@ def write_table(rows: list[dict[str, object]], path: str | Path) -> None:
         write_parquet(rows, path)
         return
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=table_columns(), extrasaction="raise")
+        writer = csv.DictWriter(f, fieldnames=table_columns(_has_person(rows)), extrasaction="raise")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.7g}" if isinstance(v, float) else v) for k, v in row.items()})
@@ -143,7 +153,7 @@ def _check_header(header: list[str], path: Path, writer: str = "to_csv") -> None
             f"{path}: {len(missing)} landmark/meta column(s) missing, first '{missing[0]}' "
             f"(expected {len(table_columns())} columns, found {len(header)})"
         )
-    extra = [c for c in header if c not in table_columns()]
+    extra = [c for c in header if c not in table_columns() and c != PERSON]
     if extra:
         raise PosenetError(
             f"{path}: unexpected column '{extra[0]}' (expected {len(table_columns())} columns, found {len(header)})"
