@@ -153,6 +153,50 @@ def stretch(keypoints: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray
     return kp
 
 
+def turn(keypoints: np.ndarray, yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Raw poses seen from another viewpoint: x, y, z turned about the mid-hip by ``yaw`` (about the vertical
+    axis) then ``pitch`` (about the horizontal one), degrees per pose, and projected back (orthographic; z is
+    BlazePose's depth on x's scale, and x and y are taken as one scale)."""
+    kp = check_keypoints(keypoints).copy()
+    centre = kp[:, HIPS, :3].mean(axis=1, keepdims=True).astype(np.float64)
+    p = kp[..., :3].astype(np.float64) - centre
+    a = np.deg2rad(np.asarray(yaw, dtype=np.float64)).reshape(-1, 1)
+    b = np.deg2rad(np.asarray(pitch, dtype=np.float64)).reshape(-1, 1)
+    x = np.cos(a) * p[..., 0] + np.sin(a) * p[..., 2]
+    z = -np.sin(a) * p[..., 0] + np.cos(a) * p[..., 2]
+    y = np.cos(b) * p[..., 1] - np.sin(b) * z
+    z = np.sin(b) * p[..., 1] + np.cos(b) * z
+    kp[..., :3] = (np.stack([x, y, z], axis=-1) + centre).astype(np.float32)
+    return kp
+
+
+def far_side_blur(keypoints: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Raw poses whose far-side limb joints (of each left/right pair, the one with the larger z) are moved by
+    N(0, ``sigma`` torso lengths) and seen less well (visibility x0.6-1 per pose): what BlazePose does to
+    limbs it has to guess."""
+    from posenet_cls.schema import LEFT_RIGHT_PAIRS
+
+    kp = check_keypoints(keypoints).copy()
+    torso = np.linalg.norm(kp[:, SHOULDERS, :2].mean(axis=1) - kp[:, HIPS, :2].mean(axis=1), axis=1) + EPS
+    left, right = (np.array([int(pair[i]) for pair in LEFT_RIGHT_PAIRS]) for i in (0, 1))
+    far = np.where(kp[:, left, 2] > kp[:, right, 2], left[None, :], right[None, :])  # (N, pairs)
+    rows = np.arange(len(kp))[:, None]
+    noise = rng.normal(0.0, sigma, (len(kp), far.shape[1], 2)) * torso[:, None, None]
+    kp[rows, far, :2] += noise.astype(np.float32)
+    kp[rows, far, 3] *= rng.uniform(0.6, 1.0, (len(kp), 1)).astype(np.float32)
+    return kp
+
+
+def crop_below(keypoints: np.ndarray, landmarks: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Raw poses whose ``landmarks`` left the frame: guessed, as BlazePose does, a little off and barely
+    visible (at most 0-0.2)."""
+    kp = check_keypoints(keypoints).copy()
+    idx = np.asarray(landmarks)
+    kp[:, idx, :2] += rng.normal(0.0, 0.02, (len(kp), len(idx), 2)).astype(np.float32)
+    kp[:, idx, 3] = np.minimum(kp[:, idx, 3], rng.uniform(0.0, 0.2, (len(kp), len(idx))).astype(np.float32))
+    return kp
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Training augmentations: probabilities, and ranges drawn uniformly per pose."""

@@ -116,6 +116,40 @@ def test_rotation_and_stretch_act_about_the_mid_hip(poses):
     np.testing.assert_allclose(s[..., 1] - center[..., 1], 0.9 * (poses[..., 1] - center[..., 1]), atol=1e-5)
 
 
+def test_turn_keeps_the_hips_and_lengths_and_a_quarter_turn_swaps_x_and_depth(poses):
+    from posenet_cls.features import turn
+
+    hips = [Landmark.LEFT_HIP, Landmark.RIGHT_HIP]
+    n = len(poses)
+    np.testing.assert_allclose(turn(poses, np.zeros(n), np.zeros(n)), poses, atol=1e-6)
+    t = turn(poses, np.full(n, 30.0), np.full(n, -15.0))
+    centre = poses[:, hips, :3].mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(t[:, hips, :3].mean(axis=1, keepdims=True), centre, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(t[..., :3] - centre, axis=-1), np.linalg.norm(poses[..., :3] - centre, axis=-1),
+                               atol=1e-5)  # a rotation: every landmark keeps its distance from the mid-hip
+    q = turn(poses, np.full(n, 90.0), np.zeros(n))
+    np.testing.assert_allclose(q[..., 0] - centre[..., 0], poses[..., 2] - centre[..., 2], atol=1e-5)
+    np.testing.assert_array_equal(q[..., 3], poses[..., 3])
+
+
+def test_shifted_protocol_is_seeded_and_moves_only_what_it_says(poses):
+    from posenet_cls.features import crop_below, far_side_blur
+    from posenet_cls.training.metrics import FEET, perturbations
+
+    a, b = perturbations(poses, 3)["shifted"], perturbations(poses, 3)["shifted"]
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, perturbations(poses, 4)["shifted"])
+    rng = np.random.default_rng(0)
+    blurred = far_side_blur(poses, 0.1, rng)
+    moved = np.any(blurred != poses, axis=-1)  # (N, 33)
+    for left, right in LEFT_RIGHT_PAIRS:  # one joint of each pair, never both, and never the nose
+        assert not np.any(moved[:, left] & moved[:, right])
+    assert not moved[:, Landmark.NOSE].any()
+    cropped = crop_below(poses, tuple(int(f) for f in FEET), rng)
+    assert (cropped[:, list(FEET), 3] <= 0.2).all()
+    np.testing.assert_array_equal(np.delete(cropped, list(FEET), axis=1), np.delete(poses, list(FEET), axis=1))
+
+
 def test_augment_is_seeded_and_mirrors_with_the_given_probability(poses):
     cfg = AugmentConfig(mirror=0.5, rotate_deg=10.0, scale=0.1, drop=0.3)
     a = augment(poses, cfg, np.random.default_rng(7))

@@ -6,7 +6,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from posenet_cls.features import mirror, rotate, stretch
+from posenet_cls.features import crop_below, far_side_blur, mirror, rotate, stretch, turn
+from posenet_cls.schema import Landmark as L
+
+# The shifted protocol: what differs between photo sources (issue 15), each pose drawn anew per fold.
+SHIFT_YAW_DEG = 45.0  # camera turned about the vertical axis, uniform in +-this
+SHIFT_PITCH_DEG = 20.0  # camera higher or lower, uniform in +-this
+SHIFT_ROLL_DEG = 10.0  # camera tilted, uniform in +-this
+SHIFT_ASPECT = 1.2  # framing stretched by up to this either way
+SHIFT_FAR_SIGMA = 0.08  # far-side joints moved by N(0, this torso lengths)
+SHIFT_CROP = 0.2  # share of poses whose feet and ankles left the frame
+FEET = (L.LEFT_ANKLE, L.RIGHT_ANKLE, L.LEFT_HEEL, L.RIGHT_HEEL, L.LEFT_FOOT_INDEX, L.RIGHT_FOOT_INDEX)
 
 
 Predict = Callable[[np.ndarray], np.ndarray]  # raw poses (N, 33, 4) -> class indices (N,)
@@ -29,14 +39,28 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[
     }
 
 
+def shifted(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Held-out poses as another photo source would show them: the camera turned (yaw, pitch, roll), the
+    framing stretched, far-side limbs guessed, and for some the feet cropped out (ranges: SHIFT_*)."""
+    n = len(keypoints)
+    kp = turn(keypoints, rng.uniform(-SHIFT_YAW_DEG, SHIFT_YAW_DEG, n), rng.uniform(-SHIFT_PITCH_DEG, SHIFT_PITCH_DEG, n))
+    kp = rotate(kp, rng.uniform(-SHIFT_ROLL_DEG, SHIFT_ROLL_DEG, n))
+    aspect = np.exp(rng.uniform(-np.log(SHIFT_ASPECT), np.log(SHIFT_ASPECT), n))
+    kp = far_side_blur(stretch(kp, np.sqrt(aspect), 1 / np.sqrt(aspect)), SHIFT_FAR_SIGMA, rng)
+    cropped = rng.random(n) < SHIFT_CROP
+    kp[cropped] = crop_below(kp[cropped], tuple(int(f) for f in FEET), rng)
+    return kp
+
+
 def perturbations(keypoints: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-    """Held-out poses as other cameras would see them: mirrored, rotated by 10-20 degrees, re-framed (aspect x0.8-1.25)."""
+    """Held-out poses as other cameras would see them: mirrored, rotated by 10-20 degrees, re-framed (aspect
+    x0.8-1.25), and :func:`shifted` (the other sources' shifts together)."""
     rng = np.random.default_rng(seed)
     n = len(keypoints)
     angle = rng.uniform(10, 20, n) * rng.choice([-1, 1], n)
     aspect = np.exp(rng.uniform(np.log(0.8), np.log(1.25), n) * rng.choice([-1, 1], n))
     return {"mirrored": mirror(keypoints), "rotated": rotate(keypoints, angle),
-            "stretched": stretch(keypoints, np.sqrt(aspect), 1 / np.sqrt(aspect))}
+            "stretched": stretch(keypoints, np.sqrt(aspect), 1 / np.sqrt(aspect)), "shifted": shifted(keypoints, rng)}
 
 
 def robustness(predict: Predict, keypoints: np.ndarray, y_true: np.ndarray, seed: int) -> dict[str, float]:
