@@ -206,6 +206,8 @@ class AugmentConfig:
     scale: float = 0.0  # per-axis scale factor exp(U(-scale, scale))
     drop: float = 0.0  # probability of dropping a joint whose visibility is below drop_below
     drop_below: float = 0.5
+    yaw_deg: float = 0.0  # camera turned about the vertical axis, in [-yaw_deg, yaw_deg] (see turn)
+    pitch_deg: float = 0.0  # camera higher or lower, in [-pitch_deg, pitch_deg]
 
     def to_dict(self) -> dict:
         """JSON-safe settings."""
@@ -219,7 +221,8 @@ class AugmentConfig:
     @property
     def active(self) -> bool:
         """Whether any augmentation is switched on."""
-        return self.mirror > 0 or self.rotate_deg > 0 or self.scale > 0 or self.drop > 0
+        return (self.mirror > 0 or self.rotate_deg > 0 or self.scale > 0 or self.drop > 0 or self.yaw_deg > 0
+                or self.pitch_deg > 0)
 
 
 NO_AUGMENT = AugmentConfig(mirror=0.0)
@@ -233,6 +236,8 @@ def augment(keypoints: np.ndarray, config: AugmentConfig, rng: np.random.Generat
         flip = rng.random(n) < config.mirror
         if flip.any():
             kp[flip] = mirror(kp[flip])
+    if config.yaw_deg > 0 or config.pitch_deg > 0:
+        kp = turn(kp, rng.uniform(-config.yaw_deg, config.yaw_deg, n), rng.uniform(-config.pitch_deg, config.pitch_deg, n))
     if config.rotate_deg > 0:
         kp = rotate(kp, rng.uniform(-config.rotate_deg, config.rotate_deg, n))
     if config.scale > 0:

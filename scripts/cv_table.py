@@ -40,6 +40,8 @@ ABLATION = {
     "mirror + rotate 10° + scale 0.1": replace(MIRROR, rotate_deg=10.0, scale=0.1),
     "mirror + drop 0.2": replace(MIRROR, drop=0.2),
     "mirror + rotate + scale + drop 0.2": replace(MIRROR, rotate_deg=10.0, scale=0.1, drop=0.2),
+    "default + turn 30°/15° (yaw/pitch)": replace(MIRROR, rotate_deg=10.0, yaw_deg=30.0, pitch_deg=15.0),
+    "default + turn 45°/20° (yaw/pitch)": replace(MIRROR, rotate_deg=10.0, yaw_deg=45.0, pitch_deg=20.0),
 }
 assert ABLATION["mirror + rotate 10° (default)"] == DEFAULT_AUGMENT
 FEATURE_ABLATION = {  # with the default augmentations

@@ -132,6 +132,14 @@ def test_turn_keeps_the_hips_and_lengths_and_a_quarter_turn_swaps_x_and_depth(po
     np.testing.assert_array_equal(q[..., 3], poses[..., 3])
 
 
+def test_turn_augmentation_is_seeded_and_off_by_default(poses):
+    cfg = AugmentConfig(mirror=0.0, yaw_deg=30.0, pitch_deg=15.0)
+    a = augment(poses, cfg, np.random.default_rng(1))
+    np.testing.assert_array_equal(a, augment(poses, cfg, np.random.default_rng(1)))
+    assert not np.allclose(a[..., :3], poses[..., :3]) and cfg.active
+    assert not AugmentConfig(mirror=0.0).active and AugmentConfig.from_dict({"mirror": 0.5}).yaw_deg == 0.0
+
+
 def test_shifted_protocol_is_seeded_and_moves_only_what_it_says(poses):
     from posenet_cls.features import crop_below, far_side_blur
     from posenet_cls.training.metrics import FEET, perturbations
