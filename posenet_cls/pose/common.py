@@ -14,7 +14,8 @@ from posenet_cls.errors import PosenetError
 from posenet_cls.schema import mirror_keypoints, mirror_world
 
 PAD_MARGIN = 0.1  # measured on yoga8: a 10% margin rescues more photos than 25% or 50%
-ATTEMPTS: tuple[str, ...] = ("plain", "pad", "mirror", "pad+mirror")
+ATTEMPTS: tuple[str, ...] = ("plain", "pad", "mirror", "pad+mirror", "turned")
+TURN_AGREEMENT = 0.03  # "turned": the quarter turns either way must agree this well (median x, y difference)
 CUT_THRESHOLD = 25.0  # mean grey-level change of a 32x32 thumbnail; camera motion stays far below
 
 
@@ -86,12 +87,46 @@ def check_rgb(rgb: np.ndarray) -> None:
 Found = tuple[np.ndarray, "np.ndarray | None"]  # (keypoints (33, 4), world (33, 3) or None) on the image given
 
 
+def unturn(found: Found, quarter_turns: int, shape: tuple[int, int]) -> Found:
+    """A pose found on the photo turned ``quarter_turns`` (1 or 3) times counter-clockwise (``np.rot90``),
+    mapped back to the photo of ``shape`` (height, width): x, y turned back, z rescaled, world turned back."""
+    keypoints, world = found
+    kp = keypoints.astype(np.float32).copy()
+    x, y = keypoints[:, 0].copy(), keypoints[:, 1].copy()
+    kp[:, 0], kp[:, 1] = (1 - y, x) if quarter_turns == 1 else (y, 1 - x)
+    kp[:, 2] = keypoints[:, 2] * shape[0] / shape[1]  # z is on x's scale, and x was the height
+    if world is not None:
+        w = world.astype(np.float32).copy()
+        w[:, 0], w[:, 1] = (-world[:, 1], world[:, 0]) if quarter_turns == 1 else (world[:, 1], -world[:, 0])
+        world = w
+    return kp, world
+
+
+def _turned(images: list[np.ndarray], find: Callable[[list[np.ndarray]], list[Found | None]]) -> list[Found | None]:
+    """The "turned" attempt: the padded photo a quarter turn either way (a body lying or reaching sideways stands
+    up for the detector); kept only when both turns find the same pose, which a stray guess on a hard photo does not."""
+    padded = [pad_to_square(im) for im in images]
+    left = find([np.ascontiguousarray(np.rot90(sq, 1)) for sq, _ in padded])
+    right = find([np.ascontiguousarray(np.rot90(sq, 3)) for sq, _ in padded])
+    out: list[Found | None] = []
+    for im, (sq, frame), a, b in zip(images, padded, left, right):
+        if a is None or b is None:
+            out.append(None)
+            continue
+        (ka, wa), (kb, _) = unturn(a, 1, sq.shape[:2]), unturn(b, 3, sq.shape[:2])
+        ka, kb = (unpad_landmarks(k, frame, im.shape[:2]) for k in (ka, kb))
+        agree = float(np.median(np.abs(ka[:, :2] - kb[:, :2]))) < TURN_AGREEMENT
+        out.append(((ka + kb) / 2, wa) if agree else None)
+    return out
+
+
 def photos_with_retries(images: Sequence[np.ndarray], find: Callable[[list[np.ndarray]], list[Found | None]],
                         attempts: tuple[str, ...] | None = None, retries: bool = True) -> list[PhotoPose]:
-    """The pose in each RGB uint8 photo: ``find`` on all, then each retry (padded, mirrored) on those still without one.
+    """The pose in each RGB uint8 photo: ``find`` on all, then each retry (padded, mirrored, turned) on those
+    still without one.
 
-    ``find`` is a backend's static-mode call on a list of images. Landmarks found on a padded or
-    mirrored copy are mapped back to the original photo (mirroring also swaps left and right back).
+    ``find`` is a backend's static-mode call on a list of images. Landmarks found on a padded,
+    mirrored or turned copy are mapped back to the original photo (mirroring also swaps left and right back).
     """
     images = list(images)
     for rgb in images:
@@ -106,6 +141,13 @@ def photos_with_retries(images: Sequence[np.ndarray], find: Callable[[list[np.nd
     for attempt in attempts:
         if not pending:
             break
+        if attempt == "turned":
+            for i, found in zip(pending, _turned([images[i] for i in pending], find)):
+                if found is not None:
+                    results[i] = PhotoPose(found[0].astype(np.float32), attempt,
+                                           found[1].astype(np.float32) if found[1] is not None else None)
+            pending = [i for i in pending if results[i] is None]
+            continue
         mirrored = "mirror" in attempt
         frames, inputs = [], []
         for i in pending:
