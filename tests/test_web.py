@@ -169,3 +169,63 @@ def test_photos_match_the_python_pipeline(test_page, served, yoga8: Path, tmp_pa
         if w["status"] == "pose":
             assert set(w) >= {"label", "confidence", "best", "probabilities", "novelty", "unknown_reason", "landmarks"}
             assert np.array(w["landmarks"]).shape == (33, 4)
+
+
+def fake_camera_page(b, base: str, exercise: str):
+    """The page on the fake camera (wasm backend), the exercise preset chosen, the webcam started."""
+    page = b.new_page(viewport={"width": 1000, "height": 600})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}site/index.html?backend=wasm&exercise={exercise}&autostart=webcam")
+    page.wait_for_function("document.body.dataset.state !== 'loading'", timeout=120_000)
+    assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("#status")
+    return page, errors
+
+
+@pytest.mark.parametrize("clip, exercise", [("squat_1rep.mp4", "squat"), ("plank_hold.mp4", "squat")])
+def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, videos: Path, tmp_path: Path, clip, exercise):
+    from posenet_cls.infer.photos import load_model
+
+    from web_browser import video_to_y4m
+
+    require_browser()
+    base, _ = served
+    y4m = video_to_y4m(videos / clip, tmp_path / "clip.y4m")
+    frames = 75 if clip.startswith("squat") else 90
+    flags = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+             f"--use-file-for-fake-video-capture={y4m}")
+    classes = set(load_model().classes)
+    with browser(flags) as b:
+        page, errors = fake_camera_page(b, base, exercise)
+        # the camera loops the clip: wait for two passes' worth of frames (or, for the squat, a rep)
+        done = "Number(document.body.dataset.reps) >= 1" if clip.startswith("squat") else \
+            f"Number(document.body.dataset.frames) >= {frames}"
+        page.wait_for_function(done, timeout=120_000)
+        state = page.evaluate("({...document.body.dataset})")
+        assert state["label"] in classes | {"unknown"}, state
+        assert float(state["fps"]) > 0 and page.inner_text("#fps").endswith("fps")
+        assert page.inner_text("#label") == state["label"]
+        if clip.startswith("squat"):
+            assert int(state["reps"]) >= 1 and page.inner_text("#reps") == state["reps"]
+            shot = tmp_path / "page.png"
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            if os.environ.get("POSENET_CLS_WEB_SCREENSHOT"):  # the README's screenshot: docs/browser.png
+                page.screenshot(path=os.environ["POSENET_CLS_WEB_SCREENSHOT"])
+        else:  # a plank, unlike any of the eight yoga poses: unknown (novelty), and no squat
+            assert state["label"] == "unknown" and state["reps"] == "0", state
+            assert "unlike the training poses" in page.inner_text("#reason")
+        assert not errors, errors
+
+
+def test_file_picker_labels_a_photo(served, yoga8: Path):
+    require_browser()
+    base, _ = served
+    with browser() as b:
+        page = b.new_page()
+        page.goto(f"{base}site/index.html?backend=wasm")
+        page.wait_for_function("document.body.dataset.state === 'ready'", timeout=120_000)
+        page.set_input_files("#file", str(yoga8 / "Triangle" / "triangle1.jpg"))
+        page.wait_for_function("document.body.dataset.label", timeout=60_000)
+        assert page.evaluate("document.body.dataset.label") == "Triangle"
+        assert "triangle1.jpg: pose (plain)" in page.inner_text("#status")

@@ -71,3 +71,19 @@ def browser(extra_args: tuple[str, ...] = ()) -> Iterator[object]:
             yield b
         finally:
             b.close()
+
+
+def video_to_y4m(video: Path, out: Path, width: int = 640) -> Path:
+    """An example clip as raw YUV4MPEG2 (what Chromium's fake camera reads), scaled to ``width`` px wide."""
+    import av
+
+    with av.open(str(video)) as container, open(out, "wb") as f:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or 30
+        height = None
+        for frame in container.decode(stream):
+            if height is None:
+                height = round(frame.height * width / frame.width / 2) * 2
+                f.write(f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n".encode())
+            f.write(b"FRAME\n" + frame.reformat(width, height, format="yuv420p").to_ndarray().tobytes())
+    return out

@@ -82,6 +82,14 @@ async function photo(file) {
   $('fps').textContent = '';
 }
 
+/** Wait for the video's next frame (at most 200 ms); the wait also lets the browser paint and handle input. */
+function nextFrame() {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 200);
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => { clearTimeout(timer); resolve(); });
+  });
+}
+
 /** Frames from a playing <video> (webcam or file), as fast as BlazePose and the classifier go. */
 async function frames(label) {
   const id = ++run;
@@ -94,7 +102,8 @@ async function frames(label) {
   $('stop').disabled = false;
   $('status').textContent = label;
   while (id === run && !video.ended) {
-    if (video.readyState < 2) { await new Promise((r) => setTimeout(r, 20)); continue; }
+    await nextFrame();
+    if (video.readyState < 2) continue;
     const t = performance.now() / 1000;
     const { landmarks, width, height } = await posenet.trackFrame(video);
     let state = { label: 'no person' };
