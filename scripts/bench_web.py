@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from web_browser import browser, static_server, video_to_y4m  # noqa: E402
+from web_browser import browser, driver, static_server, video_to_y4m  # noqa: E402
 
 from posenet_cls.config import data_dir  # noqa: E402
 from posenet_cls.infer.photos import load_model, predict_photos  # noqa: E402
@@ -35,12 +35,12 @@ from posenet_cls.pose.extract import PoseOptions  # noqa: E402
 from posenet_cls.web.site import SiteOptions, export_site  # noqa: E402
 
 
-def page_fps(base: str, clip: Path, work: Path, seconds: float) -> float:
+def page_fps(playwright, base: str, clip: Path, work: Path, seconds: float) -> float:
     """Frames per second the page finishes on a fake camera playing ``clip``, after 20 warm-up frames."""
     y4m = video_to_y4m(clip, work / f"{clip.stem}.y4m")
     flags = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
              f"--use-file-for-fake-video-capture={y4m}")
-    with browser(flags) as b:
+    with browser(playwright, flags) as b:
         page = b.new_page()
         page.goto(f"{base}site/index.html?backend=wasm&exercise=squat&autostart=webcam")
         page.wait_for_function("Number(document.body.dataset.frames) >= 20", timeout=120_000)
@@ -88,16 +88,16 @@ def main() -> int:
         work = Path(tmp)
         export_site(SiteOptions(work / "served" / "site"))
         (work / "served" / "yoga8").symlink_to(data / "yoga8")
-        with static_server(work / "served") as base:
+        with static_server(work / "served") as base, driver() as playwright:
             print("| clip | frames | page, wasm (fps) | Python, onnx backend (fps) | Python, mediapipe backend (fps) |")
             print("|---|---:|---:|---:|---:|")
             for clip in sorted((data / "video").glob("*.mp4")):
-                web = page_fps(base, clip, work, args.seconds)
+                web = page_fps(playwright, base, clip, work, args.seconds)
                 onnx, frames = python_fps(clip, runtime, "onnx")
                 mediapipe, _ = python_fps(clip, runtime, "mediapipe")
                 print(f"| {clip.name} | {frames} | {web:.1f} | {onnx:.1f} | {mediapipe:.1f} |", flush=True)
             if args.parity:
-                with browser() as b:
+                with browser(playwright) as b:
                     page = b.new_page()
                     page.goto(f"{base}site/test.html?backend=wasm")
                     page.wait_for_function("document.body.dataset.state === 'ready'", timeout=120_000)

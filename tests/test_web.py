@@ -20,7 +20,7 @@ import pytest
 from posenet_cls.cli import main
 from posenet_cls.web.site import CONFIG_NAME, MODELS, VENDOR_FILES
 
-from web_browser import browser, require_browser, static_server
+from web_browser import browser, driver, static_server
 
 PHOTOS_PER_CLASS = 7  # 56 photos: one disagreement still leaves 98%
 
@@ -47,11 +47,17 @@ def served(site: Path, yoga8: Path, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def test_page(served):
+def chromium():
+    """The module's one Playwright driver (a second one cannot start while it runs)."""
+    with driver() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def test_page(served, chromium):
     """The JavaScript's test page (wasm backend), loaded; its requests are recorded on ``page.requests``."""
-    require_browser()
     base, _ = served
-    with browser() as b:
+    with browser(chromium) as b:
         page = b.new_page()
         page.requests = []
         page.on("request", lambda r: page.requests.append(r.url))
@@ -183,19 +189,19 @@ def fake_camera_page(b, base: str, exercise: str):
 
 
 @pytest.mark.parametrize("clip, exercise", [("squat_1rep.mp4", "squat"), ("plank_hold.mp4", "squat")])
-def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, videos: Path, tmp_path: Path, clip, exercise):
+def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, chromium, videos: Path, tmp_path: Path, clip,
+                                                              exercise):
     from posenet_cls.infer.photos import load_model
 
     from web_browser import video_to_y4m
 
-    require_browser()
     base, _ = served
     y4m = video_to_y4m(videos / clip, tmp_path / "clip.y4m")
     frames = 75 if clip.startswith("squat") else 90
     flags = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
              f"--use-file-for-fake-video-capture={y4m}")
     classes = set(load_model().classes)
-    with browser(flags) as b:
+    with browser(chromium, flags) as b:
         page, errors = fake_camera_page(b, base, exercise)
         # the camera loops the clip: wait for two passes' worth of frames (or, for the squat, a rep)
         done = "Number(document.body.dataset.reps) >= 1" if clip.startswith("squat") else \
@@ -221,10 +227,9 @@ def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, videos: Pa
         assert not errors, errors
 
 
-def test_file_picker_labels_a_photo(served, yoga8: Path):
-    require_browser()
+def test_file_picker_labels_a_photo(served, chromium, yoga8: Path):
     base, _ = served
-    with browser() as b:
+    with browser(chromium) as b:
         page = b.new_page()
         page.goto(f"{base}site/index.html?backend=wasm")
         page.wait_for_function("document.body.dataset.state === 'ready'", timeout=120_000)
@@ -317,3 +322,15 @@ def test_tracking_and_rep_count_equal_python_on_a_clip(test_page, served, squat_
     assert [f["reps"] for f in on_python] == [f.reps for f in want]
     assert np.allclose([f["signal"] for f in on_python], [f.signal for f in want], atol=1e-6)
     assert on_web[-1]["reps"] == want[-1].reps == 1
+
+
+def test_file_picker_plays_a_video_and_counts_its_rep(served, chromium, videos: Path):
+    base, _ = served
+    with browser(chromium) as b:
+        page = b.new_page()
+        page.goto(f"{base}site/index.html?backend=wasm&exercise=squat")
+        page.wait_for_function("document.body.dataset.state === 'ready'", timeout=120_000)
+        page.set_input_files("#file", str(videos / "squat_1rep.mp4"))
+        page.wait_for_function("document.getElementById('status').textContent.includes('done')", timeout=120_000)
+        state = page.evaluate("({...document.body.dataset})")
+        assert int(state["frames"]) > 10 and state["reps"] == "1", state  # the clip's one squat, played once

@@ -70,17 +70,23 @@ def static_server(root: Path) -> Iterator[str]:
 
 
 @contextmanager
-def browser(extra_args: tuple[str, ...] = ()) -> Iterator[object]:
-    """A headless Chromium (Playwright ``Browser``) with the flags known to work on this machine."""
+def driver() -> Iterator[object]:
+    """Playwright's driver; one at a time per process (its sync API runs an event loop), browsers come from it."""
     from playwright.sync_api import sync_playwright
 
-    executable = require_browser()
+    require_browser()
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=FLAGS + list(extra_args), headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield p
+
+
+@contextmanager
+def browser(playwright, extra_args: tuple[str, ...] = ()) -> Iterator[object]:
+    """A headless Chromium (Playwright ``Browser``) with the flags known to work on this machine."""
+    b = playwright.chromium.launch(executable_path=require_browser(), args=FLAGS + list(extra_args), headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 def video_to_y4m(video: Path, out: Path, width: int = 640) -> Path:

@@ -12,6 +12,7 @@ const params = new URLSearchParams(location.search);
 const api = install({ backend: backendFromUrl() });
 const view = $('view'), ctx = view.getContext('2d'), video = $('video');
 let posenet = null, run = 0;
+const STEP_S = 1 / 30;  // a video file is stepped through at 30 frames a second of its time
 
 /** What the page shows, also on document.body.dataset for tests and scripts: label, reps, fps, frames. */
 function show(state) {
@@ -90,8 +91,20 @@ function nextFrame() {
   });
 }
 
-/** Frames from a playing <video> (webcam or file), as fast as BlazePose and the classifier go. */
-async function frames(label) {
+/** Step a paused video file to its next frame (1/30 s on); false at the end. Every frame is processed. */
+async function seekNext() {
+  if (video.currentTime + STEP_S > video.duration) return false;
+  const seeked = new Promise((resolve) => video.addEventListener('seeked', resolve, { once: true }));
+  video.currentTime += STEP_S;
+  await seeked;
+  return true;
+}
+
+/**
+ * Frames of the webcam as fast as BlazePose and the classifier go (times from the clock), or every frame of a
+ * video file, stepped through (times from the video).
+ */
+async function frames(label, file = false) {
   const id = ++run;
   posenet.resetTracking();
   const smoother = new Smoother(posenet.config.coaching.window_s);
@@ -101,10 +114,16 @@ async function frames(label) {
   let count = 0, fps = null, last = performance.now();
   $('stop').disabled = false;
   $('status').textContent = label;
+  let first = true;
   while (id === run && !video.ended) {
-    await nextFrame();
+    if (file) {
+      if (!first && !(await seekNext())) break;
+      first = false;
+    } else {
+      await nextFrame();
+    }
     if (video.readyState < 2) continue;
-    const t = performance.now() / 1000;
+    const t = file ? video.currentTime : performance.now() / 1000;
     const { landmarks, width, height } = await posenet.trackFrame(video);
     let state = { label: 'no person' };
     if (landmarks) {
@@ -156,8 +175,8 @@ async function file(event) {
   stop();
   if (chosen.type.startsWith('video/')) {
     video.src = URL.createObjectURL(chosen);
-    await video.play();
-    await frames(chosen.name);
+    await new Promise((resolve) => video.addEventListener('loadeddata', resolve, { once: true }));
+    await frames(chosen.name, true);
   } else {
     await photo(chosen);
   }
