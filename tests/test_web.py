@@ -177,12 +177,12 @@ def test_photos_match_the_python_pipeline(test_page, served, yoga8: Path, tmp_pa
             assert np.array(w["landmarks"]).shape == (33, 4)
 
 
-def fake_camera_page(b, base: str, exercise: str):
-    """The page on the fake camera (wasm backend), the exercise preset chosen, the webcam started."""
+def open_page(b, base: str, query: str):
+    """The page (``index.html?QUERY``) loaded and ready; its page errors are collected in the list returned."""
     page = b.new_page(viewport={"width": 1000, "height": 600})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}site/index.html?backend=wasm&exercise={exercise}&autostart=webcam")
+    page.goto(f"{base}site/index.html?{query}")
     page.wait_for_function("document.body.dataset.state !== 'loading'", timeout=120_000)
     assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("#status")
     return page, errors
@@ -202,7 +202,7 @@ def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, chromium, 
              f"--use-file-for-fake-video-capture={y4m}")
     classes = set(load_model().classes)
     with browser(chromium, flags) as b:
-        page, errors = fake_camera_page(b, base, exercise)
+        page, errors = open_page(b, base, f"backend=wasm&exercise={exercise}&autostart=webcam")
         # the camera loops the clip: wait for two passes' worth of frames (or, for the squat, a rep)
         done = "Number(document.body.dataset.reps) >= 1" if clip.startswith("squat") else \
             f"Number(document.body.dataset.frames) >= {frames}"
@@ -230,13 +230,11 @@ def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, chromium, 
 def test_file_picker_labels_a_photo(served, chromium, yoga8: Path):
     base, _ = served
     with browser(chromium) as b:
-        page = b.new_page()
-        page.goto(f"{base}site/index.html?backend=wasm")
-        page.wait_for_function("document.body.dataset.state === 'ready'", timeout=120_000)
+        page, errors = open_page(b, base, "backend=wasm")
         page.set_input_files("#file", str(yoga8 / "Triangle" / "triangle1.jpg"))
         page.wait_for_function("document.body.dataset.label", timeout=60_000)
         assert page.evaluate("document.body.dataset.label") == "Triangle"
-        assert "triangle1.jpg: pose (plain)" in page.inner_text("#status")
+        assert "triangle1.jpg: pose (plain)" in page.inner_text("#status") and not errors
 
 
 # -- each stage of the port against its Python original ------------------------------------------
@@ -327,10 +325,9 @@ def test_tracking_and_rep_count_equal_python_on_a_clip(test_page, served, squat_
 def test_file_picker_plays_a_video_and_counts_its_rep(served, chromium, videos: Path):
     base, _ = served
     with browser(chromium) as b:
-        page = b.new_page()
-        page.goto(f"{base}site/index.html?backend=wasm&exercise=squat")
-        page.wait_for_function("document.body.dataset.state === 'ready'", timeout=120_000)
+        page, errors = open_page(b, base, "backend=wasm&exercise=squat")
         page.set_input_files("#file", str(videos / "squat_1rep.mp4"))
         page.wait_for_function("document.getElementById('status').textContent.includes('done')", timeout=120_000)
         state = page.evaluate("({...document.body.dataset})")
         assert int(state["frames"]) > 10 and state["reps"] == "1", state  # the clip's one squat, played once
+        assert not errors, errors
