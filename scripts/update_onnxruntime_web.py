@@ -45,7 +45,8 @@ def main() -> int:
     (vendor / "NOTICE").write_text(
         f"{PACKAGE} {version} ({meta.get('homepage', 'https://onnxruntime.ai')}), licence {meta.get('license')}, "
         "Copyright (c) Microsoft Corporation.\n"
-        f"Copied unchanged from the npm package's dist/ by scripts/update_onnxruntime_web.py: {', '.join(VENDOR_FILES)}.\n")
+        "Copied unchanged from the npm package's dist/ by scripts/update_onnxruntime_web.py: "
+        f"{', '.join(VENDOR_FILES)}.\n")
     size = sum(f.stat().st_size for f in vendor.iterdir())
     print(f"vendored {PACKAGE} {version} into {vendor} ({size / 2**20:.1f} MiB)")
     return 0

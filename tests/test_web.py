@@ -188,7 +188,7 @@ def open_page(b, base: str, query: str):
     return page, errors
 
 
-@pytest.mark.parametrize("clip, exercise", [("squat_1rep.mp4", "squat"), ("plank_hold.mp4", "squat")])
+@pytest.mark.parametrize("clip, exercise", [("squat_1rep.mp4", "squat"), ("plank_hold.mp4", "plank")])
 def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, chromium, videos: Path, tmp_path: Path, clip,
                                                               exercise):
     from posenet_cls.infer.photos import load_model
@@ -209,8 +209,9 @@ def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, chromium, 
         page.wait_for_function(done, timeout=120_000)
         # one snapshot of what the page says and shows (it changes with every frame)
         state = page.evaluate("({...document.body.dataset, shown: $('label').textContent, "
-                              "shown_reps: $('reps').textContent, shown_fps: $('fps').textContent, "
-                              "reason: $('reason').textContent})".replace("$(", "document.getElementById("))
+                              "shown_reps: $('reps').textContent, shown_hold: $('hold').textContent, "
+                              "shown_fps: $('fps').textContent, reason: $('reason').textContent})"
+                              .replace("$(", "document.getElementById("))
         assert state["label"] in classes | {"unknown"}, state
         assert float(state["fps"]) > 0 and state["shown_fps"].endswith("fps")
         assert state["shown"] == state["label"]
@@ -221,8 +222,10 @@ def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, chromium, 
             assert shot.stat().st_size > 10_000
             if os.environ.get("POSENET_CLS_WEB_SCREENSHOT"):  # the README's screenshot: docs/browser.png
                 page.screenshot(path=os.environ["POSENET_CLS_WEB_SCREENSHOT"])
-        else:  # a plank, unlike any of the eight yoga poses: unknown (novelty), and no squat
+        else:  # a plank, unlike any of the eight yoga poses: unknown (novelty), held (Python: one 2.97 s hold)
             assert state["label"] == "unknown" and state["reps"] == "0", state
+            assert float(state["hold"]) > 1.0 and state["shown_hold"].endswith(" s"), state
+            assert abs(float(state["shown_hold"][:-2]) - float(state["hold"])) <= 0.051, state
             assert state["reason"] == "unknown: unlike the training poses", state
         assert not errors, errors
 

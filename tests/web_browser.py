@@ -100,6 +100,7 @@ def video_to_y4m(video: Path, out: Path, width: int = 640) -> Path:
         for frame in container.decode(stream):
             if height is None:
                 height = round(frame.height * width / frame.width / 2) * 2
-                f.write(f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n".encode())
+                header = f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n"
+                f.write(header.encode())
             f.write(b"FRAME\n" + frame.reformat(width, height, format="yuv420p").to_ndarray().tobytes())
     return out

@@ -1,4 +1,4 @@
-"""``posenet-cls export``: a trained run -> one ONNX file that any ONNX runtime can use; ``--web DIR``: a static site."""
+"""``posenet-cls export``: a trained run -> one ONNX file any ONNX runtime can use; ``--web DIR``: a static site."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ site written by an earlier --web is replaced.
 
 def register(sub) -> None:
     p = add_command(sub, "export", "Export a trained MLP run to ONNX (raw landmarks in, probabilities out).", EXAMPLES)
-    p.add_argument("run_dir", nargs="?", help="run folder written by posenet-cls train (holds model.ckpt), or a .ckpt file")
+    p.add_argument("run_dir", nargs="?",
+                   help="run folder written by posenet-cls train (holds model.ckpt), or a .ckpt file")
     p.add_argument("-o", "--out", default="model.onnx", help="ONNX file to write (default model.onnx)")
     p.add_argument("--table", help="keypoint table for the parity check (default: the table the run was trained on)")
     p.add_argument("--unknown-threshold", type=float, default=None,

@@ -40,6 +40,7 @@ function showExercise(tracker, frame) {
   $('reps').textContent = tracker && tracker.ex.kind === 'reps' ? String(frame.reps) : '-';
   $('hold').textContent = tracker && tracker.ex.kind === 'hold' ? `${frame.holdS.toFixed(1)} s` : '-';
   document.body.dataset.reps = tracker ? String(frame.reps) : '';
+  document.body.dataset.hold = tracker && tracker.ex.kind === 'hold' ? frame.holdS.toFixed(2) : '';
 }
 
 /** The source drawn full size with the skeleton (edges from the schema) on top. */
