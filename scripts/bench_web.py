@@ -75,6 +75,25 @@ def parity(base: str, yoga8: Path, page) -> None:
     print(f"landmark x, y vs the onnx backend: median {np.median(diff):.5f}, p95 {np.percentile(diff, 95):.5f}, "
           f"max {diff.max():.4f} (of the image)")
     print(f"labels equal to posenet-cls predict's: {same}/{len(names)} ({100 * same / len(names):.1f}%)")
+    landmark_parity(page, np.stack([f.keypoints for f in found if f.keypoints is not None]))
+
+
+def landmark_parity(page, real: np.ndarray) -> None:
+    """classifyLandmarks against onnxruntime in Python on real poses, their mirror images and noisy copies."""
+    from posenet_cls.schema import mirror_keypoints
+
+    noisy = real + np.random.default_rng(0).normal(0, 0.05, real.shape)
+    poses = np.concatenate([real, mirror_keypoints(real), noisy]).astype(np.float32)
+    runtime = load_model()
+    answers = page.evaluate("async (poses) => Promise.all(poses.map((p) => posenet.classifyLandmarks(p)))",
+                            poses.tolist())
+    probs, novelty = runtime.scores(poses)
+    web = np.array([[a["probabilities"][c] for c in runtime.classes] for a in answers])
+    relative = np.abs(np.array([a["novelty"] for a in answers]) - novelty) / novelty
+    same = sum(a["label"] == runtime.decide(p, None, float(n)).label for a, p, n in zip(answers, probs, novelty))
+    print(f"classifyLandmarks on {len(poses)} poses (real, mirrored, noisy): probabilities max difference "
+          f"{np.abs(web - probs).max():.1e}, novelty max relative difference {relative.max():.2%}, "
+          f"the same answer on {same}")
 
 
 def main() -> int:
