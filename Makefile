@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= $(or $(POSENET_CLS_DATA),../shared/data)
 INPUT ?= $(DATA)/yoga8
 
-.PHONY: setup run test clean
+.PHONY: setup run test clean browser
 
 $(BIN)/posenet-cls: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,16 @@ setup: $(BIN)/posenet-cls
 run: setup
 	$(BIN)/posenet-cls predict "$(INPUT)"
 
-test: setup
+# The browser tests drive Debian's chromium; as root, install it when missing (quietly). Without it they skip
+# locally and fail in CI.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+	  apt-get install -y -qq chromium >/dev/null 2>&1; } || echo "make: could not install chromium (apt-get failed)"; \
+	fi
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 clean:

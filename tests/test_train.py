@@ -170,7 +170,7 @@ def test_train_cv_command_writes_cv_json(yoga8_csv, tmp_path, capsys):
     out = tmp_path / "svc-cv"
     assert main(["train", str(yoga8_csv), "--model", "svc", "--cv", "3", "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "svc, 3-fold CV on 483 poses: accuracy" in text
+    assert "svc, 3-fold CV on 482 poses: accuracy" in text
     cv = json.loads((out / "cv.json").read_text())
     assert len(cv["models"]["svc"]["folds"]) == 3 and (out / "cv_confusion.png").is_file()
 

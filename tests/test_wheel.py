@@ -15,6 +15,10 @@ import pytest
 
 from posenet_cls.config import PROJECT_ROOT
 
+WEB = ("static/index.html", "static/app.js", "static/posenet.js", "static/blazepose.js", "static/coaching.js",
+       "static/test.html", "static/style.css", "vendor/VERSION", "vendor/NOTICE", "vendor/ort.webgpu.min.mjs",
+       "vendor/ort-wasm-simd-threaded.asyncify.mjs", "vendor/ort-wasm-simd-threaded.asyncify.wasm", "package.json",
+       "package-lock.json")
 SHIPPED = ("pose_mlp.onnx", "pose_mlp.card.json", "pose_mlp.split.json",
            "blazepose/pose_detection.onnx", "blazepose/pose_landmark_full.onnx", "blazepose/NOTICE")
 
@@ -32,7 +36,7 @@ def wheel(tmp_path_factory) -> Path:
     source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
     # Built from a copy: setuptools leaves build/ in the source folder, and stale files there end up in wheels.
     for name in ("posenet_cls", "checkpoints"):
-        shutil.copytree(PROJECT_ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(PROJECT_ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(PROJECT_ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(out)],
@@ -46,6 +50,9 @@ def test_wheel_carries_the_model_and_the_networks(wheel: Path):
     for name in SHIPPED:
         assert f"posenet_cls/checkpoints/{name}" in names
     assert not any(n.startswith(("tests/", "scripts/", "checkpoints/")) for n in names)
+    for name in WEB:  # the page and the vendored onnxruntime-web, byte for byte
+        assert zipfile.ZipFile(wheel).read(f"posenet_cls/web/{name}") == (PROJECT_ROOT / "posenet_cls" / "web" / name).read_bytes()
+    assert not any("node_modules" in n for n in names)
     for name in SHIPPED[:2] + SHIPPED[3:5]:  # byte for byte the files of this checkout
         assert zipfile.ZipFile(wheel).read(f"posenet_cls/checkpoints/{name}") == (PROJECT_ROOT / "checkpoints" / name).read_bytes()
 
@@ -68,3 +75,7 @@ def test_installed_wheel_predicts_from_another_folder(wheel: Path, tmp_path: Pat
         assert run.returncode == 0, run.stderr
         result = json.loads(run.stdout.splitlines()[0])
         assert (result["status"], result["label"]) == ("pose", "Triangle"), backend
+    run = subprocess.run([sys.executable, "-m", "posenet_cls", "export", "--web", "www"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "www" / "index.html").is_file() and (tmp_path / "www" / "models" / "pose_landmark_full.onnx").is_file()

@@ -14,7 +14,9 @@ from posenet_cls.errors import PosenetError
 from posenet_cls.schema import mirror_keypoints, mirror_world
 
 PAD_MARGIN = 0.1  # measured on yoga8: a 10% margin rescues more photos than 25% or 50%
-ATTEMPTS: tuple[str, ...] = ("plain", "pad", "mirror", "pad+mirror", "turned")
+ATTEMPTS: tuple[str, ...] = ("plain", "pad", "mirror", "pad+mirror")  # what every photo gets, in this order
+# Asked for by name only: rescued poses that enter a training table weakened the novelty rule (README).
+EXTRA_ATTEMPTS: tuple[str, ...] = ("turned",)
 TURN_AGREEMENT = 0.03  # "turned": the quarter turns either way must agree this well (median x, y difference)
 CUT_THRESHOLD = 25.0  # mean grey-level change of a 32x32 thumbnail; camera motion stays far below
 
@@ -122,8 +124,8 @@ def _turned(images: list[np.ndarray], find: Callable[[list[np.ndarray]], list[Fo
 
 def photos_with_retries(images: Sequence[np.ndarray], find: Callable[[list[np.ndarray]], list[Found | None]],
                         attempts: tuple[str, ...] | None = None, retries: bool = True) -> list[PhotoPose]:
-    """The pose in each RGB uint8 photo: ``find`` on all, then each retry (padded, mirrored, turned) on those
-    still without one.
+    """The pose in each RGB uint8 photo: ``find`` on all, then each retry (padded, mirrored; "turned" when
+    asked for) on those still without one.
 
     ``find`` is a backend's static-mode call on a list of images. Landmarks found on a padded,
     mirrored or turned copy are mapped back to the original photo (mirroring also swaps left and right back).
@@ -133,9 +135,9 @@ def photos_with_retries(images: Sequence[np.ndarray], find: Callable[[list[np.nd
         check_rgb(rgb)
     if attempts is None:
         attempts = ATTEMPTS if retries else ATTEMPTS[:1]
-    unknown = set(attempts) - set(ATTEMPTS)
+    unknown = set(attempts) - set(ATTEMPTS) - set(EXTRA_ATTEMPTS)
     if unknown:
-        raise PosenetError(f"unknown extraction attempt {min(unknown)!r}; choose from {', '.join(ATTEMPTS)}")
+        raise PosenetError(f"unknown extraction attempt {min(unknown)!r}; choose from {', '.join(ATTEMPTS + EXTRA_ATTEMPTS)}")
     results: list[PhotoPose | None] = [None] * len(images)
     pending = list(range(len(images)))
     for attempt in attempts:

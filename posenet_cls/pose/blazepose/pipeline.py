@@ -150,17 +150,21 @@ class PoseFilters:
     """
 
     VISIBILITY_ALPHA = 0.1
+    # (min_cutoff, beta, derivate_cutoff) of each one-euro filter, as in MediaPipe's pose graph
+    LANDMARKS = (0.05, 80.0, 1.0)
+    WORLD = (0.1, 40.0, 1.0)
+    AUX = (0.01, 10.0, 1.0)
 
     def __init__(self) -> None:
         self.visibility = LowPass()
-        self.landmarks = OneEuro(min_cutoff=0.05, beta=80.0, derivate_cutoff=1.0)
-        self.world = OneEuro(min_cutoff=0.1, beta=40.0, derivate_cutoff=1.0)
-        self.aux = OneEuro(min_cutoff=0.01, beta=10.0, derivate_cutoff=1.0)
+        self.landmarks = OneEuro(*self.LANDMARKS)
+        self.world = OneEuro(*self.WORLD)
+        self.aux = OneEuro(*self.AUX)
 
     def lost(self) -> None:
         """A frame without a pose: restart the filters that see every frame."""
-        self.landmarks = OneEuro(min_cutoff=0.05, beta=80.0, derivate_cutoff=1.0)
-        self.aux = OneEuro(min_cutoff=0.01, beta=10.0, derivate_cutoff=1.0)
+        self.landmarks = OneEuro(*self.LANDMARKS)
+        self.aux = OneEuro(*self.AUX)
 
     def apply(
         self, t_us: int, keypoints: np.ndarray, world: np.ndarray, aux: np.ndarray, size: np.ndarray
