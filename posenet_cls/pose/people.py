@@ -5,7 +5,7 @@ tracks one person only). Per frame, as MediaPipe's tracker does for one person, 
 person's region comes from the previous frame's landmarks, and the landmark network runs on all of
 them in one call (on the CPU, split over the worker threads). The detector runs on every frame
 while nobody is tracked, every ``search_every`` frames while fewer than ``max_people`` are, and
-every ``redetect_every`` frames otherwise; a detection whose hips lie inside a tracked person's box is that person.
+every ``redetect_every`` frames (a second) otherwise; a detection whose hips lie inside a tracked person's box is that person.
 New detections are matched to recently lost people by an optimal assignment (scipy's
 ``linear_sum_assignment``) on hip distance, so a person who was hidden for up to ``keep_s`` gets
 their ID back; after that, a new ID. When two tracks land on the same person (people crossing),
@@ -32,7 +32,7 @@ class TrackerConfig:
     """How people are found and kept: at most ``max_people``, the detector every ``redetect_every`` frames."""
 
     max_people: int = 2
-    redetect_every: int = 10  # frames between detector runs while everyone is tracked
+    redetect_every: int = 30  # frames between detector runs while everyone is tracked
     search_every: int = 3  # frames between detector runs while fewer than max_people are tracked
     keep_s: float = 0.5  # a lost person's ID waits this long for them to come back
     same_person: float = 0.5  # tracks whose boxes overlap more than this (IoU) are one person
