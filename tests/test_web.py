@@ -328,10 +328,35 @@ def test_tracking_and_rep_count_equal_python_on_a_clip(test_page, served, squat_
     assert on_web[-1]["reps"] == want[-1].reps == 1
 
 
-def test_file_picker_plays_a_video_and_counts_its_rep(served, chromium, videos: Path):
+def test_auto_counter_equals_python(test_page, squat_frames):
+    """coaching.js's --exercise auto on Python's landmarks of the squat clip, sped up and repeated, against AutoCounter."""
+    from posenet_cls.coaching.exercises import BUILTIN, ExerciseTracker
+    from posenet_cls.pose.blazepose.pipeline import OnnxPoseExtractor
+
+    _, frames, fps = squat_frames
+    with OnnxPoseExtractor(device="cpu", tracking=True) as extractor:
+        poses = [extractor.frame(rgb, i / fps)[0] for i, rgb in enumerate(frames)]
+    poses = (poses + poses[::-1]) * 3  # down and up, then back: six squats
+    poses[40:50] = [None] * 10  # and a short gap without a person
+    times = [i / fps for i in range(len(poses))]
+    aspect = frames.shape[2] / frames.shape[1]
+    script = ("([poses, times, aspect]) => posenet.ready.then((p) => { const t = new window.modules.coaching"
+              ".ExerciseTracker(p.config.coaching.exercises.auto, p.config.coaching);"
+              " return poses.map((pose, i) => t.update(times[i], pose, aspect)); })")
+    web = test_page.evaluate(script, [[None if p is None else p.tolist() for p in poses], times, aspect])
+    tracker = ExerciseTracker(BUILTIN["auto"])
+    want = [tracker.update(t, p, aspect=aspect) for t, p in zip(times, poses)]
+    assert [f["reps"] for f in web] == [f.reps for f in want] and want[-1].reps >= 5
+    signals = [(w["signal"], p.signal) for w, p in zip(web, want) if p.signal is not None]
+    assert len(signals) == sum(w["signal"] is not None for w in web) > 100
+    assert np.allclose([abs(a) for a, _ in signals], [abs(b) for _, b in signals], atol=1e-6)
+
+
+@pytest.mark.parametrize("exercise", ["squat", "auto"])
+def test_file_picker_plays_a_video_and_counts_its_rep(served, chromium, videos: Path, exercise):
     base, _ = served
     with browser(chromium) as b:
-        page, errors = open_page(b, base, "backend=wasm&exercise=squat")
+        page, errors = open_page(b, base, f"backend=wasm&exercise={exercise}")
         page.set_input_files("#file", str(videos / "squat_1rep.mp4"))
         page.wait_for_function("document.getElementById('status').textContent.includes('done')", timeout=120_000)
         state = page.evaluate("({...document.body.dataset})")

@@ -93,19 +93,18 @@ def blazepose_config() -> dict:
 
 
 def coaching_config() -> dict:
-    """Joint angles by landmark index, the exercise presets and the default smoothing window.
-
-    The presets are the angle-based ones (kinds reps and hold): ``auto``'s counter is not in the page's
-    JavaScript yet.
-    """
+    """Joint angles by landmark index, the exercise presets, ``auto``'s settings and the default smoothing window."""
+    from posenet_cls.coaching import auto
     from posenet_cls.coaching.angles import BASE_NAMES, HIPS, JOINT_ANGLES, SHOULDERS, TRUNK_LEAN
-    from posenet_cls.coaching.exercises import BUILTIN, KINDS
+    from posenet_cls.coaching.exercises import BUILTIN
     from posenet_cls.coaching.temporal import DEFAULT_WINDOW_S, HoldTimer
 
     return {"angles": {name: [int(j) for j in joints] for name, joints in JOINT_ANGLES.items()},
             "trunk_lean": TRUNK_LEAN, "shoulders": [int(j) for j in SHOULDERS], "hips": [int(j) for j in HIPS],
             "base_names": list(BASE_NAMES), "window_s": DEFAULT_WINDOW_S, "hold_tolerance_s": HoldTimer.tolerance_s,
-            "exercises": {name: dataclasses.asdict(ex) for name, ex in BUILTIN.items() if ex.kind in KINDS}}
+            "exercises": {name: dataclasses.asdict(ex) for name, ex in BUILTIN.items()},
+            "auto": {**dataclasses.asdict(auto.AutoConfig()), "joints": [int(j) for j in auto.MOTION_JOINTS],
+                     "spread_percentile": auto.SPREAD_PERCENTILE, "drift_window_s": auto.DRIFT_WINDOW_S}}
 
 
 def site_config(metadata: dict, version: str) -> dict:

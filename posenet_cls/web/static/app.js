@@ -37,7 +37,7 @@ function show(state) {
 }
 
 function showExercise(tracker, frame) {
-  $('reps').textContent = tracker && tracker.ex.kind === 'reps' ? String(frame.reps) : '-';
+  $('reps').textContent = tracker && tracker.ex.kind !== 'hold' ? String(frame.reps) : '-';
   $('hold').textContent = tracker && tracker.ex.kind === 'hold' ? `${frame.holdS.toFixed(1)} s` : '-';
   document.body.dataset.reps = tracker ? String(frame.reps) : '';
   document.body.dataset.hold = tracker && tracker.ex.kind === 'hold' ? frame.holdS.toFixed(2) : '';

@@ -52,8 +52,9 @@ export function angleVisibility(pose, coaching) {
 
 /** Counts up -> down -> up cycles of a signal with hysteresis and minimum phase times (temporal.RepCounter). */
 export class RepCounter {
-  constructor({ up, down, min_phase_s: minPhase, max_gap_s: maxGap }) {
-    Object.assign(this, { up, down, minPhase, maxGap, count: 0, phase: null, candidate: null, since: 0, last: null });
+  constructor({ up, down, min_phase_s: minPhase, max_gap_s: maxGap, min_period_frac: minPeriodFrac = 0 }) {
+    Object.assign(this, { up, down, minPhase, maxGap, minPeriodFrac, count: 0, phase: null, candidate: null, since: 0,
+      last: null, lastEnd: null, periods: [] });
   }
 
   zone(value) {
@@ -75,7 +76,19 @@ export class RepCounter {
     const previous = this.phase;
     this.phase = zone;
     if (zone === 'down' && previous === null) this.phase = null;  // started at the bottom: wait for a real 'up'
-    if (zone === 'up' && previous === 'down') this.count += 1;
+    if (zone === 'up' && previous === 'down' && !this.tooShort(t)) {
+      if (this.lastEnd !== null) this.periods.push(t - this.lastEnd);
+      this.lastEnd = t;
+      this.count += 1;
+    }
+  }
+
+  /** A cycle ending at t much shorter than the recent reps' median period (min_period_frac). */
+  tooShort(t) {
+    if (!this.minPeriodFrac || this.lastEnd === null || !this.periods.length) return false;
+    const recent = this.periods.slice(-5).sort((a, b) => a - b), m = recent.length >> 1;
+    const median = recent.length % 2 ? recent[m] : (recent[m - 1] + recent[m]) / 2;
+    return t - this.lastEnd < this.minPeriodFrac * median;
   }
 }
 
@@ -100,6 +113,7 @@ export class ExerciseTracker {
   constructor(exercise, coaching) {
     this.ex = exercise;
     this.coaching = coaching;
+    this.auto = exercise.kind === 'auto' ? new AutoCounter(coaching.auto, coaching) : null;
     this.counter = exercise.kind === 'reps' ? new RepCounter(exercise) : null;
     this.timer = exercise.kind === 'hold' ? new HoldTimer(coaching.hold_tolerance_s) : null;
     this.smoother = new Smoother(exercise.smooth_s);
@@ -110,7 +124,7 @@ export class ExerciseTracker {
     this.holdS = 0;
   }
 
-  get reps() { return this.counter ? this.counter.count : 0; }
+  get reps() { return this.auto ? this.auto.count : this.counter ? this.counter.count : 0; }
 
   /** The concrete angles an exercise's angle means: one, or a left/right pair. */
   names(angle) {
@@ -137,6 +151,7 @@ export class ExerciseTracker {
 
   /** Feed one frame's pose (33 x 4) or null (no person) at time `t`; `aspect` is width / height. */
   update(t, pose, aspect) {
+    if (this.auto) return { ...this.auto.update(t, pose, aspect), holdS: 0 };
     const ex = this.ex;
     let smoothed = null, signal = null, valid = false;
     if (pose) {
@@ -166,5 +181,129 @@ export class ExerciseTracker {
     if (this.counter) this.counter.update(t, signal, valid);
     if (this.timer) this.holdS = this.timer.update(t, valid);
     return { signal, valid, reps: this.reps, holdS: this.holdS };
+  }
+}
+
+/** numpy.percentile (linear interpolation) of an array, q in 0..100. */
+function percentile(values, q) {
+  const v = Float64Array.from(values).sort(), pos = (q / 100) * (v.length - 1), lo = Math.floor(pos);
+  return lo + 1 < v.length ? v[lo] + (v[lo + 1] - v[lo]) * (pos - lo) : v[lo];
+}
+
+/** The eigenvector of the largest eigenvalue of a symmetric n x n matrix (cyclic Jacobi; arrays of rows). */
+function topEigenvector(a) {
+  const n = a.length, m = a.map((row) => Float64Array.from(row));
+  const v = Array.from({ length: n }, (_, i) => Float64Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+  for (let sweep = 0; sweep < 50; sweep++) {
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += m[p][q] * m[p][q];
+    if (off < 1e-22) break;
+    for (let p = 0; p < n; p++) {
+      for (let q = p + 1; q < n; q++) {
+        if (Math.abs(m[p][q]) < 1e-300) continue;
+        const theta = (m[q][q] - m[p][p]) / (2 * m[p][q]);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+        for (let k = 0; k < n; k++) {  // columns p, q
+          const mkp = m[k][p], mkq = m[k][q];
+          m[k][p] = c * mkp - s * mkq; m[k][q] = s * mkp + c * mkq;
+        }
+        for (let k = 0; k < n; k++) {  // rows p, q
+          const mpk = m[p][k], mqk = m[q][k];
+          m[p][k] = c * mpk - s * mqk; m[q][k] = s * mpk + c * mqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k][p], vkq = v[k][q];
+          v[k][p] = c * vkp - s * vkq; v[k][q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  let best = 0;
+  for (let i = 1; i < n; i++) if (m[i][i] > m[best][best]) best = i;
+  return v.map((row) => row[best]);
+}
+
+/** The rep counter of `--exercise auto` (posenet_cls/coaching/auto.py): cycles of the dominant movement, online. */
+export class AutoCounter {
+  constructor(cfg, coaching) {
+    this.cfg = cfg;
+    this.coaching = coaching;
+    this.times = []; this.features = []; this.direction = null; this.first = null; this.last = null;
+    this.warm = false; this.drift = null;
+    const counter = { up: cfg.hysteresis, down: -cfg.hysteresis, min_phase_s: cfg.min_phase_s,
+      max_gap_s: cfg.max_gap_s, min_period_frac: cfg.min_period_frac };
+    this.counters = [[1, new RepCounter(counter)], [-1, new RepCounter(counter)]];  // until one settles
+  }
+
+  get count() { return this.counters[0][1].count; }
+
+  restart(t) { this.times = []; this.features = []; this.direction = null; this.first = t; this.warm = false; }
+
+  motion(pose) {
+    const out = [];
+    for (const axis of [0, 1]) {
+      const vals = this.cfg.joints.map((j) => pose[j][axis]);
+      const lo = Math.min(...vals), span = Math.max(Math.max(...vals) - lo, 1e-6);
+      out.push(vals.map((v) => (v - lo) / span));
+    }
+    return this.cfg.joints.flatMap((_, i) => [out[0][i], out[1][i]]);  // x0, y0, x1, y1, ...
+  }
+
+  walking(t, pose, aspect) {
+    if (this.cfg.max_drift === null) return false;
+    const mid = (ids) => [0, 1].map((k) => ids.reduce((s, i) => s + pose[i][k] * (k === 0 ? aspect : 1), 0) / ids.length);
+    const h = mid(this.coaching.hips), s = mid(this.coaching.shoulders), torso = Math.hypot(s[0] - h[0], s[1] - h[1]);
+    if (this.drift === null || torso <= 1e-6 || t <= this.drift[0]) { this.drift = [t, h[0], 0]; return false; }
+    const [t0, x0, velocity] = this.drift, dt = t - t0;
+    const alpha = 1 - Math.exp(-dt / this.cfg.drift_window_s);
+    const v = velocity + alpha * ((h[0] - x0) / dt / torso - velocity);
+    this.drift = [t, h[0], v];
+    return Math.abs(v) > this.cfg.max_drift;
+  }
+
+  signal(t, feature) {
+    const cfg = this.cfg;
+    this.times.push(t); this.features.push(feature);
+    while (this.times[0] < t - cfg.window_s) { this.times.shift(); this.features.shift(); }
+    if (this.first === null || t - this.first < cfg.warmup_s || this.features.length < 3) return null;
+    const n = this.features.length, d = feature.length;
+    const mean = Array.from({ length: d }, (_, j) => this.features.reduce((s, f) => s + f[j], 0) / n);
+    const centred = this.features.map((f) => f.map((v, j) => v - mean[j]));
+    const cov = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => centred.reduce((s, r) => s + r[i] * r[j], 0)));
+    let dir = topEigenvector(cov);
+    if (this.direction && dir.reduce((s, v, i) => s + v * this.direction[i], 0) < 0) dir = dir.map((v) => -v);
+    this.direction = dir;
+    const projected = centred.map((r) => r.reduce((s, v, i) => s + v * dir[i], 0));
+    const lo = percentile(projected, cfg.spread_percentile), hi = percentile(projected, 100 - cfg.spread_percentile);
+    if (hi - lo < cfg.min_range) return null;
+    const signal = projected.map((p) => (p - (lo + hi) / 2) / ((hi - lo) / 2));
+    if (!this.warm) {  // the track's first signal: the warm-up frames get theirs too
+      this.warm = true;
+      for (let i = 0; i < signal.length - 1; i++) this.feed(this.times[i], signal[i]);
+    }
+    return signal[signal.length - 1];
+  }
+
+  feed(t, signal) {
+    for (const [sign, counter] of this.counters) counter.update(t, signal === null ? null : sign * signal, signal !== null);
+    if (this.counters.length === 2) {
+      const settled = this.counters.filter(([, c]) => c.phase === 'up');
+      if (settled.length) this.counters = settled.slice(0, 1);
+    }
+  }
+
+  /** One frame's pose (33 x >=2) or null; `aspect` is width / height. Returns {signal, valid, reps}. */
+  update(t, pose, aspect = 1) {
+    let signal = null;
+    if (pose && !this.cfg.joints.every((j) => Number.isFinite(pose[j][0]) && Number.isFinite(pose[j][1]))) pose = null;
+    if (pose) {
+      if (this.last === null || t - this.last > this.cfg.max_gap_s) this.restart(t);
+      this.last = t;
+      if (this.walking(t, pose, aspect)) this.restart(t);
+      else signal = this.signal(t, this.motion(pose));
+    }
+    this.feed(t, signal);
+    return { signal: signal === null ? null : this.counters[0][0] * signal, valid: signal !== null, reps: this.count };
   }
 }
