@@ -31,3 +31,20 @@ def test_video_errors_are_one_line(tmp_path, videos, verb, make, expected):
     assert run.returncode == 1
     assert run.stderr.splitlines() == [f"posenet-cls {verb}: error: {expected}"]
     assert run.stdout == "" and not (tmp_path / "frames.jsonl").exists()
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(yoga8, tmp_path):
+    """`posenet-cls predict DIR --json | head -1`: the command stops quietly when stdout's reader goes away."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in sorted((yoga8 / "Triangle").iterdir())[:6]:
+        (folder / photo.name).symlink_to(photo)
+    proc = subprocess.Popen([sys.executable, "-m", "posenet_cls", "predict", str(folder), "--json", "--no-annotate"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away, as head does
+    _, err = proc.communicate(timeout=120)
+    assert first.startswith(b"{") and b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()[-500:]
