@@ -42,8 +42,11 @@ def _profile_close(a: dict, b: dict, degrees: float = 3.0, count: int = 2) -> bo
         if set(angles) != set(other):
             return False
         for angle, ref in angles.items():
+            # a spread is a sample statistic: its noise grows with it (72 deg spreads moved by 3.4 under 1e-3 noise)
+            spread_tolerance = max(degrees, 0.1 * ref["spread"])
             if (abs(ref["median"] - other[angle]["median"]) > degrees
-                    or abs(ref["spread"] - other[angle]["spread"]) > degrees or abs(ref["n"] - other[angle]["n"]) > count):
+                    or abs(ref["spread"] - other[angle]["spread"]) > spread_tolerance
+                    or abs(ref["n"] - other[angle]["n"]) > count):
                 return False
     return True
 
@@ -105,6 +108,22 @@ def test_first_hint_names_the_bent_joint(fold0, yoga8_table):
     assert report["hit_rate"] >= 0.5, report  # chance is about 1/9
     assert all(r["hit_rate"] >= 0.3 for r in report["per_joint"].values()), report
     assert evaluate_hints(yoga8_table.keypoints[right], yoga8_table.labels[right], profile, 60.0)["hit_rate"] >= 0.6
+
+
+def test_hints_know_left_from_right(fold0, yoga8_table):
+    """A pose seen the other way round (the other leg leading) gets the same hints, on its own joints."""
+    from posenet_cls.coaching.hints import mirrored_name
+    from posenet_cls.features import mirror
+
+    split, profile = fold0
+    poses, labels = yoga8_table.keypoints[split.test], yoga8_table.labels[split.test].astype(str)
+    plain = evaluate_hints(poses, labels, profile, 40.0)["hit_rate"]
+    assert evaluate_hints(mirror(poses), labels, profile, 40.0)["hit_rate"] == pytest.approx(plain, abs=0.03)
+    tree = [i for i, label in enumerate(labels) if label == "Vrukshasana"][0]
+    bent = bend_joint(poses[tree], "left_elbow", 40.0)
+    hints, seen_mirrored = form_hints(bent, "Vrukshasana", profile), form_hints(mirror(bent[None])[0], "Vrukshasana", profile)
+    assert [h["angle"] for h in seen_mirrored] == [mirrored_name(h["angle"]) for h in hints]
+    assert [h["difference"] for h in seen_mirrored] == pytest.approx([h["difference"] for h in hints], abs=0.5)
 
 
 def test_hint_words_and_signs(fold0, yoga8_table):

@@ -20,11 +20,58 @@ MIN_SPREAD = 5.0  # degrees: the smallest spread a class's angle may have
 MIN_POSES = 5  # an angle needs this many visible training poses of a class to be profiled
 MIN_VISIBILITY = 0.5
 THRESHOLD = 1.5  # hints only for angles more than this many spreads from the class median
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # 2: sided (each training pose taken with its more bent leg on the left)
+SIDE_MARGIN = 10.0  # degrees: legs that bend more alike than this keep their side
+
+
+def mirrored_name(name: str) -> str:
+    """The same angle on the other side of the body (``left_knee`` <-> ``right_knee``; ``trunk_lean`` stays)."""
+    if name.startswith("left_"):
+        return "right_" + name[5:]
+    if name.startswith("right_"):
+        return "left_" + name[6:]
+    return name
+
+
+def _deviation(values: dict[str, np.ndarray], seen: dict[str, np.ndarray], ref: dict) -> np.ndarray:
+    """Per pose, the mean |difference| / spread over the profiled angles it shows (inf where it shows none)."""
+    total = np.zeros(len(next(iter(values.values()))))
+    count = np.zeros_like(total)
+    for name, r in ref.items():
+        ok = seen[name] & np.isfinite(values[name])
+        total += np.where(ok, np.abs(values[name] - r["median"]) / max(r["spread"], MIN_SPREAD), 0.0)
+        count += ok
+    return np.where(count > 0, total / np.maximum(count, 1), np.inf)
+
+
+def canonical_flip(angles: dict[str, np.ndarray]) -> np.ndarray:
+    """Which poses to swap left and right so that the more bent leg is the left one (knees first, then hips).
+
+    A rule of the pose alone, so small landmark noise cannot swap an asymmetric pose; a pose whose legs
+    bend alike (within SIDE_MARGIN degrees) stays as it is.
+    """
+    lean = (angles["left_knee"] - angles["right_knee"]) + 0.5 * (angles["left_hip"] - angles["right_hip"])
+    return np.nan_to_num(lean, nan=0.0) > SIDE_MARGIN
+
+
+def _class_profile(values: dict[str, np.ndarray], seen: dict[str, np.ndarray]) -> dict:
+    entry = {}
+    for name in ANGLE_NAMES:
+        v = values[name][seen[name] & np.isfinite(values[name])]
+        if len(v) < MIN_POSES:
+            continue
+        q1, med, q3 = np.percentile(v, [25, 50, 75])
+        entry[name] = {"median": round(float(med), 2), "spread": round(max(MIN_SPREAD, float(q3 - q1) / 1.349), 2),
+                       "n": int(len(v))}
+    return entry
 
 
 def angle_profile(keypoints: np.ndarray, labels, aspect: float = 1.0, min_visibility: float = MIN_VISIBILITY) -> dict:
-    """Per class and angle, {"median", "spread", "n"} of raw poses (N, 33, 4) with their labels (JSON-safe)."""
+    """Per class and angle, {"median", "spread", "n"} of raw poses (N, 33, 4) with their labels (JSON-safe).
+
+    Sided: a tree or a dancer stands on either leg, so each training pose is taken with its more bent leg
+    on the left (:func:`canonical_flip`), left and right swapped where needed.
+    """
     kp = np.asarray(keypoints, dtype=np.float64)
     labels = np.asarray(labels).astype(str)
     angles = joint_angles(kp, aspect=aspect)
@@ -32,17 +79,15 @@ def angle_profile(keypoints: np.ndarray, labels, aspect: float = 1.0, min_visibi
     classes: dict[str, dict] = {}
     for c in sorted(set(labels.tolist())):
         rows = labels == c
-        entry = {}
-        for name in ANGLE_NAMES:
-            values = angles[name][rows & (vis[name] >= min_visibility)]
-            values = values[np.isfinite(values)]
-            if len(values) < MIN_POSES:
-                continue
-            q1, med, q3 = np.percentile(values, [25, 50, 75])
-            entry[name] = {"median": round(float(med), 2), "spread": round(max(MIN_SPREAD, float(q3 - q1) / 1.349), 2),
-                           "n": int(len(values))}
-        classes[c] = entry
-    return {"version": PROFILE_VERSION, "aspect": float(aspect), "min_spread": MIN_SPREAD, "classes": classes}
+        as_is = {n: angles[n][rows] for n in ANGLE_NAMES}
+        swapped = {n: angles[mirrored_name(n)][rows] for n in ANGLE_NAMES}
+        seen = {n: vis[n][rows] >= min_visibility for n in ANGLE_NAMES}
+        seen_swapped = {n: vis[mirrored_name(n)][rows] >= min_visibility for n in ANGLE_NAMES}
+        flip = canonical_flip({n: angles[n][rows] for n in angles})
+        values = {n: np.where(flip, swapped[n], as_is[n]) for n in ANGLE_NAMES}
+        classes[c] = _class_profile(values, {n: np.where(flip, seen_swapped[n], seen[n]) for n in ANGLE_NAMES})
+    return {"version": PROFILE_VERSION, "aspect": float(aspect), "min_spread": MIN_SPREAD, "sided": True,
+            "classes": classes}
 
 
 def _words(name: str, diff: float, label: str | None = None) -> str:
@@ -76,23 +121,34 @@ def form_hints(
     if not ref:
         return []
     kp = np.asarray(keypoints, dtype=np.float64).reshape(1, 33, 4)
+    angles = {k: float(v[0]) for k, v in joint_angles(kp, aspect=aspect).items()}
+    vis = {k: float(v[0]) for k, v in angle_visibility(kp).items()}
     names = [n for n in ANGLE_NAMES if n in ref]
-    angles = joint_angles(kp, names, aspect=aspect)
-    vis = angle_visibility(kp, names)
+    own = {n: n for n in names}  # profile angle -> the pose's angle compared with it
+    if profile.get("sided"):  # the way round closer to the class: the other leg may lead
+        swapped = {n: mirrored_name(n) for n in names}
+
+        def off(which: dict) -> np.ndarray:
+            return _deviation({n: np.array([angles[which[n]]]) for n in names},
+                              {n: np.array([vis[which[n]] >= min_visibility]) for n in names}, {n: ref[n] for n in names})
+
+        if off(swapped)[0] < off(own)[0]:
+            own = swapped
     found = []
     for name in names:
-        value = float(angles[name][0])
-        if not np.isfinite(value) or vis[name][0] < min_visibility:
+        joint = own[name]
+        value = angles[joint]
+        if not np.isfinite(value) or vis[joint] < min_visibility:
             continue
         diff = value - float(ref[name]["median"])
         z = abs(diff) / max(float(ref[name]["spread"]), MIN_SPREAD)
         if z > threshold:
-            found.append((z, name, value, diff))
+            found.append((z, joint, value, diff, float(ref[name]["median"])))
     found.sort(key=lambda t: -t[0])
     return [
-        {"angle": name, "degrees": round(value, 1), "reference": float(ref[name]["median"]),
-         "difference": round(diff, 1), "spreads": round(z, 2), "text": _words(name, diff, label)}
-        for z, name, value, diff in found[:top]
+        {"angle": joint, "degrees": round(value, 1), "reference": median,
+         "difference": round(diff, 1), "spreads": round(z, 2), "text": _words(joint, diff, label)}
+        for z, joint, value, diff, median in found[:top]
     ]
 
 

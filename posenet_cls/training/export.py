@@ -292,3 +292,22 @@ def _run_table(meta: dict, ckpt: Path) -> Path:
 def predict_command(path: str | Path) -> str:
     """The predict command line that uses an exported model."""
     return f"posenet-cls predict PHOTO_OR_FOLDER --model {path}"
+
+
+def update_metadata(path: str | Path, **changes) -> None:
+    """Replace top-level entries of an exported model's ``posenet_cls`` metadata in place (atomically); the
+    graph and its weights are untouched (a new angle profile, say)."""
+    import onnx
+
+    from posenet_cls.io.files import atomic_path
+
+    path = Path(path)
+    proto = onnx.load(str(path))
+    entries = [e for e in proto.metadata_props if e.key == METADATA_KEY]
+    if not entries:
+        raise PosenetError(f"{path}: no '{METADATA_KEY}' metadata; not a posenet_cls model")
+    meta = json.loads(entries[0].value)
+    meta.update(changes)
+    entries[0].value = json.dumps(meta)
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
