@@ -54,3 +54,21 @@ def blazepose_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("blazepose")
     convert_all(out)
     return out
+
+
+@pytest.fixture
+def cli_json():
+    """Run ``posenet-cls ARGV`` in this process (it must succeed) and return its stdout's JSON lines."""
+    import contextlib
+    import io
+    import json
+
+    from posenet_cls.cli import main
+
+    def run(argv: list[str]) -> list[dict]:
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert main(argv) == 0
+        return [json.loads(line) for line in buf.getvalue().splitlines()]
+
+    return run

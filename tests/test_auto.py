@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from dataclasses import replace
@@ -229,12 +227,9 @@ def test_reps_runs_alone(tmp_path, capsys):
     assert code == 1 and "--only reps runs alone" in err
 
 
-def test_cli_auto_on_a_real_clip(videos, tmp_path):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert main(["predict", str(videos / "squat_1rep.mp4"), "--exercise", "auto", "--json", "-o", str(tmp_path),
-                     "--no-show"]) == 0
-    lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+def test_cli_auto_on_a_real_clip(videos, tmp_path, cli_json):
+    lines = cli_json(["predict", str(videos / "squat_1rep.mp4"), "--exercise", "auto", "--json", "-o", str(tmp_path),
+                      "--no-show"])
     frames, summary = lines[:-1], lines[-1]
     assert summary["exercise"] == "auto" and summary["reps"] == 1 and len(summary["rep_log"]) == 1
     rep = summary["rep_log"][0]

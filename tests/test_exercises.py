@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -227,15 +225,8 @@ def test_plank_clip_is_a_hold_not_reps(clips):
         assert _run_clip(clips["plank_hold"], preset)["reps"] == 0
 
 
-def _cli_json(argv: list[str]) -> list[dict]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert main(argv) == 0
-    return [json.loads(line) for line in buf.getvalue().splitlines()]
-
-
-def test_cli_exercise_json_on_a_real_clip(videos, tmp_path):
-    lines = _cli_json(["predict", str(videos / "squat_1rep.mp4"), "--exercise", "squat", "--json",
+def test_cli_exercise_json_on_a_real_clip(videos, tmp_path, cli_json):
+    lines = cli_json(["predict", str(videos / "squat_1rep.mp4"), "--exercise", "squat", "--json",
                        "-o", str(tmp_path), "--no-show"])
     frames, summary = lines[:-1], lines[-1]
     assert summary["summary"] is True and summary["exercise"] == "squat"
@@ -248,8 +239,8 @@ def test_cli_exercise_json_on_a_real_clip(videos, tmp_path):
     assert max(f["angles"]["left_knee"] for f in frames if f["pose"]) > 160
 
 
-def test_cli_plank_hold_on_a_real_clip(videos):
-    summary = _cli_json(["predict", str(videos / "plank_hold.mp4"), "--exercise", "plank", "--json", "--no-annotate"])[-1]
+def test_cli_plank_hold_on_a_real_clip(videos, cli_json):
+    summary = cli_json(["predict", str(videos / "plank_hold.mp4"), "--exercise", "plank", "--json", "--no-annotate"])[-1]
     assert summary["exercise"] == "plank" and summary["hold_target"] == "plank"
     assert summary["reps"] == 0 and summary["rep_log"] == []
     assert 2.5 <= summary["holds"]["longest_hold_s"] <= 3.1

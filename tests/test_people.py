@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -60,15 +58,8 @@ def _centre_x(person) -> float:
     return (person.box[0] + person.box[2]) / 2
 
 
-def _cli_json(argv: list[str]) -> list[dict]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert main(argv) == 0
-    return [json.loads(line) for line in buf.getvalue().splitlines()]
-
-
-def test_two_people_two_ids_a_squat_on_one_and_a_plank_on_the_other(side_by_side, tmp_path):
-    squat = _cli_json(["predict", str(side_by_side), "--max-people", "2", "--exercise", "squat", "--json",
+def test_two_people_two_ids_a_squat_on_one_and_a_plank_on_the_other(side_by_side, tmp_path, cli_json):
+    squat = cli_json(["predict", str(side_by_side), "--max-people", "2", "--exercise", "squat", "--json",
                        "-o", str(tmp_path), "--no-show"])
     frames, summary = squat[:-1], squat[-1]
     people = {p["id"]: p for p in summary["people"]}
@@ -84,7 +75,7 @@ def test_two_people_two_ids_a_squat_on_one_and_a_plank_on_the_other(side_by_side
     assert {"id", "first_frame", "last_frame", "frames", "reps", "rep_log", "segments", "holds"} <= set(people[left])
     assert (tmp_path / "two.mp4").is_file()
 
-    plank = _cli_json(["predict", str(side_by_side), "--max-people", "2", "--exercise", "plank", "--json",
+    plank = cli_json(["predict", str(side_by_side), "--max-people", "2", "--exercise", "plank", "--json",
                        "-o", str(tmp_path), "--no-show"])[-1]
     holds = {p["id"]: p["holds"]["longest_hold_s"] for p in plank["people"]}
     assert holds[right] >= 2.0 and holds[left] < 0.5

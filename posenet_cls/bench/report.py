@@ -158,16 +158,19 @@ def numbers(report: dict) -> Iterable[float]:
             yield from (v for v in row.values() if isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
-def write_report(report: dict, command: str, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``benchmark.md`` and ``benchmark.json`` under ``out_dir``, each atomically; returns both paths."""
+def write_files(out_dir: str | Path, files: dict[str, str]) -> list[Path]:
+    """Write each name -> text under ``out_dir`` (made when missing), each atomically; returns the paths."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise PosenetError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return [write_text_atomic(out / name, text) for name, text in files.items()]
+
+
+def write_report(report: dict, command: str, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``benchmark.md`` and ``benchmark.json`` under ``out_dir``, each atomically; returns both paths."""
     if not all(math.isfinite(v) for v in numbers(report)):
         raise PosenetError("a measurement came out NaN or infinite; nothing written")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in (("benchmark.md", render_markdown(report, command)),
-                       ("benchmark.json", json.dumps({"command": command, **report}, indent=1, allow_nan=False))):
-        written.append(write_text_atomic(out / name, text))
-    return written[0], written[1]
+    md, js = write_files(out_dir, {"benchmark.md": render_markdown(report, command),
+                                   "benchmark.json": json.dumps({"command": command, **report}, indent=1, allow_nan=False)})
+    return md, js

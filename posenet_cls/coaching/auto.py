@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posenet_cls.coaching.angles import HIPS, SHOULDERS
 from posenet_cls.coaching.temporal import CounterConfig, RepCounter
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import Landmark as L
@@ -69,10 +70,12 @@ def motion_features(points: np.ndarray) -> np.ndarray:
     return out.reshape(*out.shape[:-2], 2 * len(MOTION_JOINTS))
 
 
-def _hips_and_torso(points: np.ndarray) -> tuple[float, float]:
-    """The hip centre's x and the torso length (shoulder centre to hip centre) of one pose."""
-    hips = (points[L.LEFT_HIP, :2] + points[L.RIGHT_HIP, :2]) / 2
-    shoulders = (points[L.LEFT_SHOULDER, :2] + points[L.RIGHT_SHOULDER, :2]) / 2
+def _hips_and_torso(points: np.ndarray, aspect: float) -> tuple[float, float]:
+    """The hip centre's x and the torso length (shoulder centre to hip centre) of one pose, in units of the
+    image's height (x scaled by ``aspect``, the width / height)."""
+    scale = np.array([aspect, 1.0])
+    hips = points[list(HIPS), :2].mean(axis=0) * scale
+    shoulders = points[list(SHOULDERS), :2].mean(axis=0) * scale
     return float(hips[0]), float(np.linalg.norm(shoulders - hips))
 
 
@@ -97,7 +100,7 @@ class AutoCounter:
         self._first: float | None = None  # when the current track started
         self._last: float | None = None
         self._warm = False
-        self._drift: tuple[float, float, float] | None = None  # (time, hip x, smoothed speed)
+        self._drift: tuple[float, float, float] | None = None  # (time, hip x, averaged sideways velocity)
         cfg = CounterConfig(up=config.hysteresis, down=-config.hysteresis, min_phase_s=config.min_phase_s,
                             max_gap_s=config.max_gap_s, min_period_frac=config.min_period_frac)
         # The signal's sign is arbitrary: one counter per orientation until one confirms its rest position.
@@ -127,7 +130,7 @@ class AutoCounter:
         """
         if self.config.max_drift is None:
             return False
-        x, torso = _hips_and_torso(points * np.array([aspect, 1.0] + [1.0] * (points.shape[1] - 2), np.float32))
+        x, torso = _hips_and_torso(points, aspect)
         if self._drift is None or torso <= 1e-6 or t <= self._drift[0]:
             self._drift = (t, x, 0.0)
             return False

@@ -105,11 +105,7 @@ def run(args) -> int:
     config = replace(base, **given)
     data = Path(args.data) if args.data else data_dir() / "yoga8"
     video = resolve_video(args.video, args.no_video, data_dir())
-    start = time.perf_counter()
-
-    def progress(line: str) -> None:
-        print(f"benchmark [{time.perf_counter() - start:4.0f}s] {line}", file=sys.stderr, flush=True)
-
+    progress = _progress()
     cmd = command_line(args)
     report = run_benchmark(data, video, config, progress)
     md, js = write_report(report, cmd, args.out)
@@ -124,27 +120,31 @@ def run(args) -> int:
 
 def _reps(args) -> int:
     """``--only reps``: count the data folder's videos and score the counts."""
+    from posenet_cls.bench.report import write_files
     from posenet_cls.bench.reps import render_reps_markdown, rep_rows
     from posenet_cls.config import data_dir
     from posenet_cls.errors import PosenetError
-    from posenet_cls.io.files import write_text_atomic
 
     if set(args.only) != {REPS}:
         raise PosenetError("--only reps runs alone (its --data is a folder of counts, not photos)")
+    progress = _progress()
+    cmd = command_line(args)
+    report = rep_rows(Path(args.data) if args.data else data_dir() / "repcount", progress)
+    markdown = render_reps_markdown(report, cmd)
+    md, js = write_files(args.out, {"reps.md": markdown, "reps.json": json.dumps({"command": cmd, **report}, indent=1)})
+    if args.json:
+        print(json.dumps({"command": cmd, **report}))
+    else:
+        print(markdown, end="")
+    progress(f"written: {md}, {js}")
+    return 0
+
+
+def _progress():
+    """The benchmark's progress lines on stderr, each with the seconds since this call."""
     start = time.perf_counter()
 
     def progress(line: str) -> None:
         print(f"benchmark [{time.perf_counter() - start:4.0f}s] {line}", file=sys.stderr, flush=True)
 
-    cmd = command_line(args)
-    report = rep_rows(Path(args.data) if args.data else data_dir() / "repcount", progress)
-    markdown = render_reps_markdown(report, cmd)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise PosenetError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    md = write_text_atomic(out / "reps.md", markdown)
-    write_text_atomic(out / "reps.json", json.dumps({"command": cmd, **report}, indent=1))
-    print(json.dumps({"command": cmd, **report}) if args.json else markdown, end="" if not args.json else "\n")
-    progress(f"written: {md}, {out / 'reps.json'}")
-    return 0
+    return progress

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from posenet_cls.commands._parsing import add_backend_arguments, add_command
+from posenet_cls.commands._parsing import add_backend_arguments, add_command, add_max_people_argument, use_max_people
 from posenet_cls.data.outcomes import Status
 from posenet_cls.io.files import atomic_path, write_text_atomic
 from posenet_cls.errors import PosenetError
@@ -50,9 +50,7 @@ def register(sub) -> None:
     p.add_argument("--address", help="--engine ray: the Ray cluster to use, HOST:PORT, ray://HOST:PORT or auto "
                    "(default: start Ray on this machine)")
     add_backend_arguments(p)
-    p.add_argument("--max-people", type=int, default=1, metavar="N",
-                   help="up to N people per photo or frame (default 1; N > 1 runs BlazePose on onnxruntime; "
-                        "a table gains a 'person' column, 0 = the largest)")
+    add_max_people_argument(p, "a table gains a 'person' column, 0 = the largest")
     p.add_argument("--num-gpus-per-worker", type=float, default=0.0, metavar="F",
                    help="--engine ray: GPUs per actor, fractions share one (default 0: CPU)")
     p.add_argument("--shard-files", type=int, default=100, metavar="N",
@@ -63,15 +61,9 @@ def register(sub) -> None:
 def run(args) -> int:
     if (args.source is None) == (args.webcam is None):
         raise PosenetError("give either a SOURCE path or --webcam N")
-    if not isinstance(args.max_people, int) or args.max_people < 1:
-        raise PosenetError(f"--max-people must be a whole number >= 1, got {args.max_people}")
-    if args.max_people > 1:
-        if args.engine == "ray":
-            raise PosenetError("--max-people N > 1 runs with --engine local only")
-        if args.backend != "onnx":
-            print(f"--max-people {args.max_people}: several people need BlazePose on onnxruntime; using --backend onnx",
-                  file=sys.stderr)
-            args.backend = "onnx"
+    if args.max_people > 1 and args.engine == "ray":
+        raise PosenetError("--max-people N > 1 runs with --engine local only")
+    use_max_people(args)
     if args.engine == "ray":
         return _ray(args)
     if args.address or args.num_gpus_per_worker:
@@ -217,12 +209,12 @@ def _people_photo(source: Path, args) -> int:
     """A photo with several people: one entry per person, the largest first."""
     from posenet_cls.io.images import load_image
     from posenet_cls.pose.extract import PoseOptions, make_extractor
-    from posenet_cls.pose.people import PeopleTracker, TrackerConfig
+    from posenet_cls.pose.people import people_in_photo
     from posenet_cls.schema import LANDMARK_NAMES
 
     rgb = load_image(source)
     with make_extractor(PoseOptions("onnx", args.pose_model, args.min_confidence, device=args.device)) as extractor:
-        people = PeopleTracker(extractor, TrackerConfig(max_people=args.max_people)).photo(rgb)
+        people = people_in_photo(rgb, extractor, args.max_people)
     record = {"source": str(source), "pose": bool(people), "landmarks": list(LANDMARK_NAMES),
               "people": [_person_json(p, "person") for p in people]}
     if args.out:

@@ -7,7 +7,7 @@ import json
 import sys
 from collections import Counter
 
-from posenet_cls.commands._parsing import add_backend_arguments, add_command
+from posenet_cls.commands._parsing import add_backend_arguments, add_command, add_max_people_argument, use_max_people
 from posenet_cls.data.outcomes import Status
 from posenet_cls.errors import PosenetError
 
@@ -58,9 +58,7 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=None, help="pose extraction processes (default: all cores for 16+ photos)")
     p.add_argument("--pose-model", default="full", help="BlazePose model: full (default), lite, heavy or a .task file")
     add_backend_arguments(p)
-    p.add_argument("--max-people", type=int, default=1, metavar="N",
-                   help="find up to N people per photo or frame, each with a tracking ID, label and count "
-                        "(default 1; N > 1 runs BlazePose on onnxruntime)")
+    add_max_people_argument(p, "each with a tracking ID, label and count")
     video = p.add_argument_group("videos and webcams")
     video.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, metavar="SECONDS",
                        help=f"smoothing time constant in seconds (default {DEFAULT_WINDOW_S}; 0 = none)")
@@ -104,12 +102,7 @@ def run(args) -> int:
         raise PosenetError("give either a SOURCE (photo, folder or video) or --webcam N")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise PosenetError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    if not isinstance(args.max_people, int) or args.max_people < 1:
-        raise PosenetError(f"--max-people must be a whole number >= 1, got {args.max_people}")
-    if args.max_people > 1 and args.backend != "onnx":
-        print(f"--max-people {args.max_people}: several people need BlazePose on onnxruntime; using --backend onnx",
-              file=sys.stderr)
-        args.backend = "onnx"
+    use_max_people(args)
     runtime = load_model(args.model)
     if args.webcam is not None or is_video(args.source):
         return _people_video(args, runtime) if args.max_people > 1 else _video(args, runtime)

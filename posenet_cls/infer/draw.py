@@ -233,7 +233,6 @@ def annotate_people(rgb: np.ndarray, people: list[PersonTag], status: str | None
         _skeleton(out, person.keypoints, id_colour(person.id))
     boxes = [person_box(p.keypoints, (h, w)) for p in people]
     placed: list[Box] = []
-    lay = None
     for i, person in enumerate(people):
         others = tuple(b for j, b in enumerate(boxes) if j != i and b is not None) + tuple(placed)
         lay = layout((h, w), person.keypoints, person.lines, None, others)

@@ -3,7 +3,7 @@
 :class:`PeopleSession` keeps a :class:`posenet_cls.infer.stream.VideoSession` per ID, so smoothing,
 "unknown", repetitions, holds, form hints and pose segments run per person with their own state;
 :class:`PeopleStream` tracks the people of a video (:class:`posenet_cls.pose.people.PeopleTracker`)
-and feeds them. :func:`predict_people_photo` gives one answer per person in a photo.
+and feeds them. :func:`predict_people_photos` gives one answer per person in each photo.
 Nothing here prints.
 """
 
@@ -19,7 +19,7 @@ from posenet_cls.errors import PosenetError
 from posenet_cls.infer.stream import FrameResult, FrameSink, StreamConfig, VideoSession, display_available, overlay_lines
 from posenet_cls.io.video import VideoReader
 from posenet_cls.pose.extract import PoseOptions, make_extractor
-from posenet_cls.pose.people import Person, PeopleTracker, TrackerConfig
+from posenet_cls.pose.people import Person, PeopleTracker, TrackerConfig, people_in_photo
 from posenet_cls.runtime import UNKNOWN, PoseRuntime
 
 PERSON_KEYS = ("label", "confidence", "probabilities", "novelty", "reps", "hold_s", "longest_hold_s", "hints")
@@ -59,16 +59,16 @@ class PeopleSession:
         self.last: dict[int, int] = {}
         self.seen: dict[int, int] = {}
         self.frames = 0
-        self.last_t = 0.0
 
     def update(self, frame: int, t: float, people: list[Person], alive: set[int], aspect: float = 1.0) -> PeopleFrame:
         """Classify each person of one frame; IDs still alive but not seen this frame get a frame without a person."""
         self.frames += 1
-        self.last_t = t
         out = PeopleFrame(frame, t)
         here = {p.id for p in people}
         for person in people:
-            session = self.sessions.setdefault(person.id, VideoSession(self.runtime, self.config))
+            if person.id not in self.sessions:
+                self.sessions[person.id] = VideoSession(self.runtime, self.config)
+            session = self.sessions[person.id]
             self.first.setdefault(person.id, frame)
             self.last[person.id] = frame
             self.seen[person.id] = self.seen.get(person.id, 0) + 1
@@ -164,13 +164,6 @@ def classify_people(people: list[Person], runtime: PoseRuntime, threshold: float
                                 class_hints(person.keypoints, pred.label, runtime.metadata.get("angle_profile")),
                                 person.keypoints))
     return out
-
-
-def people_in_photo(rgb: np.ndarray, extractor, max_people: int) -> list[Person]:
-    """Up to ``max_people`` people in an RGB photo, the largest first (``extractor``: the onnx one)."""
-    if max_people < 1:
-        raise PosenetError(f"--max-people must be a whole number >= 1, got {max_people!r}")
-    return PeopleTracker(extractor, TrackerConfig(max_people=max_people)).photo(rgb)
 
 
 @dataclass

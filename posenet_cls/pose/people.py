@@ -71,12 +71,15 @@ def hips(keypoints: np.ndarray) -> np.ndarray:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0.0) * max(h, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    """Intersection over union of two (x0, y0, x1, y1) boxes (the detector's NMS measure)."""
+    from posenet_cls.pose.blazepose.anchors import iou
+
+    return float(iou(np.asarray(a)[None], np.asarray(b))[0])
+
+
+def box_size(box: np.ndarray) -> float:
+    """A box's longer side: the unit in which a person's movement is measured."""
+    return float(max(box[2] - box[0], box[3] - box[1], 1e-6))
 
 
 def _inside(point: np.ndarray, box: np.ndarray, margin: float = 0.1) -> bool:
@@ -121,10 +124,6 @@ class PeopleTracker:
         """IDs tracked now or lost for at most ``keep_s`` (they may come back)."""
         return {tr.id for tr in self._tracks}
 
-    def reset(self) -> None:
-        """Forget everyone: the next frame starts from the detector with new IDs."""
-        self._tracks = []
-
     def _run_landmarks(self, rgb: np.ndarray, tracks: list[_Track], t: float, t_us: int, size: np.ndarray) -> None:
         """Landmarks for every track with a region, in one network call; a track without a person is lost."""
         from posenet_cls.pose.blazepose import geometry as geo
@@ -137,8 +136,7 @@ class PeopleTracker:
             keypoints, world, aux = track.filters.apply(t_us, *pose, size[0])
             track.roi = geo.landmark_rois(aux[None, 0, :2], aux[None, 1, :2], size)[0]
             box, centre = pose_box(keypoints), hips(keypoints)
-            scale = max(box[2] - box[0], box[3] - box[1], 1e-6)
-            track.moved = 0.0 if track.hips is None else float(np.linalg.norm(centre - track.hips) / scale)
+            track.moved = 0.0 if track.hips is None else float(np.linalg.norm(centre - track.hips)) / box_size(box)
             track.box, track.hips, track.last_seen = box, centre, t
             track.pose = (keypoints.astype(np.float32), world.astype(np.float32))
 
@@ -152,7 +150,7 @@ class PeopleTracker:
             kept.append(track)
         return kept
 
-    def _match_lost(self, detections: list[tuple[np.ndarray, np.ndarray, float]], t: float) -> list[tuple[_Track | None, np.ndarray]]:
+    def _match_lost(self, detections: list[tuple[np.ndarray, np.ndarray, float]]) -> list[tuple[_Track | None, np.ndarray]]:
         """Each new detection with the lost track it continues (optimal assignment on hip distance), or None."""
         from scipy.optimize import linear_sum_assignment
 
@@ -160,8 +158,7 @@ class PeopleTracker:
         pairs: list[tuple[_Track | None, np.ndarray]] = [(None, roi) for roi, _, _ in detections]
         if not lost or not detections:
             return pairs
-        cost = np.array([[np.linalg.norm(centre - tr.hips) / max(tr.box[2] - tr.box[0], tr.box[3] - tr.box[1], 1e-6)
-                          for tr in lost] for _, centre, _ in detections])
+        cost = np.array([[np.linalg.norm(centre - tr.hips) / box_size(tr.box) for tr in lost] for _, centre, _ in detections])
         for d, k in zip(*linear_sum_assignment(cost)):
             if cost[d, k] <= self.config.match_distance:
                 pairs[d] = (lost[k], detections[d][0])
@@ -188,7 +185,7 @@ class PeopleTracker:
             new = [d for d in found if not any(_inside(d[1], tr.box) for tr in live)]
             new = new[: cfg.max_people - len(live)]
             starting = []
-            for track, roi in self._match_lost(new, t):
+            for track, roi in self._match_lost(new):
                 if track is None:
                     track = _Track(self._next_id, roi)
                     self._next_id += 1
@@ -218,3 +215,8 @@ class PeopleTracker:
         people.sort(key=lambda p: -(p[2][2] - p[2][0]) * (p[2][3] - p[2][1]))
         return [Person(i, kp.astype(np.float32), world.astype(np.float32), tuple(float(v) for v in box))
                 for i, (kp, world, box) in enumerate(people)]
+
+
+def people_in_photo(rgb: np.ndarray, extractor, max_people: int) -> list[Person]:
+    """Up to ``max_people`` people in an RGB photo, the largest first (``extractor``: the onnx one)."""
+    return PeopleTracker(extractor, TrackerConfig(max_people=max_people)).photo(rgb)

@@ -64,7 +64,7 @@ def scores_from_logits(logits: np.ndarray) -> np.ndarray:
         return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
 
 
-def _iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+def iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     """IoU of each of ``boxes`` (M, 4) with ``box`` (4,), as MediaPipe's INTERSECTION_OVER_UNION."""
     ix0 = np.maximum(boxes[:, 0], box[0])
     iy0 = np.maximum(boxes[:, 1], box[1])
@@ -90,7 +90,7 @@ def detections(boxes: np.ndarray, scores: np.ndarray, min_score: float,
     out: list[tuple[np.ndarray, float]] = []
     while len(scores) and len(out) < max_count:
         top = int(np.argmax(scores))
-        cluster = _iou(boxes[:, :4], boxes[top, :4]) > NMS_IOU
+        cluster = iou(boxes[:, :4], boxes[top, :4]) > NMS_IOU
         cluster[top] = True
         weights = scores[cluster].astype(np.float64)
         merged = (boxes[cluster].astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()

@@ -356,13 +356,16 @@ class OnnxPoseExtractor:
 
         return [pose for chunk in self._side_by_side(run, list(rois)) for pose in chunk]
 
-    def _side_by_side(self, run, items: list) -> list:
-        """``run`` on ``items`` split into one batch per worker, the batches side by side on the worker threads
-        (on the CPU each network call uses one core; on CUDA one batch)."""
-        if len(items) < 2 or self.workers < 2:
-            return [run(items)]
+    def _side_by_side(self, run, items: list, batch: int | None = None) -> list:
+        """``run`` on ``items`` in batches of at most ``batch``, split so every worker gets one when there are few,
+        the batches side by side on the worker threads (on the CPU each network call uses one core; on CUDA one)."""
+        if not items:
+            return []
         size = -(-len(items) // self.workers)
+        size = min(size, batch) if batch else size
         chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        if len(chunks) < 2 or self.workers < 2:
+            return [run(chunk) for chunk in chunks]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="blazepose")
         return list(self._pool.map(run, chunks))
@@ -394,17 +397,7 @@ class OnnxPoseExtractor:
 
     def _static(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Static-mode poses of RGB images in batches of at most ``batch``, ``workers`` batches side by side."""
-        if not images:
-            return []
-        size = min(self.batch, -(-len(images) // self.workers))  # every worker gets a batch when there are few images
-        chunks = [images[start : start + size] for start in range(0, len(images), size)]
-        if len(chunks) > 1 and self.workers > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="blazepose")
-            done = list(self._pool.map(self._static_batch, chunks))
-        else:
-            done = [self._static_batch(chunk) for chunk in chunks]
-        return [pose for batch in done for pose in batch]
+        return [pose for batch in self._side_by_side(self._static_batch, images, self.batch) for pose in batch]
 
     def _static_batch(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """One batch in static mode: the detector on all images, the landmark network on those with a person."""
