@@ -89,6 +89,31 @@ def test_metadata_round_trip(exported, yoga8_table):
     assert runtime.metadata == meta and runtime.unknown_threshold == 0.4
 
 
+def test_update_metadata_changes_only_the_metadata(exported, yoga8_table, tmp_path):
+    """A new angle profile, say: the graph answers as before; a file without our metadata is refused."""
+    import shutil
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from posenet_cls.training.export import update_metadata
+
+    _, path, _ = exported
+    copy = tmp_path / "copy.onnx"
+    shutil.copy(path, copy)
+    update_metadata(copy, angle_profile={"version": 2, "classes": {}})
+    before, after = PoseRuntime(path), PoseRuntime(copy)
+    assert after.metadata == {**before.metadata, "angle_profile": {"version": 2, "classes": {}}}
+    np.testing.assert_array_equal(after.probabilities(yoga8_table.keypoints[:8]), before.probabilities(yoga8_table.keypoints[:8]))
+    plain = tmp_path / "plain.onnx"
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), str(plain))
+    with pytest.raises(PosenetError, match="plain.onnx: no 'posenet_cls' metadata; not a posenet_cls model"):
+        update_metadata(plain, angle_profile={})
+
+
 @pytest.mark.parametrize("features", [{"use_z": False}, {"use_visibility": False, "torso_multiplier": 2.0}])
 def test_feature_settings_export_with_parity(tmp_path, yoga8_table, features):
     model = _model(len(yoga8_table.classes), seed=2, **features)

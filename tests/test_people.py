@@ -188,5 +188,11 @@ def test_extract_max_people_table_and_video_lines(halves, side_by_side, tmp_path
     frames = [json.loads(line) for line in lines.read_text().splitlines()]
     assert len(frames) == 75 and all({p["id"] for p in f["people"]} == {0, 1} for f in frames[5:])
     assert "using --backend onnx" in capsys.readouterr().err
+    capsys.readouterr()
     assert main(["extract", str(tmp_path / "tree"), "-o", str(tmp_path / "r.parquet"), "--max-people", "2",
                  "--engine", "ray"]) == 1
+    assert "--max-people N > 1 runs with --engine local only" in capsys.readouterr().err
+    (tmp_path / "tree" / "One" / "clip.mp4").symlink_to(side_by_side)  # a video in a tree: photos only
+    assert main(["extract", str(tmp_path / "tree"), "-o", str(tmp_path / "v.csv"), "--max-people", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "One/clip.mp4: --max-people 2 extracts photos only" in err and not (tmp_path / "v.csv").exists()
