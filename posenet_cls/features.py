@@ -46,22 +46,57 @@ def _from_dict(cls, data: dict, what: str):
     return cls(**data)
 
 
+# --- the pose embedding of MediaPipe's pose-classification example (for the k-NN baseline) --------
+
+_EMBEDDING_PAIRS = [
+    # one and two joints apart
+    ("LEFT_SHOULDER", "LEFT_ELBOW"), ("RIGHT_SHOULDER", "RIGHT_ELBOW"),
+    ("LEFT_ELBOW", "LEFT_WRIST"), ("RIGHT_ELBOW", "RIGHT_WRIST"),
+    ("LEFT_HIP", "LEFT_KNEE"), ("RIGHT_HIP", "RIGHT_KNEE"),
+    ("LEFT_KNEE", "LEFT_ANKLE"), ("RIGHT_KNEE", "RIGHT_ANKLE"),
+    ("LEFT_SHOULDER", "LEFT_WRIST"), ("RIGHT_SHOULDER", "RIGHT_WRIST"),
+    ("LEFT_HIP", "LEFT_ANKLE"), ("RIGHT_HIP", "RIGHT_ANKLE"),
+    # four joints apart, cross body
+    ("LEFT_HIP", "LEFT_WRIST"), ("RIGHT_HIP", "RIGHT_WRIST"),
+    ("LEFT_SHOULDER", "LEFT_ANKLE"), ("RIGHT_SHOULDER", "RIGHT_ANKLE"),
+    ("LEFT_HIP", "LEFT_WRIST"), ("RIGHT_HIP", "RIGHT_WRIST"),
+    ("LEFT_ELBOW", "RIGHT_ELBOW"), ("LEFT_KNEE", "RIGHT_KNEE"),
+    ("LEFT_WRIST", "RIGHT_WRIST"), ("LEFT_ANKLE", "RIGHT_ANKLE"),
+]
+EMBEDDING_PAIRS: tuple[tuple[Landmark, Landmark], ...] = tuple((Landmark[a], Landmark[b]) for a, b in _EMBEDDING_PAIRS)
+
+VIEWS = ("landmarks", "offsets")
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Normalisation settings; they travel with every model so inference normalises the same way."""
+    """Normalisation settings; they travel with every model so inference normalises the same way.
+
+    ``view`` "landmarks": the normalised landmarks (x, y, and z and visibility if on); "offsets": the
+    pairwise 3-D offsets of MediaPipe's pose embedding (:data:`EMBEDDING_PAIRS`), z weighted by ``z_weight``,
+    visibility never (use_z and use_visibility do not apply).
+    """
 
     torso_multiplier: float = 2.5
     use_z: bool = True
     use_visibility: bool = True
+    view: str = "landmarks"
+    z_weight: float = 0.2
+
+    def __post_init__(self):
+        if self.view not in VIEWS:
+            raise PosenetError(f"unknown feature view '{self.view}' (known: {', '.join(VIEWS)})")
 
     @property
     def channels(self) -> int:
-        """Feature values per landmark."""
+        """Feature values per landmark (landmarks view)."""
         return 2 + int(self.use_z) + int(self.use_visibility)
 
     @property
     def dim(self) -> int:
         """Length D of one feature vector."""
+        if self.view == "offsets":
+            return 3 * (1 + len(EMBEDDING_PAIRS))
         return NUM_LANDMARKS * self.channels
 
     def to_dict(self) -> dict:
@@ -70,9 +105,10 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
-        """Settings from :meth:`to_dict` output; unknown keys are an error."""
+        """Settings from :meth:`to_dict` output (older ones lack view and z_weight); unknown keys are an error."""
         cfg = _from_dict(cls, data, "feature settings")
-        return cls(float(cfg.torso_multiplier), bool(cfg.use_z), bool(cfg.use_visibility))
+        return cls(float(cfg.torso_multiplier), bool(cfg.use_z), bool(cfg.use_visibility), str(cfg.view),
+                   float(cfg.z_weight))
 
 
 def check_keypoints(keypoints: np.ndarray, what: str = "keypoints") -> np.ndarray:
@@ -84,7 +120,7 @@ def check_keypoints(keypoints: np.ndarray, what: str = "keypoints") -> np.ndarra
 
 
 def normalize(keypoints: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Raw poses (N, 33, 4) -> hip-centred, torso-scaled features (N, D) float32."""
+    """Raw poses (N, 33, 4) -> hip-centred, torso-scaled features (N, D) float32, in the config's view."""
     kp = check_keypoints(keypoints)
     coords = kp[..., :3]
     center = (coords[:, HIPS[0]] + coords[:, HIPS[1]]) * np.float32(0.5)
@@ -95,10 +131,28 @@ def normalize(keypoints: np.ndarray, config: FeatureConfig) -> np.ndarray:
     size = np.maximum(torso * np.float32(config.torso_multiplier), dist.max(axis=1))
     size = np.maximum(size, np.float32(EPS))
     coords = coords / size[:, None, None]
+    if config.view == "offsets":
+        return (coords.reshape(len(kp), -1) @ offset_matrix(config.z_weight)).astype(np.float32, copy=False)
     parts = [coords if config.use_z else coords[..., :2]]
     if config.use_visibility:
         parts.append(kp[..., 3:4])
     return np.concatenate(parts, axis=-1).reshape(len(kp), -1).astype(np.float32, copy=False)
+
+
+def offset_matrix(z_weight: float) -> np.ndarray:
+    """(99, 69) matrix: normalised x, y, z of the 33 landmarks (landmark-major) -> the mid-shoulder minus the
+    mid-hip, then ``b - a`` for every pair of :data:`EMBEDDING_PAIRS`, z times ``z_weight``."""
+    m = np.zeros((NUM_LANDMARKS, 3, 1 + len(EMBEDDING_PAIRS), 3), np.float32)
+    axes = np.arange(3)
+    for lm in SHOULDERS:
+        m[lm, axes, 0, axes] += 0.5
+    for lm in HIPS:
+        m[lm, axes, 0, axes] -= 0.5
+    for j, (a, b) in enumerate(EMBEDDING_PAIRS, start=1):
+        m[int(b), axes, j, axes] += 1.0
+        m[int(a), axes, j, axes] -= 1.0
+    m[:, 2] *= np.float32(z_weight)
+    return m.reshape(NUM_LANDMARKS * 3, -1)
 
 
 def normalize_matrices(config: FeatureConfig) -> dict[str, np.ndarray]:
@@ -170,6 +224,24 @@ def turn(keypoints: np.ndarray, yaw: np.ndarray, pitch: np.ndarray) -> np.ndarra
     return kp
 
 
+def proportions(keypoints: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Raw poses of people built otherwise: torso, upper arms, forearms, thighs and shins (``factors`` (N, 5), in
+    that order, the same on both sides) lengthened or shortened, what hangs on each segment moving with it."""
+    from posenet_cls.schema import LIMB_SEGMENTS, UPPER_BODY
+
+    kp = check_keypoints(keypoints).copy()
+    f = np.asarray(factors, dtype=np.float32).reshape(len(kp), 1 + len(LIMB_SEGMENTS))
+    hips = kp[:, HIPS, :3].mean(axis=1)
+    shoulders = kp[:, SHOULDERS, :3].mean(axis=1)
+    upper = np.array([int(u) for u in UPPER_BODY])
+    kp[:, upper, :3] += ((f[:, 0:1] - 1) * (shoulders - hips))[:, None, :]
+    for j, pair in enumerate(LIMB_SEGMENTS):
+        for parent, child, moving in pair:
+            delta = (f[:, j + 1:j + 2] - 1) * (kp[:, int(child), :3] - kp[:, int(parent), :3])
+            kp[:, [int(m) for m in moving], :3] += delta[:, None, :]
+    return kp
+
+
 def far_side_blur(keypoints: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Raw poses whose far-side limb joints (of each left/right pair, the one with the larger z) are moved by
     N(0, ``sigma`` torso lengths) and seen less well (visibility x0.6-1 per pose): what BlazePose does to
@@ -184,6 +256,17 @@ def far_side_blur(keypoints: np.ndarray, sigma: float, rng: np.random.Generator)
     noise = rng.normal(0.0, sigma, (len(kp), far.shape[1], 2)) * torso[:, None, None]
     kp[rows, far, :2] += noise.astype(np.float32)
     kp[rows, far, 3] *= rng.uniform(0.6, 1.0, (len(kp), 1)).astype(np.float32)
+    return kp
+
+
+def guessed_depth(keypoints: np.ndarray, sigma: float, visibility: float, rng: np.random.Generator) -> np.ndarray:
+    """Raw poses whose depth and visibility another photo would make BlazePose guess otherwise: z moved by
+    N(0, ``sigma`` torso lengths) per joint, each pose's visibility raised to exp(U(-visibility, visibility))."""
+    kp = check_keypoints(keypoints).copy()
+    torso = np.linalg.norm(kp[:, SHOULDERS, :2].mean(axis=1) - kp[:, HIPS, :2].mean(axis=1), axis=1) + EPS
+    kp[..., 2] += (rng.normal(0.0, sigma, kp.shape[:2]) * torso[:, None]).astype(np.float32)
+    power = np.exp(rng.uniform(-visibility, visibility, (len(kp), 1)))
+    kp[..., 3] = np.clip(kp[..., 3], 0.0, 1.0) ** power.astype(np.float32)
     return kp
 
 
@@ -208,6 +291,7 @@ class AugmentConfig:
     drop_below: float = 0.5
     yaw_deg: float = 0.0  # camera turned about the vertical axis, in [-yaw_deg, yaw_deg] (see turn)
     pitch_deg: float = 0.0  # camera higher or lower, in [-pitch_deg, pitch_deg]
+    limbs: float = 0.0  # torso and limb segments scaled by exp(U(-limbs, limbs)) each (see proportions)
 
     def to_dict(self) -> dict:
         """JSON-safe settings."""
@@ -222,7 +306,7 @@ class AugmentConfig:
     def active(self) -> bool:
         """Whether any augmentation is switched on."""
         return (self.mirror > 0 or self.rotate_deg > 0 or self.scale > 0 or self.drop > 0 or self.yaw_deg > 0
-                or self.pitch_deg > 0)
+                or self.pitch_deg > 0 or self.limbs > 0)
 
 
 NO_AUGMENT = AugmentConfig(mirror=0.0)
@@ -236,6 +320,8 @@ def augment(keypoints: np.ndarray, config: AugmentConfig, rng: np.random.Generat
         flip = rng.random(n) < config.mirror
         if flip.any():
             kp[flip] = mirror(kp[flip])
+    if config.limbs > 0:
+        kp = proportions(kp, np.exp(rng.uniform(-config.limbs, config.limbs, (n, 5))))
     if config.yaw_deg > 0 or config.pitch_deg > 0:
         kp = turn(kp, rng.uniform(-config.yaw_deg, config.yaw_deg, n), rng.uniform(-config.pitch_deg, config.pitch_deg, n))
     if config.rotate_deg > 0:
@@ -253,33 +339,6 @@ def augment(keypoints: np.ndarray, config: AugmentConfig, rng: np.random.Generat
     return kp
 
 
-# --- the pose embedding of MediaPipe's pose-classification example (for the k-NN baseline) --------
-
-_EMBEDDING_PAIRS = [
-    # one and two joints apart
-    ("LEFT_SHOULDER", "LEFT_ELBOW"), ("RIGHT_SHOULDER", "RIGHT_ELBOW"),
-    ("LEFT_ELBOW", "LEFT_WRIST"), ("RIGHT_ELBOW", "RIGHT_WRIST"),
-    ("LEFT_HIP", "LEFT_KNEE"), ("RIGHT_HIP", "RIGHT_KNEE"),
-    ("LEFT_KNEE", "LEFT_ANKLE"), ("RIGHT_KNEE", "RIGHT_ANKLE"),
-    ("LEFT_SHOULDER", "LEFT_WRIST"), ("RIGHT_SHOULDER", "RIGHT_WRIST"),
-    ("LEFT_HIP", "LEFT_ANKLE"), ("RIGHT_HIP", "RIGHT_ANKLE"),
-    # four joints apart, cross body
-    ("LEFT_HIP", "LEFT_WRIST"), ("RIGHT_HIP", "RIGHT_WRIST"),
-    ("LEFT_SHOULDER", "LEFT_ANKLE"), ("RIGHT_SHOULDER", "RIGHT_ANKLE"),
-    ("LEFT_HIP", "LEFT_WRIST"), ("RIGHT_HIP", "RIGHT_WRIST"),
-    ("LEFT_ELBOW", "RIGHT_ELBOW"), ("LEFT_KNEE", "RIGHT_KNEE"),
-    ("LEFT_WRIST", "RIGHT_WRIST"), ("LEFT_ANKLE", "RIGHT_ANKLE"),
-]
-EMBEDDING_PAIRS: tuple[tuple[Landmark, Landmark], ...] = tuple((Landmark[a], Landmark[b]) for a, b in _EMBEDDING_PAIRS)
-
-
 def pose_embedding(keypoints: np.ndarray, config: FeatureConfig, z_weight: float = 0.2) -> np.ndarray:
     """MediaPipe-example embedding: 3-D offsets between joint pairs of normalised poses, z down-weighted; (N, 69)."""
-    feats = normalize(keypoints, FeatureConfig(config.torso_multiplier, use_z=True, use_visibility=False))
-    coords = feats.reshape(len(feats), NUM_LANDMARKS, 3) * np.array([1.0, 1.0, z_weight], dtype=np.float32)
-    hips = coords[:, list(HIPS)].mean(axis=1)
-    shoulders = coords[:, list(SHOULDERS)].mean(axis=1)
-    offsets = [shoulders - hips]
-    offsets += [coords[:, b] - coords[:, a] for a, b in EMBEDDING_PAIRS]
-    return np.concatenate(offsets, axis=1).astype(np.float32)
-
+    return normalize(keypoints, FeatureConfig(config.torso_multiplier, view="offsets", z_weight=z_weight))

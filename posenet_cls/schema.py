@@ -89,6 +89,22 @@ SKELETON_EDGES: frozenset[tuple[Landmark, Landmark]] = frozenset(
 )
 
 
+# Limb segments from the body outwards, left side: (parent, child, landmarks that move with the child).
+_LEFT_LIMBS: tuple[tuple[Landmark, Landmark, tuple[Landmark, ...]], ...] = (
+    (L.LEFT_SHOULDER, L.LEFT_ELBOW, (L.LEFT_ELBOW, L.LEFT_WRIST, L.LEFT_PINKY, L.LEFT_INDEX, L.LEFT_THUMB)),
+    (L.LEFT_ELBOW, L.LEFT_WRIST, (L.LEFT_WRIST, L.LEFT_PINKY, L.LEFT_INDEX, L.LEFT_THUMB)),
+    (L.LEFT_HIP, L.LEFT_KNEE, (L.LEFT_KNEE, L.LEFT_ANKLE, L.LEFT_HEEL, L.LEFT_FOOT_INDEX)),
+    (L.LEFT_KNEE, L.LEFT_ANKLE, (L.LEFT_ANKLE, L.LEFT_HEEL, L.LEFT_FOOT_INDEX)),
+)
+_TWINS = {**{left: right for left, right in LEFT_RIGHT_PAIRS}, **{right: left for left, right in LEFT_RIGHT_PAIRS}}
+# Both sides' segments, in pairs (upper arm, forearm, thigh, shin), each (parent, child, moving landmarks).
+LIMB_SEGMENTS: tuple[tuple[tuple[Landmark, Landmark, tuple[Landmark, ...]], ...], ...] = tuple(
+    (seg, (_TWINS[seg[0]], _TWINS[seg[1]], tuple(_TWINS[m] for m in seg[2]))) for seg in _LEFT_LIMBS
+)
+# Everything above the hips that moves with the shoulders when the torso is longer or shorter.
+UPPER_BODY: tuple[Landmark, ...] = tuple(lm for lm in Landmark if lm < L.LEFT_HIP)
+
+
 def mirror_permutation() -> np.ndarray:
     """Index array that swaps every left landmark with its right twin: ``pose[mirror_permutation()]``."""
     perm = np.arange(NUM_LANDMARKS)

@@ -2,6 +2,7 @@
 
     python scripts/cv_table.py poses.csv                 # mlp, svc, svc-poly (article), knn; 5 folds
     python scripts/cv_table.py poses.csv --ablation      # the MLP with each augmentation on/off
+    python scripts/cv_table.py poses.csv --recipes --seeds 0 1 2  # features, turns, ensembles (issue 15)
     python scripts/cv_table.py poses.csv --json cv.json  # also write every figure as JSON
     python scripts/cv_table.py poses.csv --seeds 0 1 2   # repeated CV: three different splits, pooled
     python scripts/cv_table.py poses.csv --hidden 128 64 # another MLP size
@@ -44,6 +45,20 @@ ABLATION = {
     "default + turn 45°/20° (yaw/pitch)": replace(MIRROR, rotate_deg=10.0, yaw_deg=45.0, pitch_deg=20.0),
 }
 assert ABLATION["mirror + rotate 10° (default)"] == DEFAULT_AUGMENT
+# The recipe study of issue 15: features, augmentation, ensembles and mirror averaging, chosen by shifted figures.
+OLD = AugmentConfig(mirror=0.5, rotate_deg=10.0)
+TURNED = replace(OLD, yaw_deg=60.0, pitch_deg=20.0, limbs=0.15)
+XYZV, XY = FeatureConfig(), FeatureConfig(use_z=False, use_visibility=False)
+OFFSETS = FeatureConfig(view="offsets", z_weight=0.2)
+RECIPES = {
+    "A. x, y, z, visibility; mirror + rotate 10° (the old default)": dict(features=XYZV, augment=OLD),
+    "B. A + turn 60°/20° + limb lengths 0.15": dict(features=XYZV, augment=TURNED),
+    "C. x, y; augmented as B": dict(features=XY, augment=TURNED),
+    "D. pairwise offsets (z x0.2); augmented as B": dict(features=OFFSETS, augment=TURNED),
+    "E. ensemble of C and D": dict(members=(OFFSETS, XY), augment=TURNED),
+    "F. D + mirror averaging": dict(features=OFFSETS, augment=TURNED, mirror_average=True),
+    "G. E + mirror averaging": dict(members=(OFFSETS, XY), augment=TURNED, mirror_average=True),
+}
 FEATURE_ABLATION = {  # with the default augmentations
     "default, features without z": FeatureConfig(use_z=False),
     "default, features without visibility": FeatureConfig(use_visibility=False),
@@ -55,13 +70,13 @@ def row(name: str, s: dict) -> str:
         return f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"
 
     rob = s["robustness"]
-    return (f"| {name} | {pct(s['accuracy'])} | {pct(rob['shifted'])} | {pct(s['macro_f1'])} | "
+    return (f"| {name} | {pct(s['accuracy'])} | {pct(rob['shifted'])} | {100 * rob['wide']['mean']:.1f} | {pct(s['macro_f1'])} | "
             f"{100 * rob['mirrored']['mean']:.1f} | {100 * rob['rotated']['mean']:.1f} | {100 * rob['stretched']['mean']:.1f} | "
             f"{s['fit_seconds']['mean']:.2f} |")
 
 
-HEADER = ("| {} | in-set accuracy % | shifted accuracy % | macro-F1 % | mirrored % | rotated % | stretched % | fit s/fold |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = ("| {} | in-set accuracy % | shifted accuracy % | wide % | macro-F1 % | mirrored % | rotated % | stretched % | fit s/fold |\n"
+          "|---|---|---|---|---|---|---|---|---|")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cv", type=int, default=5, help="number of folds (default 5)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="split and training seeds; several pool their folds (default 0)")
     p.add_argument("--ablation", action="store_true", help="instead: the MLP with each augmentation and feature option")
+    p.add_argument("--recipes", action="store_true", help="instead: the recipe study (features, turns, ensembles, "
+                   "mirror averaging) and the scikit-learn soft-vote anchor")
     p.add_argument("--hidden", type=int, nargs="+", help="the MLP's hidden layer sizes (default: TrainConfig's)")
     p.add_argument("--json", help="also write all figures to this JSON file")
     args = p.parse_args(argv)
@@ -98,8 +115,15 @@ def main(argv: list[str] | None = None) -> int:
             for name, cfg in variants.items():
                 results[name] = cv(cfg, ("mlp",), name)["mlp"]
             print(HEADER.format("MLP training variant"))
+        elif args.recipes:
+            for name, changes in RECIPES.items():
+                results[name] = cv(replace(base, **changes), ("mlp",), name[:2])["mlp"]
+            results["anchor: scikit-learn soft vote (embedding LR + x, y, angles MLP; mirrored)"] = cv(
+                base, ("softvote",), "anchor")["softvote"]
+            print(HEADER.format("recipe"))
         else:
-            names = {"mlp": "MLP (posenet-cls)", "svc": "SVC (rbf) on normalised features",
+            names = {"mlp": "MLP (posenet-cls)", "softvote": "scikit-learn soft vote (issue 15's anchor)",
+                     "svc": "SVC (rbf) on normalised features",
                      "svc-poly": "article: raw coordinates -> SVC(kernel=\"poly\")", "knn": "k-NN on MediaPipe pose embedding"}
             results = {names[m]: s for m, s in cv(base, tuple(names), "cv").items()}
             print(HEADER.format("model"))

@@ -122,6 +122,28 @@ def test_feature_settings_export_with_parity(tmp_path, yoga8_table, features):
     assert report.max_abs_diff <= PARITY_TOLERANCE
 
 
+def test_an_ensemble_with_mirror_averaging_exports_with_parity(tmp_path, yoga8_table):
+    import torch
+
+    from posenet_cls.features import FeatureConfig, mirror
+    from posenet_cls.training.models.mlp import PoseClassifier
+
+    torch.manual_seed(3)
+    members = [FeatureConfig(view="offsets"), FeatureConfig(use_z=False, use_visibility=False)]
+    model = PoseClassifier(len(yoga8_table.classes), hidden=(16,), members=members, mirror_average=True).eval()
+    poses = yoga8_table.keypoints[::3]
+    report = export_model(model, yoga8_table.classes, model.features.to_dict(), tmp_path / "e.onnx", poses)
+    assert report.max_abs_diff <= PARITY_TOLERANCE
+    runtime = PoseRuntime(tmp_path / "e.onnx")
+    probs = runtime.probabilities(poses)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(runtime.probabilities(mirror(poses)), probs, atol=1e-5)  # mirror averaging
+    with torch.no_grad():  # the mean of the members' probabilities on the pose and on its mirror image
+        members_probs = [torch.softmax(z, 1) for z in model.member_logits(torch.from_numpy(poses))
+                         + model.member_logits(torch.from_numpy(mirror(poses)))]
+    np.testing.assert_allclose(probs, torch.stack(members_probs).mean(0).numpy(), atol=1e-5)
+
+
 def _opencv_probabilities(path: Path, poses: np.ndarray) -> np.ndarray:
     import cv2
 

@@ -14,7 +14,8 @@ from posenet_cls.training.models.normalize import Normalize
 from posenet_cls.schema import LEFT_RIGHT_PAIRS, NUM_LANDMARKS, Landmark
 
 CONFIGS = [FeatureConfig(), FeatureConfig(use_z=False), FeatureConfig(use_visibility=False),
-           FeatureConfig(torso_multiplier=1.0, use_z=False, use_visibility=False)]
+           FeatureConfig(torso_multiplier=1.0, use_z=False, use_visibility=False), FeatureConfig(view="offsets"),
+           FeatureConfig(view="offsets", z_weight=1.0)]
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +201,48 @@ def test_torch_modules_export_to_onnx_with_a_dynamic_batch(poses, tmp_path, whic
         assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
     if which == "normalize":
         assert np.abs(got - normalize(poses[:7], FeatureConfig())).max() <= 1e-5
+
+
+def test_offsets_are_mediapipes_pairwise_differences(poses):
+    from posenet_cls.features import EMBEDDING_PAIRS, pose_embedding
+
+    coords = normalize(poses, FeatureConfig(use_visibility=False)).reshape(len(poses), NUM_LANDMARKS, 3)
+    coords = coords * np.float32([1.0, 1.0, 0.2])
+    got = pose_embedding(poses, FeatureConfig()).reshape(len(poses), -1, 3)
+    a, b = EMBEDDING_PAIRS[3]
+    np.testing.assert_allclose(got[:, 4], coords[:, b] - coords[:, a], atol=1e-6)
+    hips = coords[:, [Landmark.LEFT_HIP, Landmark.RIGHT_HIP]].mean(axis=1)
+    shoulders = coords[:, [Landmark.LEFT_SHOULDER, Landmark.RIGHT_SHOULDER]].mean(axis=1)
+    np.testing.assert_allclose(got[:, 0], shoulders - hips, atol=1e-6)
+    with pytest.raises(PosenetError, match="unknown feature view 'angles'"):
+        FeatureConfig(view="angles")
+    assert FeatureConfig.from_dict({"torso_multiplier": 2.5, "use_z": True, "use_visibility": True}) == FeatureConfig()
+
+
+def test_proportions_change_segment_lengths_and_carry_what_hangs_on_them(poses):
+    from posenet_cls.features import proportions
+
+    np.testing.assert_array_equal(proportions(poses, np.ones((len(poses), 5))), poses)
+    longer_shins = np.ones((len(poses), 5))
+    longer_shins[:, 4] = 1.2
+    out = proportions(poses, longer_shins)
+    knee, ankle, heel = Landmark.LEFT_KNEE, Landmark.LEFT_ANKLE, Landmark.LEFT_HEEL
+    np.testing.assert_allclose(out[:, ankle, :3] - out[:, knee, :3], 1.2 * (poses[:, ankle, :3] - poses[:, knee, :3]), atol=1e-5)
+    np.testing.assert_allclose(out[:, heel, :3] - out[:, ankle, :3], poses[:, heel, :3] - poses[:, ankle, :3], atol=1e-5)
+    np.testing.assert_array_equal(out[:, :Landmark.LEFT_ANKLE], poses[:, :Landmark.LEFT_ANKLE])  # above the ankles: as it was
+    np.testing.assert_array_equal(out[..., 3], poses[..., 3])
+
+
+def test_guessed_depth_moves_only_depth_and_visibility(poses):
+    from posenet_cls.features import guessed_depth
+
+    out = guessed_depth(poses, 0.25, 1.0, np.random.default_rng(0))
+    np.testing.assert_array_equal(out[..., :2], poses[..., :2])
+    assert np.abs(out[..., 2] - poses[..., 2]).mean() > 0.01
+    assert ((out[..., 3] >= 0) & (out[..., 3] <= 1)).all() and not np.allclose(out[..., 3], poses[..., 3])
+
+
+def test_the_mirror_layer_is_the_numpy_mirror(poses):
+    from posenet_cls.training.models.mlp import Mirror
+
+    np.testing.assert_allclose(Mirror()(torch.from_numpy(poses)).numpy(), mirror(poses), atol=1e-7)

@@ -178,7 +178,7 @@ def test_train_cv_command_writes_cv_json(yoga8_csv, tmp_path, capsys):
 def test_unknown_model_name_is_a_clear_error(yoga8_csv, tmp_path, capsys):
     assert main(["train", str(yoga8_csv), "--model", "resnet", "-o", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
-    assert "posenet-cls train: error: unknown model 'resnet' (choose from mlp, svc, svc-poly, knn)" in err
+    assert "posenet-cls train: error: unknown model 'resnet' (choose from mlp, svc, svc-poly, knn, softvote)" in err
     assert not (tmp_path / "x").exists()
 
 
@@ -227,8 +227,28 @@ def test_classifier_needs_raw_landmarks_and_returns_logits():
     assert torch.isfinite(model(torch.zeros(4, 33, 4))).all()
 
 
+def test_an_ensemble_trains_its_members_and_its_checkpoint_round_trips(yoga8_table, tmp_path):
+    from posenet_cls.data.splits import make_splits
+    from posenet_cls.features import mirror
+    from posenet_cls.training.checkpoint import load_checkpoint, model_meta, save_checkpoint
+    from posenet_cls.training.train import TrainConfig, fit_mlp, mlp_predict_proba
+
+    config = TrainConfig(epochs=3, members=(FeatureConfig(view="offsets"), FeatureConfig(use_z=False, use_visibility=False)),
+                         mirror_average=True)
+    split = make_splits(yoga8_table, 5, 0, "t")[0]
+    fit = fit_mlp(yoga8_table, split, yoga8_table.classes, config)
+    poses = yoga8_table.keypoints[split.test]
+    probs = mlp_predict_proba(fit.model, poses)
+    assert len(fit.model.mlps) == 2 and (probs.argmax(1) == np.searchsorted(yoga8_table.classes, yoga8_table.labels[split.test])).mean() > 0.5
+    np.testing.assert_allclose(mlp_predict_proba(fit.model, mirror(poses)), probs, atol=1e-5)
+    save_checkpoint(tmp_path / "e.ckpt", fit.model, model_meta(fit.model, yoga8_table.classes))
+    loaded, meta = load_checkpoint(tmp_path / "e.ckpt")
+    assert meta["model_args"]["mirror_average"] and len(meta["model_args"]["members"]) == 2
+    np.testing.assert_array_equal(mlp_predict_proba(loaded, poses), probs)
+
+
 def test_an_unknown_baseline_is_one_domain_error():
     from posenet_cls.training.models.baselines import make_baseline
 
-    with pytest.raises(PosenetError, match="unknown baseline model 'svm'; choose from svc, svc-poly, knn"):
+    with pytest.raises(PosenetError, match="unknown baseline model 'svm'; choose from svc, svc-poly, knn, softvote"):
         make_baseline("svm", FeatureConfig())

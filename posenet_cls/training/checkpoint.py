@@ -95,7 +95,9 @@ def load_checkpoint_full(path: str | Path) -> tuple[PoseClassifier, dict, Novelt
     features = FeatureConfig.from_dict(meta["features"])
     try:
         model = PoseClassifier(len(meta["classes"]), features, **meta["model_args"])
-        model.load_state_dict(blob["state_dict"])
+        # Checkpoints from before ensembles name the one MLP "mlp.*".
+        state = {("mlps.0." + k[4:] if k.startswith("mlp.") else k): v for k, v in blob["state_dict"].items()}
+        model.load_state_dict(state)
     except (TypeError, RuntimeError) as e:
         raise PosenetError(f"{path}: weights do not fit the model described in its meta ({str(e).splitlines()[0]})") from None
     novelty = None

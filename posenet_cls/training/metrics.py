@@ -6,16 +6,21 @@ from collections.abc import Callable
 
 import numpy as np
 
-from posenet_cls.features import crop_below, far_side_blur, mirror, rotate, stretch, turn
+from posenet_cls.features import crop_below, far_side_blur, guessed_depth, mirror, proportions, rotate, stretch, turn
 from posenet_cls.schema import Landmark as L
 
 # The shifted protocol: what differs between photo sources (issue 15), each pose drawn anew per fold.
 SHIFT_YAW_DEG = 45.0  # camera turned about the vertical axis, uniform in +-this
+WIDE_YAW_DEG = 90.0  # "wide": the same shifts with the camera anywhere from the person's front to their side
+SHIFT_DRAWS = 5  # shifted copies of each held-out pose, for a steadier figure
 SHIFT_PITCH_DEG = 20.0  # camera higher or lower, uniform in +-this
 SHIFT_ROLL_DEG = 10.0  # camera tilted, uniform in +-this
 SHIFT_ASPECT = 1.2  # framing stretched by up to this either way
 SHIFT_FAR_SIGMA = 0.08  # far-side joints moved by N(0, this torso lengths)
 SHIFT_CROP = 0.2  # share of poses whose feet and ankles left the frame
+SHIFT_LIMBS = 0.15  # torso, upper arms, forearms, thighs and shins each x exp(U(-this, this))
+SHIFT_DEPTH = 0.25  # BlazePose's depth guess: z of every joint moved by N(0, this torso lengths)
+SHIFT_VISIBILITY = 1.0  # another source's visibility: each pose's visibility raised to the power exp(U(-this, this))
 FEET = (L.LEFT_ANKLE, L.RIGHT_ANKLE, L.LEFT_HEEL, L.RIGHT_HEEL, L.LEFT_FOOT_INDEX, L.RIGHT_FOOT_INDEX)
 
 
@@ -39,33 +44,40 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[
     }
 
 
-def shifted(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Held-out poses as another photo source would show them: the camera turned (yaw, pitch, roll), the
-    framing stretched, far-side limbs guessed, and for some the feet cropped out (ranges: SHIFT_*)."""
+def shifted(keypoints: np.ndarray, rng: np.random.Generator, yaw_deg: float = SHIFT_YAW_DEG) -> np.ndarray:
+    """Held-out poses as another photo source would show them: people of other proportions, the camera turned
+    (yaw, pitch, roll), the framing stretched, far-side limbs guessed, for some the feet cropped out, and
+    depth and visibility guessed otherwise (ranges: SHIFT_*)."""
     n = len(keypoints)
-    kp = turn(keypoints, rng.uniform(-SHIFT_YAW_DEG, SHIFT_YAW_DEG, n), rng.uniform(-SHIFT_PITCH_DEG, SHIFT_PITCH_DEG, n))
+    kp = proportions(keypoints, np.exp(rng.uniform(-SHIFT_LIMBS, SHIFT_LIMBS, (n, 5))))
+    kp = turn(kp, rng.uniform(-yaw_deg, yaw_deg, n), rng.uniform(-SHIFT_PITCH_DEG, SHIFT_PITCH_DEG, n))
     kp = rotate(kp, rng.uniform(-SHIFT_ROLL_DEG, SHIFT_ROLL_DEG, n))
     aspect = np.exp(rng.uniform(-np.log(SHIFT_ASPECT), np.log(SHIFT_ASPECT), n))
     kp = far_side_blur(stretch(kp, np.sqrt(aspect), 1 / np.sqrt(aspect)), SHIFT_FAR_SIGMA, rng)
     cropped = rng.random(n) < SHIFT_CROP
     kp[cropped] = crop_below(kp[cropped], tuple(int(f) for f in FEET), rng)
-    return kp
+    return guessed_depth(kp, SHIFT_DEPTH, SHIFT_VISIBILITY, rng)
 
 
 def perturbations(keypoints: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """Held-out poses as other cameras would see them: mirrored, rotated by 10-20 degrees, re-framed (aspect
-    x0.8-1.25), and :func:`shifted` (the other sources' shifts together)."""
+    x0.8-1.25), and :func:`shifted` (the other sources' shifts together; SHIFT_DRAWS copies each, "wide" with
+    the yaw up to WIDE_YAW_DEG)."""
     rng = np.random.default_rng(seed)
     n = len(keypoints)
     angle = rng.uniform(10, 20, n) * rng.choice([-1, 1], n)
     aspect = np.exp(rng.uniform(np.log(0.8), np.log(1.25), n) * rng.choice([-1, 1], n))
     return {"mirrored": mirror(keypoints), "rotated": rotate(keypoints, angle),
-            "stretched": stretch(keypoints, np.sqrt(aspect), 1 / np.sqrt(aspect)), "shifted": shifted(keypoints, rng)}
+            "stretched": stretch(keypoints, np.sqrt(aspect), 1 / np.sqrt(aspect)),
+            "shifted": np.concatenate([shifted(keypoints, rng) for _ in range(SHIFT_DRAWS)]),
+            "wide": np.concatenate([shifted(keypoints, rng, WIDE_YAW_DEG) for _ in range(SHIFT_DRAWS)])}
 
 
 def robustness(predict: Predict, keypoints: np.ndarray, y_true: np.ndarray, seed: int) -> dict[str, float]:
     """Accuracy on each of :func:`perturbations` of the given held-out poses."""
-    return {name: float(np.mean(predict(kp) == y_true)) for name, kp in perturbations(keypoints, seed).items()}
+    y_true = np.asarray(y_true)
+    return {name: float(np.mean(predict(kp) == np.tile(y_true, len(kp) // max(len(y_true), 1))))
+            for name, kp in perturbations(keypoints, seed).items()}
 
 
 def summarize_folds(reports: list[dict], classes: list[str]) -> dict:

@@ -51,6 +51,8 @@ class TrainConfig:
     dropout: float = 0.2
     label_smoothing: float = 0.05
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    members: tuple[FeatureConfig, ...] = ()  # MLP: an ensemble, one MLP per feature config (then `features` is unused)
+    mirror_average: bool = False  # MLP: average the probabilities of a pose and of its mirror image
     augment: AugmentConfig = DEFAULT_AUGMENT
     folds: int = 5  # the test set is fold `fold` of `folds` stratified group folds
     fold: int = 0
@@ -61,7 +63,13 @@ class TrainConfig:
         """JSON-safe settings."""
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["members"] = [m.to_dict() for m in self.members]
         return d
+
+    @property
+    def feature_configs(self) -> tuple[FeatureConfig, ...]:
+        """The feature config of each MLP (one unless an ensemble)."""
+        return self.members or (self.features,)
 
     def check(self) -> None:
         """Refuse settings that cannot train, naming the problem."""
@@ -135,11 +143,12 @@ def _make_modules():
     class PoseLitModule(pl.LightningModule):
         """Trains a :class:`PoseClassifier` on raw landmarks with cross-entropy and AdamW."""
 
-        def __init__(self, num_classes: int, features: dict, hidden: list[int], dropout: float, lr: float,
-                     weight_decay: float, label_smoothing: float):
+        def __init__(self, num_classes: int, members: list[dict], hidden: list[int], dropout: float, lr: float,
+                     weight_decay: float, label_smoothing: float, mirror_average: bool = False):
             super().__init__()
             self.save_hyperparameters()
-            self.model = PoseClassifier(num_classes, FeatureConfig.from_dict(features), hidden, dropout)
+            self.model = PoseClassifier(num_classes, hidden=hidden, dropout=dropout, members=members,
+                                        mirror_average=mirror_average)
 
         def forward(self, keypoints):
             return self.model(keypoints)
@@ -147,7 +156,11 @@ def _make_modules():
         def _step(self, batch, prefix: str):
             x, y = batch
             logits = self.model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
+            if self.training and len(self.model.members) > 1:  # each member learns on its own
+                loss = torch.stack([F.cross_entropy(z, y, label_smoothing=self.hparams.label_smoothing)
+                                    for z in self.model.member_logits(x)]).mean()
+            else:
+                loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
             acc = (logits.argmax(dim=1) == y).float().mean()
             # sync_dist: under DDP every rank sees the mean over all ranks, so all keep the same best epoch
             self.log(f"{prefix}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
@@ -234,8 +247,9 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
         pl.seed_everything(config.seed, workers=True, verbose=False)
         targets = np.searchsorted(np.asarray(classes), table.labels.astype(str)).astype(np.int64)
         data = PoseDataModule(table.keypoints, targets, split, config.batch_size, config.augment, config.seed)
-        module = PoseLitModule(len(classes), config.features.to_dict(), list(config.hidden), config.dropout,
-                               config.lr, config.weight_decay, config.label_smoothing)
+        module = PoseLitModule(len(classes), [f.to_dict() for f in config.feature_configs], list(config.hidden),
+                               config.dropout, config.lr, config.weight_decay, config.label_smoothing,
+                               config.mirror_average)
         history = History()
         trainer = pl.Trainer(
             max_epochs=config.epochs, accelerator="auto", devices=config.devices, strategy=config.strategy,
@@ -247,7 +261,8 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
         trainer.fit(module, datamodule=data)
     if trainer.global_rank != 0:  # DDP: a process Lightning launched for another rank ends here; rank 0 writes the run
         raise OtherRankDone(f"rank {trainer.global_rank} done")
-    model = PoseClassifier(len(classes), config.features, config.hidden, config.dropout)
+    model = PoseClassifier(len(classes), hidden=config.hidden, dropout=config.dropout,
+                           members=list(config.feature_configs), mirror_average=config.mirror_average)
     model.load_state_dict(history.best_state if history.best_state is not None else module.model.cpu().state_dict())
     return FitResult(model.eval(), history.rows, history.best_epoch, history.best_loss, time.perf_counter() - start)
 

@@ -1,5 +1,6 @@
 """Scikit-learn baselines on the same split: SVC on the normalised features, the article's raw-coordinate
-SVC(kernel="poly"), and a k-NN on MediaPipe's pose embedding (pose-classification example).
+SVC(kernel="poly"), a k-NN on MediaPipe's pose embedding (pose-classification example), and the
+soft-vote anchor of issue 15 (logistic regression on that embedding + an MLP on x, y and joint angles).
 """
 
 from __future__ import annotations
@@ -27,6 +28,59 @@ class _Normalized:
 
     def __call__(self, keypoints: np.ndarray) -> np.ndarray:
         return normalize(keypoints, self.config)
+
+
+class _Embedding:
+    """Picklable callable: raw poses -> :func:`pose_embedding` (MediaPipe's pairwise offsets)."""
+
+    def __init__(self, config: FeatureConfig):
+        self.config = config
+
+    def __call__(self, keypoints: np.ndarray) -> np.ndarray:
+        return pose_embedding(keypoints, self.config)
+
+
+class _PlaneAndAngles:
+    """Picklable callable: raw poses -> normalised x, y and the joint angles (cosines) of the coaching module."""
+
+    def __init__(self, config: FeatureConfig):
+        self.config = FeatureConfig(config.torso_multiplier, use_z=False, use_visibility=False)
+
+    def __call__(self, keypoints: np.ndarray) -> np.ndarray:
+        from posenet_cls.coaching.angles import joint_angles
+
+        angles = np.stack(list(joint_angles(keypoints).values()), axis=1)
+        return np.concatenate([normalize(keypoints, self.config), np.cos(np.deg2rad(np.nan_to_num(angles)))], axis=1)
+
+
+class MirroredSoftVote(ClassifierMixin, BaseEstimator):
+    """The anchor of issue 15: a soft vote of logistic regression on MediaPipe's pose embedding and an MLP on
+    normalised x, y and joint angles, both trained on the poses and their mirror images (scikit-learn only)."""
+
+    def __init__(self, features: FeatureConfig = FeatureConfig(), seed: int = 0):
+        self.features = features
+        self.seed = seed
+
+    def fit(self, keypoints: np.ndarray, y: np.ndarray) -> MirroredSoftVote:
+        from sklearn.ensemble import VotingClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.neural_network import MLPClassifier
+
+        x, y = np.concatenate([keypoints, mirror(keypoints)]), np.concatenate([y, y])
+        self.vote_ = VotingClassifier([
+            ("embedding_lr", make_pipeline(FunctionTransformer(_Embedding(self.features)), StandardScaler(),
+                                           LogisticRegression(C=1.0, max_iter=2000))),
+            ("angles_mlp", make_pipeline(FunctionTransformer(_PlaneAndAngles(self.features)), StandardScaler(),
+                                         MLPClassifier((64,), alpha=1e-3, max_iter=600, random_state=self.seed))),
+        ], voting="soft").fit(x, y)
+        self.classes_ = self.vote_.classes_
+        return self
+
+    def predict_proba(self, keypoints: np.ndarray) -> np.ndarray:
+        return self.vote_.predict_proba(keypoints)
+
+    def predict(self, keypoints: np.ndarray) -> np.ndarray:
+        return self.vote_.predict(keypoints)
 
 
 class EmbeddingKNN(ClassifierMixin, BaseEstimator):
@@ -70,7 +124,7 @@ class EmbeddingKNN(ClassifierMixin, BaseEstimator):
 
 
 def make_baseline(name: str, features: FeatureConfig, seed: int = 0):
-    """An unfitted scikit-learn estimator that takes raw poses (N, 33, 4): 'svc', 'svc-poly' or 'knn'."""
+    """An unfitted scikit-learn estimator that takes raw poses (N, 33, 4): 'svc', 'svc-poly', 'knn' or 'softvote'."""
     if name == "svc":
         return make_pipeline(FunctionTransformer(_Normalized(features)), StandardScaler(),
                              SVC(kernel="rbf", C=10.0, gamma="scale", random_state=seed))
@@ -79,4 +133,6 @@ def make_baseline(name: str, features: FeatureConfig, seed: int = 0):
         return make_pipeline(FunctionTransformer(raw_coordinates), SVC(kernel="poly", random_state=seed))
     if name == "knn":
         return EmbeddingKNN(features)
-    raise PosenetError(f"unknown baseline model '{name}'; choose from svc, svc-poly, knn")
+    if name == "softvote":
+        return MirroredSoftVote(features, seed)
+    raise PosenetError(f"unknown baseline model '{name}'; choose from svc, svc-poly, knn, softvote")

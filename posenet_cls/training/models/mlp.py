@@ -1,11 +1,14 @@
-"""The MLP classifier: a plain ``nn.Module`` on features, and the same with normalisation in front."""
+"""The MLP classifier: a plain ``nn.Module`` on features, and the same with normalisation in front (one MLP, or an
+ensemble of MLPs on different features, optionally averaged over the pose and its mirror image)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from posenet_cls.features import FeatureConfig
+from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, mirror_permutation
 from posenet_cls.training.models.normalize import Normalize
 
 
@@ -27,21 +30,61 @@ class PoseMLP(nn.Module):
         return self.net(features)
 
 
+class Mirror(nn.Module):
+    """Raw poses (N, 33, 4) seen in a mirror, as :func:`posenet_cls.features.mirror`: x -> 1 - x, left and right swapped."""
+
+    def __init__(self):
+        super().__init__()
+        flat = (mirror_permutation()[:, None] * NUM_CHANNELS + np.arange(NUM_CHANNELS)[None]).ravel()
+        x = np.zeros((NUM_LANDMARKS, NUM_CHANNELS), np.float32)
+        x[:, 0] = 1.0
+        self.register_buffer("order", torch.from_numpy(flat.astype(np.int64)), persistent=False)
+        self.register_buffer("sign", torch.from_numpy(1.0 - 2.0 * x.ravel()), persistent=False)
+        self.register_buffer("shift", torch.from_numpy(x.ravel()), persistent=False)
+
+    def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
+        flat = torch.index_select(torch.flatten(keypoints, start_dim=1), 1, self.order)
+        return (flat * self.sign + self.shift).reshape(keypoints.shape)
+
+
 class PoseClassifier(nn.Module):
-    """Raw landmarks (N, 33, 4) float32 -> class logits (N, C): :class:`Normalize` then :class:`PoseMLP`."""
+    """Raw landmarks (N, 33, 4) float32 -> class logits (N, C): :class:`Normalize` then :class:`PoseMLP`.
+
+    With several feature ``members`` it is an ensemble, one MLP per member's features: its logits are the
+    log of the members' mean probabilities (so a softmax on top gives that mean). With ``mirror_average``
+    a pose and its mirror image are both classified and their probabilities averaged (in eval mode).
+    Training takes each member's own logits (:meth:`member_logits`), so members learn independently.
+    """
 
     def __init__(self, num_classes: int, features: FeatureConfig = FeatureConfig(),
-                 hidden: tuple[int, ...] | list[int] = (64, 32), dropout: float = 0.2):
+                 hidden: tuple[int, ...] | list[int] = (64, 32), dropout: float = 0.2,
+                 members: list[FeatureConfig | dict] | None = None, mirror_average: bool = False):
         super().__init__()
-        self.features = features
+        configs = [m if isinstance(m, FeatureConfig) else FeatureConfig.from_dict(m) for m in members or []] or [features]
+        self.members = tuple(configs)
+        self.features = configs[0]
+        self.mirror_average = bool(mirror_average)
         self.model_args = {"hidden": [int(h) for h in hidden], "dropout": float(dropout)}
-        self.normalize = Normalize(features)
-        self.mlp = PoseMLP(features.dim, num_classes, hidden, dropout)
+        if len(configs) > 1 or mirror_average:
+            self.model_args.update(members=[c.to_dict() for c in configs], mirror_average=self.mirror_average)
+        self.normalizers = nn.ModuleList(Normalize(c) for c in configs)
+        self.mlps = nn.ModuleList(PoseMLP(c.dim, num_classes, hidden, dropout) for c in configs)
+        self.mirror = Mirror() if mirror_average else None
 
     @property
     def num_classes(self) -> int:
         """Number of output classes C."""
-        return self.mlp.net[-1].out_features
+        return self.mlps[0].net[-1].out_features
+
+    def member_logits(self, keypoints: torch.Tensor) -> list[torch.Tensor]:
+        """Each member's logits (N, C) of the poses as given."""
+        return [mlp(normalize(keypoints)) for normalize, mlp in zip(self.normalizers, self.mlps)]
 
     def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.normalize(keypoints))
+        if len(self.mlps) == 1 and (self.mirror is None or self.training):
+            return self.mlps[0](self.normalizers[0](keypoints))
+        logits = self.member_logits(keypoints)
+        if self.mirror is not None and not self.training:
+            logits += self.member_logits(self.mirror(keypoints))
+        probabilities = torch.stack([torch.softmax(z, dim=-1) for z in logits]).mean(0)
+        return torch.log(probabilities.clamp_min(1e-12))
