@@ -4,7 +4,10 @@ The ONNX graph takes RAW BlazePose landmarks ``landmarks`` float32 ``(batch, 33,
 MediaPipe's landmark order, columns x, y, z, visibility as MediaPipe returns them) and returns
 ``probabilities`` float32 ``(batch, C)``; the normalisation is inside the graph. Everything needed
 to use it (class names, schema version, normalisation settings, the "unknown" threshold,
-landmark names) is JSON under the ONNX metadata key ``posenet_cls``.
+landmark names) is JSON under the ONNX metadata key ``posenet_cls``. A model with a novelty score
+carries its novelty head as a second ONNX graph, base64 under the metadata key ``posenet_cls.novelty``,
+run as a session of its own only when novelty is asked for (models exported before it have the head
+behind an ONNX If on the input ``with_novelty``; they still run).
 
 This module imports only the standard library, numpy, onnxruntime and :mod:`posenet_cls.errors`,
 so an application can classify poses without torch.
@@ -12,6 +15,7 @@ so an application can classify poses without torch.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import NamedTuple
@@ -25,12 +29,14 @@ METADATA_KEY = "posenet_cls"
 INPUT_NAME = "landmarks"
 OUTPUT_NAME = "probabilities"
 NOVELTY_OUTPUT = "novelty"  # (batch,): distance to the nearest training poses of the predicted class
-NOVELTY_FLAG = "with_novelty"  # float scalar input, default 0: the novelty branch runs only when it is 1
+NOVELTY_GRAPH_KEY = "posenet_cls.novelty"  # metadata: the novelty head, (landmarks, probabilities) -> novelty
+NOVELTY_FLAG = "with_novelty"  # float scalar input of the If form (older exports, the web copy): 1 runs the head
 UNKNOWN = "unknown"
 NOVEL = "unlike the training poses"  # Prediction.reason when novelty, not confidence, makes the answer unknown
 LOW_CONFIDENCE = "low confidence"
 NUM_LANDMARKS, NUM_CHANNELS = 33, 4
 WITH_NOVELTY = np.array(1.0, dtype=np.float32)
+WITHOUT_NOVELTY = np.array(0.0, dtype=np.float32)
 BATCH_SESSION_MIN = 256  # batches from this size run on the multi-threaded session (measured on 2 cores)
 
 
@@ -80,10 +86,14 @@ class PoseRuntime:
         self.landmarks: tuple[str, ...] = tuple(self.metadata["landmarks"])
         self.unknown_threshold: float = float(self.metadata.get("unknown_threshold", 0.0))
         self._check_signature(self._single)
-        has_novelty = NOVELTY_OUTPUT in [o.name for o in self._single.get_outputs()] and "novelty" in self.metadata
+        head = self._single.get_modelmeta().custom_metadata_map.get(NOVELTY_GRAPH_KEY)
+        self._head = base64.b64decode(head) if head is not None else None
+        self._flagged = NOVELTY_OUTPUT in [o.name for o in self._single.get_outputs()]  # the older If form
+        has_novelty = (self._head is not None or self._flagged) and "novelty" in self.metadata
         # None: the model has no novelty score (exported before it existed); "unknown" then means low confidence only.
         self.novelty_threshold: float | None = float(self.metadata["novelty"]["threshold"]) if has_novelty else None
         self._batch: ort.InferenceSession | None = None
+        self._head_sessions: dict[bool, ort.InferenceSession] = {}
         # The single-pose path: fixed input/output buffers bound once, so a call allocates nothing in onnxruntime.
         self._x1 = np.zeros((1, NUM_LANDMARKS, NUM_CHANNELS), dtype=np.float32)
         self._y1 = np.zeros((1, len(self.classes)), dtype=np.float32)
@@ -93,18 +103,25 @@ class PoseRuntime:
         self._x1_view = self._x1[0]
         self._p1 = self._y1[0]
         self._run_bound = self._single.run_with_iobinding
-        if self.novelty_threshold is not None:  # the same buffers, plus the flag and the novelty output
+        if self._flagged:  # an If form graph: the flag is fed 0 here, and 1 on the novelty binding
+            self._binding.bind_ortvalue_input(NOVELTY_FLAG, ort.OrtValue.ortvalue_from_numpy(WITHOUT_NOVELTY))
+        if self.novelty_threshold is not None:  # the same buffers, plus the novelty output
             self._n1 = np.zeros((1,), dtype=np.float32)
-            self._scores_binding = self._single.io_binding()
+            session = self._single if self._flagged else self._head_session(single=True)
+            self._scores_binding = session.io_binding()
             self._scores_binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._x1))
-            self._scores_binding.bind_ortvalue_input(NOVELTY_FLAG, ort.OrtValue.ortvalue_from_numpy(WITH_NOVELTY))
-            self._scores_binding.bind_ortvalue_output(OUTPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._y1))
+            if self._flagged:
+                self._scores_binding.bind_ortvalue_input(NOVELTY_FLAG, ort.OrtValue.ortvalue_from_numpy(WITH_NOVELTY))
+                self._scores_binding.bind_ortvalue_output(OUTPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._y1))
+            else:  # the head reads the probabilities the classifier binding has just written
+                self._scores_binding.bind_ortvalue_input(OUTPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._y1))
             self._scores_binding.bind_ortvalue_output(NOVELTY_OUTPUT, ort.OrtValue.ortvalue_from_numpy(self._n1))
+            self._run_scores = session.run_with_iobinding
 
     # -- loading ---------------------------------------------------------------------------------
 
-    def _session(self, threads: int | None) -> ort.InferenceSession:
-        if not self.path.is_file():
+    def _session(self, threads: int | None, model: bytes | None = None) -> ort.InferenceSession:
+        if model is None and not self.path.is_file():
             raise PosenetError(f"{self.path}: no such model file")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -113,7 +130,7 @@ class PoseRuntime:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
         try:
-            return ort.InferenceSession(str(self.path), options, providers=self.providers)
+            return ort.InferenceSession(str(self.path) if model is None else model, options, providers=self.providers)
         except Exception as e:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...) for bad files
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise PosenetError(f"{self.path}: not a usable ONNX model ({reason})") from None
@@ -154,6 +171,12 @@ class PoseRuntime:
             self._batch = self._session(self._threads)
         return self._batch
 
+    def _head_session(self, single: bool) -> ort.InferenceSession:
+        """The novelty head's session: one thread for single poses and small batches, or the batch threads."""
+        if single not in self._head_sessions:
+            self._head_sessions[single] = self._session(1 if single else self._threads, self._head)
+        return self._head_sessions[single]
+
     # -- inference -------------------------------------------------------------------------------
 
     def _check_batch(self, poses: np.ndarray) -> np.ndarray:
@@ -170,11 +193,15 @@ class PoseRuntime:
         if len(x) == 0:
             empty = [np.zeros((0, len(self.classes)), dtype=np.float32), np.zeros((0,), np.float32)]
             return empty if with_novelty else empty[:1]
-        session = self._single if len(x) < BATCH_SESSION_MIN else self._batch_session()
-        if with_novelty:
-            out = session.run([OUTPUT_NAME, NOVELTY_OUTPUT], {INPUT_NAME: x, NOVELTY_FLAG: WITH_NOVELTY})
+        small = len(x) < BATCH_SESSION_MIN
+        session = self._single if small else self._batch_session()
+        if self._flagged:
+            flag = WITH_NOVELTY if with_novelty else WITHOUT_NOVELTY
+            out = session.run([OUTPUT_NAME, NOVELTY_OUTPUT][:1 + with_novelty], {INPUT_NAME: x, NOVELTY_FLAG: flag})
         else:
             out = session.run([OUTPUT_NAME], {INPUT_NAME: x})
+            if with_novelty:
+                out += self._head_session(small).run([NOVELTY_OUTPUT], {INPUT_NAME: x, OUTPUT_NAME: out[0]})
         if not np.isfinite(out[0]).all():
             bad = int(np.argmax(~np.isfinite(out[0]).all(axis=1)))
             raise PosenetError(f"{self.path}: pose {bad} gives non-finite probabilities (NaN or infinite landmarks?)")
@@ -211,7 +238,9 @@ class PoseRuntime:
         if self.novelty_threshold is None:
             return self.pose_probabilities(pose), None
         self._load_pose(pose)
-        self._run_bound(self._scores_binding)
+        if not self._flagged:
+            self._run_bound(self._binding)
+        self._run_scores(self._scores_binding)
         return self._p1, float(self._n1[0])
 
     def classify(self, pose: np.ndarray, threshold: float | None = None) -> Prediction:

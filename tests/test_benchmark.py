@@ -111,6 +111,22 @@ def test_every_section_has_its_rows(quick_run):
                 assert row["vs"] == 1.0  # the reference of its stage
 
 
+def test_classifier_speed_targets_are_noted(quick_run):
+    # Issue 15: the call floor, the MatMul peak and each target with its verdict, from the same run.
+    section = json.loads((quick_run[3] / "benchmark.json").read_text())["sections"]["classifiers"]
+    notes, speed = section["notes"], section["speed"]
+    assert notes[0].startswith("onnxruntime's call floor: ") and " GFLOP/s (1024^3 float32, all cores)" in notes[0]
+    assert [n.split(" (")[0] for n in notes[1:]] == ["single pose", "batch 4096", "single pose"]
+    for note, target in zip(notes[1:], ("target at most 4x: ", "target at least 0.4: ", "target at least 4x: ")):
+        assert note.endswith((target + "met", target + "not met")), note
+    assert set(speed) == {"call_floor_us", "single_pose_us", "single_over_floor", "matmul_peak_gflops",
+                          "flops_per_pose", "batch", "batch_gflops", "batch_over_peak", "article_over_single"}
+    assert all(math.isfinite(v) and v > 0 for v in speed.values()) and speed["batch"] == 4096
+    assert speed["flops_per_pose"] == 2 * (132 * 4 + 4 * 132 + 132 * 33 + 132 * 2 + 132 + 132 * 64 + 64 * 32 + 32 * 3)
+    md = (quick_run[3] / "benchmark.md").read_text()
+    assert all(n in md for n in notes)
+
+
 def test_every_number_positive_and_finite(quick_run):
     report = json.loads((quick_run[3] / "benchmark.json").read_text())["sections"]
     batches = {f"poses_per_s_batch_{b}" for b in (1, 64, 4096)}

@@ -149,3 +149,29 @@ def test_export_without_novelty_is_readable_by_opencv(novelty_run, yoga8_table, 
     net = cv2.dnn.readNetFromONNX(str(path))
     net.setInput(yoga8_table.keypoints[:8], "landmarks")
     assert np.abs(net.forward() - runtime.probabilities(yoga8_table.keypoints[:8])).max() < 1e-4
+
+
+def test_novelty_export_is_one_plain_graph_and_its_head_a_second(novelty_run, yoga8_table, capfd):
+    # No If, no flag, no initializer among the graph inputs (onnxruntime warned that it blocks constant
+    # folding): probabilities() runs the classifier alone; the head is its own graph in the metadata.
+    import onnx
+    import onnxruntime as ort
+
+    from posenet_cls.runtime import INPUT_NAME, NOVELTY_GRAPH_KEY, NOVELTY_OUTPUT, OUTPUT_NAME
+
+    _, onnx_path, _ = novelty_run
+    proto = onnx.load(str(onnx_path))
+    assert [i.name for i in proto.graph.input] == [INPUT_NAME] and [o.name for o in proto.graph.output] == [OUTPUT_NAME]
+    assert not {i.name for i in proto.graph.input} & {init.name for init in proto.graph.initializer}
+    assert "If" not in {n.op_type for n in proto.graph.node}
+    head = onnx.load_from_string(__import__("base64").b64decode(
+        next(e.value for e in proto.metadata_props if e.key == NOVELTY_GRAPH_KEY)))
+    assert [i.name for i in head.graph.input] == [INPUT_NAME, OUTPUT_NAME] and head.graph.output[0].name == NOVELTY_OUTPUT
+    options = ort.SessionOptions()
+    options.log_severity_level = 1  # the older If form logs "Initializer with_novelty appears in graph inputs ..."
+    capfd.readouterr()
+    ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    assert "appears in graph inputs" not in capfd.readouterr().err
+    runtime = PoseRuntime(onnx_path)
+    assert runtime.probabilities(yoga8_table.keypoints[:3]).shape == (3, len(runtime.classes))
+    assert not runtime._head_sessions or list(runtime._head_sessions) == [True]  # the batch head only when asked

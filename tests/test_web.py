@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from posenet_cls.cli import main
-from posenet_cls.web.site import CONFIG_NAME, MODELS, VENDOR_FILES
+from posenet_cls.runtime import INPUT_NAME, NOVELTY_FLAG, NOVELTY_GRAPH_KEY, PoseRuntime
+from posenet_cls.web.site import CONFIG_NAME, MODELS, VENDOR_FILES, write_web_classifier
 
 from web_browser import browser, driver, static_server
 
@@ -362,3 +363,42 @@ def test_file_picker_plays_a_video_and_counts_its_rep(served, chromium, videos: 
         state = page.evaluate("({...document.body.dataset})")
         assert int(state["frames"]) > 10 and state["reps"] == "1", state  # the clip's one squat, played once
         assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def head_model(yoga8_table, tmp_path_factory) -> Path:
+    """A model exported with its novelty head as a second graph (seeded weights, novelty fitted on yoga8)."""
+    import torch
+
+    from posenet_cls.training.export import export_model
+    from posenet_cls.training.models.mlp import PoseClassifier
+    from posenet_cls.training.novelty import fit_novelty
+
+    torch.manual_seed(0)
+    classes, kp = yoga8_table.classes, yoga8_table.keypoints
+    labels = np.searchsorted(np.asarray(classes), yoga8_table.labels.astype(str))
+    model = PoseClassifier(len(classes)).eval()
+    path = tmp_path_factory.mktemp("head") / "model.onnx"
+    export_model(model, classes, model.features.to_dict(), path, kp,
+                 novelty=fit_novelty(kp[::2], labels[::2], kp[1::2], labels[1::2], 2.5))
+    return path
+
+
+def test_web_classifier_puts_the_novelty_head_behind_the_flag(head_model, yoga8_table, tmp_path):
+    # The page runs one graph and feeds the flag 1 (posenet.js): the same answers as the Python runtime.
+    import onnx
+    import onnxruntime as ort
+
+    runtime = PoseRuntime(head_model)
+    out = tmp_path / "classifier.onnx"
+    metadata = write_web_classifier(head_model, out, runtime.metadata)
+    assert metadata["novelty"]["flag"] == NOVELTY_FLAG and "flag" not in runtime.metadata["novelty"]
+    proto = onnx.load(str(out))
+    assert [i.name for i in proto.graph.input] == [INPUT_NAME, NOVELTY_FLAG]
+    assert NOVELTY_FLAG not in {init.name for init in proto.graph.initializer}
+    assert NOVELTY_GRAPH_KEY not in [e.key for e in proto.metadata_props]
+    poses = yoga8_table.keypoints[:50]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    probs, novelty = session.run(None, {INPUT_NAME: poses, NOVELTY_FLAG: np.array(1.0, np.float32)})
+    want_probs, want_novelty = runtime.scores(poses)
+    assert np.abs(probs - want_probs).max() < 1e-6 and np.abs(novelty - want_novelty).max() < 1e-4

@@ -21,6 +21,7 @@ from posenet_cls.bench.config import BenchConfig, Progress, SECTIONS
 from posenet_cls.bench.end_to_end import end_to_end_rows
 from posenet_cls.bench.extraction import extraction_rows
 from posenet_cls.bench.report import machine_info
+from posenet_cls.bench.targets import speed_targets
 from posenet_cls.bench.timing import link_photos, skipped_notes, spread
 from posenet_cls.errors import PosenetError
 
@@ -87,7 +88,11 @@ def run_benchmark(data: str | Path, video: str | Path | None, config: BenchConfi
         if {"classifiers", "end_to_end"} & set(config.sections):  # end to end runs the MLP trained here
             trained = train_classifiers(table, work, config.epochs, str(data), note)
         if "classifiers" in config.sections:
-            sections["classifiers"] = {"rows": classifier_rows(trained, config, note), "notes": []}
+            rows = classifier_rows(trained, config, note)
+            note("classifiers: the speed targets (call floor, MatMul peak)")
+            speed, notes = speed_targets(trained.runtime, trained.flops_per_pose, trained.test_poses, rows,
+                                         config)
+            sections["classifiers"] = {"rows": rows, "notes": notes, "speed": speed}
         if "end_to_end" in config.sections:
             extracted = sections.get("extraction", {}).get("rows", [])
             bare = {r["stage"]: r for r in extracted if r["what"].startswith("bare")}

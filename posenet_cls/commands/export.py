@@ -9,7 +9,7 @@ EXAMPLES = """\
   posenet-cls export runs/mlp -o model.onnx                  # checks parity on the run's own table
   posenet-cls export runs/mlp -o model.onnx --table poses.csv
   posenet-cls export runs/mlp -o model.onnx --unknown-threshold 0.6
-  posenet-cls export runs/mlp -o model.onnx --no-novelty      # a graph OpenCV's DNN module can read
+  posenet-cls export runs/mlp -o model.onnx --no-novelty      # without the novelty score
   posenet-cls predict ../shared/data/yoga8 --model model.onnx
   posenet-cls export --web site/                              # the shipped model in a static site
   posenet-cls export --web site/ --model model.onnx           # your own model
@@ -18,9 +18,11 @@ EXAMPLES = """\
 The graph takes raw BlazePose landmarks 'landmarks' float32 (batch, 33, 4), exactly as MediaPipe
 returns them, and gives 'probabilities' (batch, classes); normalisation is inside the graph. Class
 names, schema version, normalisation settings and the unknown threshold are JSON in the ONNX
-metadata under the key 'posenet_cls'. With the run's novelty model (the default), the graph also
-gives 'novelty' (batch,) when its input 'with_novelty' is 1.0: the distance to the nearest training
-poses of the predicted class, behind an ONNX If, so plain classification costs nothing more.
+metadata under the key 'posenet_cls'. With the run's novelty model (the default), the file also
+carries the novelty head, a second graph under the metadata key 'posenet_cls.novelty' that gives
+'novelty' (batch,) from (landmarks, probabilities): the distance to the nearest training poses of
+the predicted class. PoseRuntime runs it only when novelty is asked for, so plain classification
+costs nothing more.
 
 --web DIR writes a self-contained static site instead: the page and its JavaScript, onnxruntime-web
 (vendored, no CDN), the classifier (the shipped one or --model) and BlazePose's two networks. Any
@@ -38,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--unknown-threshold", type=float, default=None,
                    help="top probability under which predict answers 'unknown' (default 0.5, stored in the file)")
     p.add_argument("--no-novelty", action="store_true",
-                   help="leave out the novelty score (its ONNX If node is not readable by OpenCV's DNN module)")
+                   help="leave out the novelty score (a smaller file; the classifier graph is the same)")
     p.add_argument("--web", metavar="DIR", help="write a static site that runs BlazePose and the model in a browser")
     p.add_argument("--model", help="--web: the exported ONNX classifier to put in the site (default: the shipped one)")
     p.set_defaults(func=run)

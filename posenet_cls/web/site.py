@@ -113,20 +113,35 @@ def site_config(metadata: dict, version: str) -> dict:
             "model": metadata, "blazepose": blazepose_config(), "coaching": coaching_config()}
 
 
-def write_web_classifier(source: Path, out: Path, metadata: dict) -> None:
-    """The classifier with its novelty flag as a plain input: onnxruntime-web accepts no feed for an initializer.
+def write_web_classifier(source: Path, out: Path, metadata: dict) -> dict:
+    """The classifier as one graph with its novelty flag as a plain input; returns the metadata for config.json.
 
-    The Python runtime feeds ``with_novelty`` = 1 to an input that defaults to 0 (an initializer);
-    onnxruntime-web only lists inputs without one, so the web copy drops the default. Nothing else changes.
+    onnxruntime-web runs one graph per session and accepts no feed for an initializer, so the web
+    copy has the novelty head behind an If on the required input ``with_novelty`` (the page feeds 1).
+    A model that carries the head as a second graph (metadata ``posenet_cls.novelty``) has it grafted
+    in; an older If form model has the flag's default dropped. Nothing else changes.
     """
+    import base64
+
     import onnx
 
+    from posenet_cls.runtime import NOVELTY_FLAG, NOVELTY_GRAPH_KEY
+    from posenet_cls.training.export import graft_novelty
+
     model = onnx.load(str(source))
+    heads = [e for e in model.metadata_props if e.key == NOVELTY_GRAPH_KEY]
+    if heads and "novelty" in metadata:
+        graft_novelty(model, base64.b64decode(heads[0].value))
+        metadata = {**metadata, "novelty": {**metadata["novelty"], "flag": NOVELTY_FLAG}}
+    kept_props = [e for e in model.metadata_props if e.key != NOVELTY_GRAPH_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept_props)
     flag = (metadata.get("novelty") or {}).get("flag")
     kept = [init for init in model.graph.initializer if init.name != flag]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
     onnx.save(model, str(out))
+    return metadata
 
 
 def _check_target(out: Path) -> None:
@@ -160,10 +175,10 @@ def export_site(options: SiteOptions) -> SiteReport:
         shutil.copytree(STATIC, tmp)
         shutil.copytree(VENDOR, tmp / "vendor", ignore=shutil.ignore_patterns("node_modules"))
         (tmp / "models").mkdir()
-        write_web_classifier(runtime.path, tmp / MODELS["classifier"], runtime.metadata)
+        metadata = write_web_classifier(runtime.path, tmp / MODELS["classifier"], runtime.metadata)
         shutil.copy(networks["detector"], tmp / MODELS["detector"])
         shutil.copy(networks["landmark"], tmp / MODELS["landmark"])
-        (tmp / CONFIG_NAME).write_text(json.dumps(site_config(runtime.metadata, version), indent=1))
+        (tmp / CONFIG_NAME).write_text(json.dumps(site_config(metadata, version), indent=1))
         if out.exists():
             out.rename(old)
         tmp.rename(out)
