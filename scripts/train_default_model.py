@@ -5,14 +5,16 @@
 
 Steps: (1) BlazePose keypoints of every photo (skipped with --table); (2) 5-fold stratified group
 cross-validation of the MLP with the project's seeded splits, keeping every pose's out-of-fold
-probabilities; (3) the evaluation behind the "unknown" threshold: per threshold on a 0.05 grid,
-the share of cross-validation's right answers kept, of its wrong answers rejected, and of poses
-of other activities rejected (the squat and plank clips of ../shared/data/video); the shipped
-threshold is export.DEFAULT_UNKNOWN_THRESHOLD (0.5, "the best class is more probable than all
-others together"), the knee of that table; (4) the shipped model: fold 0's run (its test fold held out)
-exported to ONNX with that threshold. Writes checkpoints/pose_mlp.onnx, pose_mlp.split.json (which
-photos the shipped model was trained, validated and tested on) and pose_mlp.card.json (the figures
-for the README's model card).
+probabilities and novelty as it is and shifted (training.metrics.shifted, at full strength and at
+the calibration strength the thresholds are fitted at); (3) the shipped model: fold 0's run (its
+test fold held out) exported to ONNX with the probability threshold export.DEFAULT_UNKNOWN_THRESHOLD
+(0.5, "the best class is more probable than all others together"); (4) the evaluation behind the
+"unknown" rules: per probability threshold on a 0.05 grid, with each fold's novelty rule, the share
+of right answers still answered (in-set, shifted, calibration strength), of wrong answers rejected,
+and of poses of other activities called unknown (the squat and plank clips of ../shared/data/video,
+by the shipped model). Writes checkpoints/pose_mlp.onnx, pose_mlp.split.json (which photos the
+shipped model was trained, validated and tested on) and pose_mlp.card.json (the figures for the
+README's model card).
 """
 
 from __future__ import annotations
@@ -34,25 +36,41 @@ from posenet_cls.errors import PosenetError  # noqa: E402
 GRID = np.round(np.arange(0.0, 1.0, 0.05), 2)
 
 
-def out_of_fold(table, config) -> tuple[np.ndarray, list[dict], object]:
-    """Out-of-fold probabilities (N, C) of the MLP over the seeded K-fold splits, per-fold accuracy, fold 0's model."""
+def out_of_fold(table, config) -> tuple[dict, list[dict], object]:
+    """Out-of-fold figures of the MLP over the seeded K-fold splits: probabilities (N, C) and novelty of every pose
+    as it is, and of SHIFT_DRAWS shifted copies (full strength and the calibration strength) with their labels and
+    each fold's novelty threshold; per-fold accuracy; fold 0's model."""
     from posenet_cls.data.splits import make_splits
-    from posenet_cls.training.train import fit_mlp, mlp_predict_proba
+    from posenet_cls.training.metrics import CALIBRATION_STRENGTH, SHIFT_DRAWS, shifted
+    from posenet_cls.training.novelty import score
+    from posenet_cls.training.train import fit_mlp, fit_split_novelty, mlp_predict_proba
 
     classes = table.classes
     y = np.searchsorted(np.asarray(classes), table.labels.astype(str))
-    probs = np.zeros((len(table), len(classes)), dtype=np.float32)
+    views = {"in-set": 0.0, "shifted": 1.0, "calibration": CALIBRATION_STRENGTH}
+    oof = {v: {"probs": [], "novelty": [], "threshold": [], "y": []} for v in views}
     folds, first = [], None
     for i, split in enumerate(make_splits(table, config.folds, config.seed, "table")):
         start = time.perf_counter()
         fit = fit_mlp(table, split, classes, config)
+        novelty = fit_split_novelty(fit.model, table, split, classes, config)
         first = fit.model if first is None else first
-        probs[split.test] = mlp_predict_proba(fit.model, table.keypoints[split.test])
-        acc = float((probs[split.test].argmax(1) == y[split.test]).mean())
-        folds.append({"fold": i, "n": int(len(split.test)), "accuracy": round(acc, 4),
-                      "epochs": len(fit.history), "seconds": round(time.perf_counter() - start, 1)})
-        print(f"  fold {i}: accuracy {acc:.3f} on {len(split.test)} held-out poses ({folds[-1]['seconds']} s)", flush=True)
-    return probs, folds, first
+        rng = np.random.default_rng(1000 + i)
+        row = {"fold": i, "n": int(len(split.test))}
+        for view, strength in views.items():
+            test = table.keypoints[split.test]
+            poses = test if not strength else np.concatenate([shifted(test, rng, strength=strength) for _ in range(SHIFT_DRAWS)])
+            labels = np.tile(y[split.test], len(poses) // len(test))
+            probs = mlp_predict_proba(fit.model, poses)
+            for key, value in (("probs", probs), ("novelty", score(novelty, poses, probs.argmax(1))),
+                               ("threshold", np.full(len(poses), novelty.threshold)), ("y", labels)):
+                oof[view][key].append(value)
+            row[view] = round(float((probs.argmax(1) == labels).mean()), 4)
+        row.update(epochs=len(fit.history), seconds=round(time.perf_counter() - start, 1))
+        folds.append(row)
+        print(f"  fold {i}: accuracy {row['in-set']:.3f} on {len(split.test)} held-out poses, {row['shifted']:.3f} shifted "
+              f"({row['seconds']} s)", flush=True)
+    return {v: {k: np.concatenate(a) for k, a in d.items()} for v, d in oof.items()}, folds, first
 
 
 def other_activity_poses(video_dir: Path) -> np.ndarray:
@@ -64,22 +82,22 @@ def other_activity_poses(video_dir: Path) -> np.ndarray:
     return np.stack(poses) if poses else np.zeros((0, 33, 4), np.float32)
 
 
-def threshold_table(probs: np.ndarray, y: np.ndarray, other: np.ndarray | None) -> list[dict]:
-    """Per candidate threshold: share of right answers kept, accuracy of what is answered, share of wrong and other-activity poses rejected."""
-    top, conf = probs.argmax(1), probs.max(1)
-    right = top == y
+def threshold_table(oof: dict, other: np.ndarray | None) -> list[dict]:
+    """Per candidate probability threshold, with each fold's novelty rule too: of right answers the share still
+    answered, in-set and shifted (calibration strength and full); of wrong ones the share rejected; of other
+    activities' poses the share called unknown."""
     rows = []
     for t in GRID:
-        answered = conf >= t
-        row = {
-            "threshold": float(t),
-            "answered": round(float(answered.mean()), 4),
-            "right_kept": round(float((answered & right).sum() / max(right.sum(), 1)), 4),
-            "accuracy_answered": round(float(right[answered].mean()) if answered.any() else 1.0, 4),
-            "wrong_rejected": round(float((~answered & ~right).sum() / max((~right).sum(), 1)), 4),
-        }
-        if other is not None and len(other):
-            row["other_activity_rejected"] = round(float((other.max(1) < t).mean()), 4)
+        row = {"threshold": float(t)}
+        for view, d in oof.items():
+            right = d["probs"].argmax(1) == d["y"]
+            answered = (d["probs"].max(1) >= t) & (d["novelty"] <= d["threshold"])
+            row[f"right_kept_{view}"] = round(float((answered & right).sum() / max(right.sum(), 1)), 4)
+            if view == "in-set":
+                row["wrong_rejected_in-set"] = round(float((~answered & ~right).sum() / max((~right).sum(), 1)), 4)
+        if other is not None and len(other[0]):
+            probs, novel = other
+            row["other_activity_rejected"] = round(float(((probs.max(1) < t) | novel).mean()), 4)
         rows.append(row)
     return rows
 
@@ -128,54 +146,54 @@ def main() -> int:
     table = read_table(table_path)
     config = TrainConfig(model="mlp", seed=args.seed)
     classes = table.classes
-    y = np.searchsorted(np.asarray(classes), table.labels.astype(str))
 
-    print(f"[2/4] {config.folds}-fold cross-validation of the MLP (seed {config.seed})", flush=True)
+    print(f"[2/4] {config.folds}-fold cross-validation of the MLP (seed {config.seed}), in-set and shifted", flush=True)
     with quiet_lightning():
-        probs, folds, fold0_model = out_of_fold(table, config)
-    cv_acc = float((probs.argmax(1) == y).mean())
-    fold_acc = np.array([f["accuracy"] for f in folds])
-    print(f"  cross-validated accuracy {cv_acc:.4f} (folds: mean {fold_acc.mean():.4f}, sd {fold_acc.std():.4f})")
+        oof, folds, _ = out_of_fold(table, config)
+    accuracy = {v: round(float((d["probs"].argmax(1) == d["y"]).mean()), 4) for v, d in oof.items()}
+    fold_acc = np.array([f["in-set"] for f in folds])
+    print(f"  cross-validated accuracy {accuracy['in-set']:.4f} (folds: mean {fold_acc.mean():.4f}, sd {fold_acc.std():.4f}); "
+          f"shifted {accuracy['shifted']:.4f}, at the calibration strength {accuracy['calibration']:.4f}")
 
-    print("[3/4] unknown threshold from the out-of-fold probabilities", flush=True)
-    video_dir = Path(args.videos)
-    other = None
-    if video_dir.is_dir():
-        from posenet_cls.training.train import mlp_predict_proba
-
-        # Scored by fold 0's model, the one that is shipped (none of the fold models saw these poses).
-        other_poses = other_activity_poses(video_dir)
-        other = mlp_predict_proba(fold0_model, other_poses) if len(other_poses) else None
-    rows = threshold_table(probs, y, other)
-    chosen = DEFAULT_UNKNOWN_THRESHOLD
-    for r in rows:
-        if 0.3 <= r["threshold"] <= 0.9:
-            print("  " + "  ".join(f"{k} {v}" for k, v in r.items()) + ("   <- shipped" if r["threshold"] == chosen else ""))
-
-    print("[4/4] training the shipped model (fold 0's split) and exporting it", flush=True)
+    print("[3/4] training the shipped model (fold 0's split) and exporting it", flush=True)
     run_dir = work / "run"
     with quiet_lightning():
         metrics = train_run(table_path, run_dir, config)
     onnx_path = out / "pose_mlp.onnx"
+    chosen = DEFAULT_UNKNOWN_THRESHOLD
     export = export_run(run_dir, onnx_path, table=table_path, unknown_threshold=chosen)
     strip_machine_paths(onnx_path)
+
+    print("[4/4] the unknown rules on the out-of-fold poses and on other activities", flush=True)
+    runtime = PoseRuntime(onnx_path)
+    video_dir = Path(args.videos)
+    other = None
+    if video_dir.is_dir():
+        other_poses = other_activity_poses(video_dir)  # never trained on by any model: scored by the shipped one
+        if len(other_poses):
+            probs, novelty = runtime.scores(other_poses)
+            other = (probs, novelty > runtime.novelty_threshold)
+    rows = threshold_table(oof, other)
+    for r in rows:
+        if 0.3 <= r["threshold"] <= 0.9:
+            print("  " + "  ".join(f"{k} {v}" for k, v in r.items()) + ("   <- shipped" if r["threshold"] == chosen else ""))
     split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
     split["table"] = table_path.name  # no machine-specific paths in shipped files
     (out / "pose_mlp.split.json").write_text(json.dumps(split, indent=1), encoding="utf-8")
-    runtime = PoseRuntime(onnx_path)
     card = {
         "model": "pose_mlp.onnx",
         "classes": classes,
         "data": {"photos": Path(args.data).name, "poses": len(table), "table": table_path.name},
         "train_config": config.to_dict(),
-        "cross_validation": {"folds": folds, "accuracy": round(cv_acc, 4),
+        "cross_validation": {"folds": folds, "accuracy": accuracy["in-set"], "shifted_accuracy": accuracy["shifted"],
+                             "calibration_accuracy": accuracy["calibration"],
                              "fold_mean": round(float(fold_acc.mean()), 4), "fold_sd": round(float(fold_acc.std()), 4)},
         "shipped_model": {"split": metrics["split"], "test_accuracy": metrics["test"]["accuracy"],
                           "test_macro_f1": metrics["test"].get("macro_f1"),
                           "best_epoch": metrics["training"]["best_epoch"]},
         "novelty": metrics["novelty"],
         "unknown_threshold": {"value": chosen, "rule": "best class more probable than all others together; see table",
-                              "other_activity_poses": 0 if other is None else len(other), "table": rows},
+                              "other_activity_poses": 0 if other is None else len(other[0]), "table": rows},
         "export": {"bytes": export.size_bytes, "max_abs_diff_vs_torch": export.max_abs_diff,
                    "poses_checked": export.poses_checked},
         "runtime_classes": list(runtime.classes),
@@ -185,7 +203,7 @@ def main() -> int:
     print(f"  wrote {onnx_path} ({export.size_bytes / 1024:.0f} KiB), {out / 'pose_mlp.split.json'}, {out / 'pose_mlp.card.json'}")
     print(f"  onnxruntime vs torch: max abs difference {export.max_abs_diff:.2e} on {export.poses_checked} poses")
     nov = metrics["novelty"]
-    print(f"  novelty threshold {nov['threshold']:.3f} (quantile {nov['quantile']} of validation poses); "
+    print(f"  novelty threshold {nov['threshold']:.3f} (quantile {nov['quantile']} of the right answers on shifted validation poses); "
           f"held-out test poses under it: {nov['test_accepted']:.3f}")
     return 0
 

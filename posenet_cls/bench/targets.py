@@ -66,13 +66,14 @@ def matmul_peak(config: BenchConfig) -> float:
 
 
 def model_flops(model) -> int:
-    """FLOPs per pose of a torch :class:`PoseClassifier` as trained: Normalize's constant products, dense layers."""
+    """FLOPs per pose of a torch :class:`PoseClassifier` as trained: each member's Normalize products and dense layers."""
     import torch
 
-    products = ("hip_center", "tile", "image_plane", "shoulder_center", "coords")
-    macs = sum(int(getattr(model.normalize, name).numel()) for name in products)  # a (1, rows) row by (rows, cols)
+    products = ("hip_center", "tile", "image_plane", "shoulder_center", "coords", "offsets")
+    macs = sum(int(getattr(nz, name).numel()) for nz in model.normalizers for name in products  # (1, rows) by (rows, cols)
+               if getattr(nz, name) is not None)
     macs += sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
-    return 2 * macs
+    return 2 * macs * (2 if model.mirror_average else 1)  # mirror averaging runs every member twice
 
 
 def speed_targets(runtime, flops: int, poses: np.ndarray, rows: list[dict], config: BenchConfig) -> tuple[dict, list[str]]:

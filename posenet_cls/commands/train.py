@@ -12,10 +12,11 @@ from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\
   posenet-cls train poses.csv -o runs/mlp                        # MLP, fold 0 of 5 held out for testing
-  posenet-cls train poses.csv --model svc -o runs/svc            # baselines: svc, svc-poly (article), knn
+  posenet-cls train poses.csv --model svc -o runs/svc            # baselines: svc, svc-poly (article), knn, softvote
   posenet-cls train poses.csv --cv 5 -o runs/mlp-cv              # 5-fold cross-validation -> cv.json
   posenet-cls train poses.csv --seed 1 --epochs 60 --json        # another seed, at most 60 epochs, JSON out
   posenet-cls train poses.csv --no-mirror --rotate 0 -o runs/x   # change the augmentations
+  posenet-cls train poses.csv --features landmarks --turn 0 0 --limbs 0 -o runs/old  # the recipe before issue 15
   posenet-cls train shards.parquet -o runs/mlp                   # a Parquet table or shard folder
   posenet-cls train poses.parquet --devices 4 --strategy ddp     # MLP on 4 GPUs (DDP; CPU processes without GPUs)
 
@@ -43,6 +44,11 @@ def register(sub) -> None:
     p.add_argument("--rotate", type=float, metavar="DEG", help="MLP: random rotations up to DEG degrees (default 10; 0: off)")
     p.add_argument("--scale", type=float, metavar="S", help="MLP: per-axis scale jitter exp(U(-S, S)) (default 0: off)")
     p.add_argument("--drop", type=float, metavar="P", help="MLP: drop low-visibility joints with probability P (default 0: off)")
+    p.add_argument("--turn", type=float, nargs=2, metavar=("YAW", "PITCH"),
+                   help="MLP: camera turned up to YAW degrees about the vertical, PITCH about the horizontal (default 60 20)")
+    p.add_argument("--limbs", type=float, metavar="S", help="MLP: torso and limb lengths x exp(U(-S, S)) (default 0.15)")
+    p.add_argument("--features", choices=("offsets", "landmarks"), default="offsets",
+                   help="MLP: pairwise offsets of MediaPipe's embedding (default), or the normalised landmarks (x, y, z, visibility)")
     p.add_argument("--devices", type=int, default=1, help="MLP: GPUs (or CPU processes) to train on (default 1)")
     p.add_argument("--strategy", default="auto", help="MLP: Lightning strategy; ddp with --devices > 1 (default auto)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -50,16 +56,21 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from posenet_cls.training.train import DEFAULT_AUGMENT, TrainConfig, train_run
+    from posenet_cls.features import FeatureConfig
+    from posenet_cls.training.train import DEFAULT_AUGMENT, DEFAULT_FEATURES, TrainConfig, train_run
 
     d = DEFAULT_AUGMENT
     augment = replace(d, mirror=0.0 if args.no_mirror else d.mirror,
                       rotate_deg=d.rotate_deg if args.rotate is None else args.rotate,
                       scale=d.scale if args.scale is None else args.scale,
-                      drop=d.drop if args.drop is None else args.drop)
+                      drop=d.drop if args.drop is None else args.drop,
+                      yaw_deg=d.yaw_deg if args.turn is None else args.turn[0],
+                      pitch_deg=d.pitch_deg if args.turn is None else args.turn[1],
+                      limbs=d.limbs if args.limbs is None else args.limbs)
     config = TrainConfig(model=args.model, seed=args.seed, epochs=args.epochs, augment=augment,
                          folds=args.cv or args.folds, fold=0 if args.cv else args.fold,
-                         devices=args.devices, strategy=args.strategy)
+                         devices=args.devices, strategy=args.strategy,
+                         features=DEFAULT_FEATURES if args.features == "offsets" else FeatureConfig())
     if args.hidden:
         config = replace(config, hidden=tuple(args.hidden))
     config.check()

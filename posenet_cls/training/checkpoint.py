@@ -18,7 +18,7 @@ from posenet_cls.io.files import atomic_path
 from posenet_cls.errors import PosenetError
 from posenet_cls.features import FeatureConfig
 from posenet_cls.training.models.mlp import PoseClassifier
-from posenet_cls.training.novelty import NoveltyModel
+from posenet_cls.training.novelty import LearnedSpace, NoveltyModel
 from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
 
 FORMAT = "posenet-cls-checkpoint"
@@ -67,6 +67,9 @@ def save_checkpoint(path: str | Path, model: PoseClassifier, meta: dict, novelty
     if novelty is not None:
         blob["novelty"] = {name: torch.from_numpy(np.ascontiguousarray(getattr(novelty, name)))
                            for name in ("reference", "labels", "scale")}
+        if novelty.learned is not None:
+            blob["novelty"].update({f"learned.{name}": torch.from_numpy(np.ascontiguousarray(a))
+                                    for name, a in novelty.learned.arrays().items()})
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
 
@@ -104,7 +107,11 @@ def load_checkpoint_full(path: str | Path) -> tuple[PoseClassifier, dict, Novelt
     if "novelty" in blob and "novelty" in meta:
         settings = meta["novelty"]
         arrays = blob["novelty"]
+        learned = None
+        if "learned" in settings:
+            learned = LearnedSpace.from_parts(settings["learned"], {name[8:]: a.numpy() for name, a in arrays.items()
+                                                                    if name.startswith("learned.")})
         novelty = NoveltyModel(arrays["reference"].numpy(), arrays["labels"].numpy(), arrays["scale"].numpy(),
                                int(settings["k"]), float(settings["threshold"]), float(settings["quantile"]),
-                               float(settings["torso_multiplier"]))
+                               float(settings["torso_multiplier"]), tuple(settings.get("reference_yaws", ())), learned)
     return model.eval(), meta, novelty

@@ -86,5 +86,10 @@ class PoseClassifier(nn.Module):
         logits = self.member_logits(keypoints)
         if self.mirror is not None and not self.training:
             logits += self.member_logits(self.mirror(keypoints))
-        probabilities = torch.stack([torch.softmax(z, dim=-1) for z in logits]).mean(0)
-        return torch.log(probabilities.clamp_min(1e-12))
+        return average_logits(logits)
+
+
+def average_logits(logits: list[torch.Tensor]) -> torch.Tensor:
+    """Several classifiers' logits (N, C) -> the log of their mean probabilities (a softmax on it gives the mean)."""
+    probabilities = torch.stack([torch.softmax(z, dim=-1) for z in logits]).mean(0)
+    return torch.log(probabilities.clamp_min(1e-12))
