@@ -5,7 +5,8 @@ Usage: .venv/bin/python scripts/unknown_table.py [--table runs/default_model/pos
 For each class k of the table: train the MLP without k (the project's seeded split of the other
 classes, novelty threshold fitted on its validation poses), then report the share of k's photos
 called unknown and the share of the known classes' held-out test photos still given a class, for
-the probability threshold alone, the novelty score alone, and both (the shipped rule). Prints a
+the probability threshold alone, the novelty score alone (thresholds calibrated on shifted validation
+poses, as in training), and both (the shipped rule). Prints a
 markdown table (the README's) and, with --quantiles, rows for other novelty threshold quantiles.
 """
 
@@ -68,7 +69,7 @@ def main() -> int:
     mean = np.mean(totals, axis=0)
     print("| **mean** | | | " + " | ".join(f"**{100 * v:.0f}%**" for v in mean) + " |")
     if args.quantiles:
-        print("\nNovelty threshold quantile (of validation scores) vs the mean rates, both rules combined:\n")
+        print("\nNovelty threshold quantile (of the right answers on shifted validation poses) vs the mean rates, both rules combined:\n")
         print("| quantile | left-out called unknown | known kept |")
         print("|---:|---:|---:|")
         for i, q in enumerate([results[0]["novelty"][j]["quantile"] for j in range(len(results[0]["novelty"]))]):

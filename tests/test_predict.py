@@ -139,4 +139,5 @@ def test_label_text():
 
 def test_default_model_is_the_shipped_file():
     assert DEFAULT_MODEL == PROJECT_ROOT / "checkpoints" / "pose_mlp.onnx" and DEFAULT_MODEL.is_file()
-    assert DEFAULT_MODEL.stat().st_size < 512 * 1024
+    # The classifier graph is ~130 KiB; the novelty head's references (training poses, mirrored and turned) the rest.
+    assert DEFAULT_MODEL.stat().st_size < 1536 * 1024

@@ -166,7 +166,7 @@ def test_frames_carry_novelty_and_the_form_hints_of_their_class(runtime, yoga8_t
         pred = runtime.classify(pose)
         if pred.label != "unknown" and pred.confidence > 0.9:
             break
-    bent = bend_joint(pose, "left_knee", 60.0)
+    bent = bend_joint(pose, "left_knee", 40.0)  # a form error; bent 60 degrees, the novelty rule calls it unknown
     result = session.update(0, 0.0, bent)
     record = result.to_json()
     assert record["novelty"] == pytest.approx(runtime.classify(bent).novelty, abs=1e-3)
