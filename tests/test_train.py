@@ -182,6 +182,20 @@ def test_unknown_model_name_is_a_clear_error(yoga8_csv, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_the_recipe_before_issue_15_trains_from_the_command_line(yoga8_csv, tmp_path, capsys):
+    out = tmp_path / "old"
+    argv = ["train", str(yoga8_csv), "--features", "landmarks", "--turn", "0", "0", "--limbs", "0", "--epochs", "3"]
+    assert main(argv + ["-o", str(out), "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert config["features"]["view"] == "landmarks" and config["features"]["use_visibility"]
+    assert (config["augment"]["yaw_deg"], config["augment"]["pitch_deg"], config["augment"]["limbs"]) == (0, 0, 0)
+    _, meta = load_checkpoint(out / "model.ckpt")
+    assert meta["features"]["view"] == "landmarks"
+    assert main(["train", str(yoga8_csv), "--turn", "-5", "20", "-o", str(tmp_path / "x")]) == 1
+    assert "posenet-cls train: error: --turn YAW must be at least 0, got -5" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_bad_hidden_sizes_are_a_clear_error(yoga8_csv, tmp_path, capsys):
     assert main(["train", str(yoga8_csv), "--hidden", "64", "0", "-o", str(tmp_path / "x")]) == 1
     assert "posenet-cls train: error: --hidden sizes must be positive integers, got [64, 0]" in capsys.readouterr().err

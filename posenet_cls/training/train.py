@@ -83,6 +83,11 @@ class TrainConfig:
             raise PosenetError(f"--hidden sizes must be positive integers, got {list(self.hidden)}")
         if self.epochs < 1:
             raise PosenetError(f"--epochs must be at least 1, got {self.epochs}")
+        a = self.augment
+        for name, value in (("--turn YAW", a.yaw_deg), ("--turn PITCH", a.pitch_deg), ("--limbs", a.limbs),
+                            ("--rotate", a.rotate_deg), ("--scale", a.scale)):
+            if not value >= 0:
+                raise PosenetError(f"{name} must be at least 0, got {value:g}")
         if self.folds < 2:
             raise PosenetError(f"the number of folds must be at least 2, got {self.folds}")
         if not 0 <= self.fold < self.folds:
