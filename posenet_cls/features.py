@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from posenet_cls.errors import PosenetError
-from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, Landmark, mirror_keypoints
+from posenet_cls.schema import (LEFT_RIGHT_PAIRS, LIMB_SEGMENTS, NUM_CHANNELS, NUM_LANDMARKS, UPPER_BODY, Landmark,
+                                mirror_keypoints)
 
 EPS = 1e-6
 HIPS = (int(Landmark.LEFT_HIP), int(Landmark.RIGHT_HIP))
@@ -227,8 +228,6 @@ def turn(keypoints: np.ndarray, yaw: np.ndarray, pitch: np.ndarray) -> np.ndarra
 def proportions(keypoints: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """Raw poses of people built otherwise: torso, upper arms, forearms, thighs and shins (``factors`` (N, 5), in
     that order, the same on both sides) lengthened or shortened, what hangs on each segment moving with it."""
-    from posenet_cls.schema import LIMB_SEGMENTS, UPPER_BODY
-
     kp = check_keypoints(keypoints).copy()
     f = np.asarray(factors, dtype=np.float32).reshape(len(kp), 1 + len(LIMB_SEGMENTS))
     hips = kp[:, HIPS, :3].mean(axis=1)
@@ -242,14 +241,17 @@ def proportions(keypoints: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return kp
 
 
+def _torso_lengths(kp: np.ndarray) -> np.ndarray:
+    """Mid-hip to mid-shoulder distance (N,) in the image plane, never 0: the unit of the noise augmentations."""
+    return np.linalg.norm(kp[:, SHOULDERS, :2].mean(axis=1) - kp[:, HIPS, :2].mean(axis=1), axis=1) + EPS
+
+
 def far_side_blur(keypoints: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Raw poses whose far-side limb joints (of each left/right pair, the one with the larger z) are moved by
     N(0, ``sigma`` torso lengths) and seen less well (visibility x0.6-1 per pose): what BlazePose does to
     limbs it has to guess."""
-    from posenet_cls.schema import LEFT_RIGHT_PAIRS
-
     kp = check_keypoints(keypoints).copy()
-    torso = np.linalg.norm(kp[:, SHOULDERS, :2].mean(axis=1) - kp[:, HIPS, :2].mean(axis=1), axis=1) + EPS
+    torso = _torso_lengths(kp)
     left, right = (np.array([int(pair[i]) for pair in LEFT_RIGHT_PAIRS]) for i in (0, 1))
     far = np.where(kp[:, left, 2] > kp[:, right, 2], left[None, :], right[None, :])  # (N, pairs)
     rows = np.arange(len(kp))[:, None]
@@ -263,7 +265,7 @@ def guessed_depth(keypoints: np.ndarray, sigma: float, visibility: float, rng: n
     """Raw poses whose depth and visibility another photo would make BlazePose guess otherwise: z moved by
     N(0, ``sigma`` torso lengths) per joint, each pose's visibility raised to exp(U(-visibility, visibility))."""
     kp = check_keypoints(keypoints).copy()
-    torso = np.linalg.norm(kp[:, SHOULDERS, :2].mean(axis=1) - kp[:, HIPS, :2].mean(axis=1), axis=1) + EPS
+    torso = _torso_lengths(kp)
     kp[..., 2] += (rng.normal(0.0, sigma, kp.shape[:2]) * torso[:, None]).astype(np.float32)
     power = np.exp(rng.uniform(-visibility, visibility, (len(kp), 1)))
     kp[..., 3] = np.clip(kp[..., 3], 0.0, 1.0) ** power.astype(np.float32)

@@ -24,12 +24,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _yoga8 import add_table_argument, read_yoga8  # noqa: E402
+
 from posenet_cls.errors import PosenetError  # noqa: E402
 
 
 def main() -> int:
-    from posenet_cls.config import data_dir
-    from posenet_cls.data.dataset import table_or_extract
     from posenet_cls.data.splits import make_splits
     from posenet_cls.training.export import DEFAULT_UNKNOWN_THRESHOLD
     from posenet_cls.training.metrics import SHIFT_DRAWS, shifted
@@ -37,13 +37,12 @@ def main() -> int:
     from posenet_cls.training.train import TrainConfig, fit_mlp, mlp_predict_proba, quiet_lightning
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),
-                   help="yoga8 keypoint table (extracted from ../shared/data/yoga8 when missing)")
+    add_table_argument(p)
     p.add_argument("--strengths", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     try:
-        table = table_or_extract(args.table, data_dir() / "yoga8", lambda m: print(m, file=sys.stderr, flush=True))
+        table = read_yoga8(args.table)
         config = TrainConfig(seed=args.seed)
         y = np.searchsorted(np.asarray(table.classes), table.labels.astype(str))
         kept = {s: [0, 0] for s in args.strengths}

@@ -16,22 +16,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _yoga8 import add_table_argument, read_yoga8  # noqa: E402
+
 
 def main() -> int:
-    from posenet_cls.config import data_dir
     from posenet_cls.coaching.hints import angle_profile, evaluate_hints
     from posenet_cls.infer.photos import load_model
-    from posenet_cls.data.dataset import table_or_extract
     from posenet_cls.data.splits import make_splits
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),
-                   help="yoga8 keypoint table (extracted from ../shared/data/yoga8 when missing)")
+    add_table_argument(p)
     p.add_argument("--degrees", type=float, default=40.0)
     p.add_argument("--mirrored", action="store_true",
                    help="judge the mirror images of the held-out poses (the other leg leading) against the same profile")
     args = p.parse_args()
-    table = table_or_extract(args.table, data_dir() / "yoga8", lambda m: print(m, file=sys.stderr, flush=True))
+    table = read_yoga8(args.table)
     split = make_splits(table, 5, 0)[0]
     profile = angle_profile(table.keypoints[split.train], table.labels[split.train])
     runtime = load_model()

@@ -22,6 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _yoga8 import add_table_argument, read_yoga8  # noqa: E402
+
 from posenet_cls.errors import PosenetError  # noqa: E402
 from posenet_cls.schema import Landmark as L  # noqa: E402
 
@@ -50,17 +52,14 @@ def standing(tree: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
-    from posenet_cls.config import data_dir
-    from posenet_cls.data.dataset import table_or_extract
     from posenet_cls.runtime import PoseRuntime
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(ROOT / "checkpoints" / "pose_mlp.onnx"), help="an exported model")
-    p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),
-                   help="yoga8 keypoint table (extracted from ../shared/data/yoga8 when missing)")
+    add_table_argument(p)
     args = p.parse_args()
     try:
-        table = table_or_extract(args.table, data_dir() / "yoga8", lambda m: print(m, file=sys.stderr, flush=True))
+        table = read_yoga8(args.table)
         poses = standing(table.keypoints[table.labels.astype(str) == "Vrukshasana"])
         answers = Counter((a.label, a.reason) for a in PoseRuntime(args.model).classify_batch(poses))
     except PosenetError as e:

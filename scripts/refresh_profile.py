@@ -21,18 +21,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _yoga8 import add_table_argument, read_yoga8  # noqa: E402
+
 
 def main() -> int:
     from posenet_cls.coaching.hints import angle_profile
-    from posenet_cls.config import CHECKPOINTS, data_dir
-    from posenet_cls.data.dataset import table_or_extract
+    from posenet_cls.config import CHECKPOINTS
     from posenet_cls.training.export import update_metadata
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),
-                   help="yoga8 keypoint table (extracted from ../shared/data/yoga8 when missing)")
+    add_table_argument(p)
     args = p.parse_args()
-    table = table_or_extract(args.table, data_dir() / "yoga8", lambda m: print(m, file=sys.stderr, flush=True))
+    table = read_yoga8(args.table)
     split = json.loads((CHECKPOINTS / "pose_mlp.split.json").read_text())
     train = {row["source"] for row in split["train"]}
     rows = np.array([s in train for s in table.sources])

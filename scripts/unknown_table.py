@@ -22,21 +22,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _yoga8 import add_table_argument, read_yoga8  # noqa: E402
+
 
 def main() -> int:
-    from posenet_cls.config import data_dir
     from posenet_cls.training.evaluate import leave_one_class_out
-    from posenet_cls.data.dataset import table_or_extract
     from posenet_cls.training.train import TrainConfig, quiet_lightning
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--table", default=str(ROOT / "runs" / "default_model" / "poses.csv"),
-                   help="yoga8 keypoint table (extracted from ../shared/data/yoga8 when missing)")
+    add_table_argument(p)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--quantiles", type=float, nargs="*", default=[0.95, 1.0], help="other novelty threshold quantiles")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    table = table_or_extract(args.table, data_dir() / "yoga8", lambda m: print(m, file=sys.stderr, flush=True))
+    table = read_yoga8(args.table)
     results = []
     with quiet_lightning():
         for seed in args.seeds:

@@ -121,7 +121,7 @@ def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tupl
     from posenet_cls.training.export import DEFAULT_UNKNOWN_THRESHOLD as P
     from posenet_cls.training.novelty import DEFAULT_QUANTILE, score
     from posenet_cls.data.splits import make_splits
-    from posenet_cls.training.train import calibration_poses, fit_mlp, fit_split_novelty, mlp_predict_proba
+    from posenet_cls.training.train import calibration_set, fit_mlp, fit_split_novelty, mlp_predict_proba
 
     if left_out not in table.classes:
         raise PosenetError(f"class '{left_out}' is not in the table (classes: {', '.join(table.classes)})")
@@ -131,9 +131,7 @@ def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tupl
     split = make_splits(known, config.folds, config.seed, f"table without {left_out}")[config.fold]
     fit = fit_mlp(known, split, classes, config)
     novelty = fit_split_novelty(fit.model, known, split, classes, config)  # threshold at the shipped quantile
-    y_val = np.searchsorted(np.asarray(classes), known.labels[split.val].astype(str))
-    poses, labels = calibration_poses(known.keypoints[split.val], y_val, config.seed)  # as fit_split_novelty
-    predicted = mlp_predict_proba(fit.model, poses).argmax(1)
+    poses, labels, predicted = calibration_set(fit.model, known, split, classes, config.seed)  # as in training
     val = score(novelty, poses, predicted)[predicted == labels]
     test_probs = mlp_predict_proba(fit.model, known.keypoints[split.test])
     other_probs = mlp_predict_proba(fit.model, other)

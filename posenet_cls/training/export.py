@@ -26,7 +26,7 @@ from posenet_cls.training.novelty import score as score_novelty
 from posenet_cls.runtime import (INPUT_NAME, METADATA_KEY, NOVELTY_FLAG, NOVELTY_GRAPH_KEY, NOVELTY_OUTPUT,
                                  OUTPUT_NAME)
 from posenet_cls.features import EPS
-from posenet_cls.schema import LANDMARK_NAMES, NUM_CHANNELS, NUM_LANDMARKS, SCHEMA_VERSION, mirror_permutation
+from posenet_cls.schema import LANDMARK_NAMES, NUM_CHANNELS, NUM_LANDMARKS, SCHEMA_VERSION
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-5  # max abs difference on probabilities, onnxruntime vs torch
@@ -85,6 +85,13 @@ def _with_softmax(model):
     return _Probabilities(model).eval()
 
 
+def _const(a: np.ndarray):
+    """A float32 torch tensor of a numpy array, for a graph constant."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
 def _folded(model):
     """The export form of a :class:`PoseClassifier`: each member's Normalize folded into its first Linear layer.
 
@@ -98,18 +105,14 @@ def _folded(model):
     """
     import torch
 
-    from posenet_cls.training.models.mlp import PoseClassifier, average_logits
+    from posenet_cls.training.models.mlp import Mirror, PoseClassifier, average_logits
 
     if not isinstance(model, PoseClassifier) or not all(isinstance(m.net[0], torch.nn.Linear) for m in model.mlps):
         return model
     n = NUM_LANDMARKS * NUM_CHANNELS
-    mirrored = np.zeros((n, n))  # flat pose -> its mirror image, less the constant 1 on x that centring removes
-    for i, j in enumerate(mirror_permutation()):
-        mirrored[j * NUM_CHANNELS + np.arange(NUM_CHANNELS), i * NUM_CHANNELS + np.arange(NUM_CHANNELS)] = [-1, 1, 1, 1]
-
-    def const(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-
+    flip = Mirror()  # out[:, i] = flat[:, order[i]] * sign[i] + shift[i]; centring removes the shift
+    mirrored = np.zeros((n, n))
+    mirrored[flip.order.numpy(), np.arange(n)] = flip.sign.numpy()
     class _Folded(torch.nn.Module):
         def __init__(self, normalize, mlp, pre: np.ndarray):
             super().__init__()
@@ -125,11 +128,11 @@ def _folded(model):
             coords = m["coords"][0]
             xy = np.stack([m["image_plane"][:, j].nonzero()[0] for j in range(NUM_LANDMARKS)]).ravel()  # x0, y0, ...
             size = np.concatenate([centre[:, xy], centre @ m["shoulder_center"] * config.torso_multiplier], axis=1)
-            self.register_buffer("scaled", const(centre @ (coords[:, None] * weight)))
-            self.register_buffer("passed", const(pre @ ((1.0 - coords)[:, None] * weight)))
+            self.register_buffer("scaled", _const(centre @ (coords[:, None] * weight)))
+            self.register_buffer("passed", _const(pre @ ((1.0 - coords)[:, None] * weight)))
             self.register_buffer("bias", first.bias.detach().clone())
-            self.register_buffer("size", const(size))
-            self.register_buffer("pairs", const(np.kron(np.eye(size.shape[1] // 2), np.ones((2, 1)))))
+            self.register_buffer("size", _const(size))
+            self.register_buffer("pairs", _const(np.kron(np.eye(size.shape[1] // 2), np.ones((2, 1)))))
             self.rest = torch.nn.Sequential(*list(mlp.net)[1:])
 
         def forward(self, flat: torch.Tensor) -> torch.Tensor:
@@ -256,23 +259,21 @@ def _novelty_head(novelty: NoveltyModel, num_classes: int):
     from posenet_cls.features import FeatureConfig
     from posenet_cls.training.models.normalize import Normalize
 
-    def const(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-
     class _Distance(torch.nn.Module):
         """Mean distance to the k nearest references of the predicted class, over that class's scale."""
 
         def __init__(self, reference: np.ndarray, labels: np.ndarray, scale: np.ndarray, penalty: float):
             super().__init__()
             # Distances do not change when both sides move by the references' mean; float32 round-off shrinks.
-            self.register_buffer("centre", const(np.asarray(reference, np.float64).mean(0)))
-            ref = const(np.asarray(reference, np.float64) - np.asarray(reference, np.float64).mean(0))
+            reference = np.asarray(reference, np.float64)
+            self.register_buffer("centre", _const(reference.mean(0)))
+            ref = _const(reference - reference.mean(0))
             self.register_buffer("ref_t", ref.T.contiguous())
             self.register_buffer("ref_sq", (ref * ref).sum(1))
             # Added to the squared distances of references of other classes than the predicted one.
             other = torch.arange(num_classes)[:, None] != torch.from_numpy(np.asarray(labels))[None, :]
             self.register_buffer("penalty", other.float() * penalty)
-            self.register_buffer("scale", const(scale))
+            self.register_buffer("scale", _const(scale))
 
         def forward(self, f: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
             f = f - self.centre
@@ -292,8 +293,8 @@ def _novelty_head(novelty: NoveltyModel, num_classes: int):
                 m = torch.nn.GELU()
             if w:
                 with torch.no_grad():
-                    m.weight.copy_(const(w["weight"]))
-                    m.bias.copy_(const(w["bias"]))
+                    m.weight.copy_(_const(w["weight"]))
+                    m.bias.copy_(_const(w["bias"]))
             modules.append(m)
         return torch.nn.Sequential(*modules)
 

@@ -167,11 +167,16 @@ def score(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray) -> 
     return out.astype(np.float32)
 
 
-def _class_scale(own: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Per class, the median of its training poses' own scores (at least MIN_SCALE)."""
-    scale = np.ones(num_classes, np.float32)
-    for c in np.unique(labels):
-        scale[c] = max(float(np.median(own[labels == c])), MIN_SCALE)
+def _class_scale(reference: np.ndarray, labels: np.ndarray, source: np.ndarray, train_labels: np.ndarray,
+                 k: int) -> np.ndarray:
+    """Per class, the median over its training poses of their distance to the references that are not copies of
+    themselves (at least MIN_SCALE); the first rows of ``reference`` are the training poses as they are."""
+    n = len(train_labels)
+    own = novelty_scores(reference[:n], train_labels, reference, labels, k,
+                         exclude=source[None, :] == np.arange(n)[:, None])
+    scale = np.ones(int(labels.max()) + 1, np.float32)
+    for c in np.unique(train_labels):
+        scale[c] = max(float(np.median(own[train_labels == c])), MIN_SCALE)
     return scale
 
 
@@ -180,12 +185,10 @@ def learned_space(features: dict, layers: list[tuple[str, dict[str, np.ndarray]]
     """The classifier-space references: the training poses and their mirror images through ``layers``."""
     train_labels = np.asarray(train_labels, np.int64)
     space = LearnedSpace(features, layers, np.zeros((0, 1)), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    n = len(train_keypoints)
-    space.reference = space.embed(np.concatenate([train_keypoints, mirror(train_keypoints)])).astype(np.float32)
+    reference = space.embed(np.concatenate([train_keypoints, mirror(train_keypoints)]))
     space.labels = np.tile(train_labels, 2)
-    own_copies = np.tile(np.arange(n), 2)[None, :] == np.arange(n)[:, None]
-    own = novelty_scores(space.embed(train_keypoints), train_labels, space.reference, space.labels, k, exclude=own_copies)
-    space.scale = _class_scale(own, train_labels, int(train_labels.max()) + 1)
+    space.scale = _class_scale(reference, space.labels, np.tile(np.arange(len(train_labels)), 2), train_labels, k)
+    space.reference = reference.astype(np.float32)
     return space
 
 
@@ -213,10 +216,7 @@ def fit_novelty(train_keypoints: np.ndarray, train_labels: np.ndarray, val_keypo
         raise PosenetError(f"a class has {counts[counts > 0].min()} training poses; the novelty score needs at least {k}")
     reference, labels, source = reference_set(train_keypoints, train_labels, torso_multiplier, yaws)
     train_labels = np.asarray(train_labels, np.int64)
-    own_copies = source[None, :] == np.arange(len(train_labels))[:, None]  # a pose is not its own neighbour
-    own = novelty_scores(novelty_features(train_keypoints, torso_multiplier), train_labels, reference, labels, k,
-                         exclude=own_copies)
-    scale = _class_scale(own, train_labels, int(labels.max()) + 1)
+    scale = _class_scale(reference, labels, source, train_labels, k)  # a pose is not its own neighbour
     model = NoveltyModel(reference.astype(np.float32), labels, scale, k, 0.0, float(quantile), float(torso_multiplier),
                          tuple(float(y) for y in yaws))
     predicted = np.asarray(val_predicted, np.int64)

@@ -293,6 +293,15 @@ def calibration_poses(keypoints: np.ndarray, labels: np.ndarray, seed: int) -> t
     return poses, np.tile(np.asarray(labels), SHIFT_DRAWS)
 
 
+def calibration_set(model: PoseClassifier, table: PoseTable, split: Split, classes: list[str],
+                    seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A split's calibration poses for the "unknown" thresholds: its val rows through :func:`calibration_poses`,
+    as (poses, class indices, the MLP's predicted classes)."""
+    labels = np.searchsorted(np.asarray(classes), table.labels[split.val].astype(str))
+    poses, labels = calibration_poses(table.keypoints[split.val], labels, seed)
+    return poses, labels, mlp_predict_proba(model, poses).argmax(1)
+
+
 def hidden_layers(model: PoseClassifier) -> tuple[dict, list[tuple[str, dict[str, np.ndarray]]]] | None:
     """A one-MLP classifier up to its last hidden layer, as (feature settings, [(kind, arrays)]) for the novelty
     score's learned space; None for an ensemble or mirror averaging (no single hidden layer to compare in)."""
@@ -300,10 +309,9 @@ def hidden_layers(model: PoseClassifier) -> tuple[dict, list[tuple[str, dict[str
         return None
     layers = []
     for m in list(model.mlps[0].net)[:-1]:
-        if isinstance(m, torch.nn.Linear):
-            layers.append(("linear", {"weight": m.weight.detach().numpy().copy(), "bias": m.bias.detach().numpy().copy()}))
-        elif isinstance(m, torch.nn.LayerNorm):
-            layers.append(("layernorm", {"weight": m.weight.detach().numpy().copy(), "bias": m.bias.detach().numpy().copy()}))
+        if isinstance(m, (torch.nn.Linear, torch.nn.LayerNorm)):
+            layers.append(("linear" if isinstance(m, torch.nn.Linear) else "layernorm",
+                           {name: getattr(m, name).detach().numpy().copy() for name in ("weight", "bias")}))
         elif isinstance(m, torch.nn.GELU):
             layers.append(("gelu", {}))
         elif not isinstance(m, torch.nn.Dropout):  # dropout does nothing in eval mode
@@ -314,16 +322,13 @@ def hidden_layers(model: PoseClassifier) -> tuple[dict, list[tuple[str, dict[str
 def fit_split_novelty(model: PoseClassifier, table: PoseTable, split: Split, classes: list[str], config: TrainConfig):
     """The novelty model of a trained MLP: references from the split's train rows (in the image plane and in the
     MLP's last hidden layer), thresholds from the right answers on its val rows as other photo sources would show
-    them (:func:`calibration_poses`)."""
+    them (:func:`calibration_set`)."""
     from posenet_cls.training.novelty import fit_novelty, learned_space
 
-    index = np.asarray(classes)
-    y_train = np.searchsorted(index, table.labels[split.train].astype(str))
+    y_train = np.searchsorted(np.asarray(classes), table.labels[split.train].astype(str))
     hidden = hidden_layers(model.cpu().eval())
     learned = None if hidden is None else learned_space(*hidden, table.keypoints[split.train], y_train)
-    poses, labels = calibration_poses(table.keypoints[split.val], np.searchsorted(index, table.labels[split.val].astype(str)),
-                                      config.seed)
-    predicted = mlp_predict_proba(model, poses).argmax(1)
+    poses, labels, predicted = calibration_set(model, table, split, classes, config.seed)
     return fit_novelty(table.keypoints[split.train], y_train, poses, predicted, config.features.torso_multiplier,
                        val_labels=labels, learned=learned)
 

@@ -30,16 +30,6 @@ class _Normalized:
         return normalize(keypoints, self.config)
 
 
-class _Embedding:
-    """Picklable callable: raw poses -> :func:`pose_embedding` (MediaPipe's pairwise offsets)."""
-
-    def __init__(self, config: FeatureConfig):
-        self.config = config
-
-    def __call__(self, keypoints: np.ndarray) -> np.ndarray:
-        return pose_embedding(keypoints, self.config)
-
-
 class _PlaneAndAngles:
     """Picklable callable: raw poses -> normalised x, y and the joint angles (cosines) of the coaching module."""
 
@@ -68,13 +58,17 @@ class MirroredSoftVote(ClassifierMixin, BaseEstimator):
 
         x, y = np.concatenate([keypoints, mirror(keypoints)]), np.concatenate([y, y])
         self.vote_ = VotingClassifier([
-            ("embedding_lr", make_pipeline(FunctionTransformer(_Embedding(self.features)), StandardScaler(),
+            ("embedding_lr", make_pipeline(FunctionTransformer(_Normalized(self._embedding())), StandardScaler(),
                                            LogisticRegression(C=1.0, max_iter=2000))),
             ("angles_mlp", make_pipeline(FunctionTransformer(_PlaneAndAngles(self.features)), StandardScaler(),
                                          MLPClassifier((64,), alpha=1e-3, max_iter=600, random_state=self.seed))),
         ], voting="soft").fit(x, y)
         self.classes_ = self.vote_.classes_
         return self
+
+    def _embedding(self) -> FeatureConfig:
+        """MediaPipe's pose embedding (:func:`pose_embedding`) as a feature view."""
+        return FeatureConfig(self.features.torso_multiplier, view="offsets")
 
     def predict_proba(self, keypoints: np.ndarray) -> np.ndarray:
         return self.vote_.predict_proba(keypoints)

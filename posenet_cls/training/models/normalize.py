@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
-
-from dataclasses import replace
 
 from posenet_cls.features import EPS, FeatureConfig, normalize_matrices, offset_matrix
 from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS
