@@ -45,6 +45,16 @@ def test_fit_needs_validation_poses_and_enough_training_poses(yoga8_table):
         fit_novelty(kp, y, kp[:0], y[:0], 2.5)
     with pytest.raises(PosenetError, match="needs at least 3"):
         fit_novelty(kp[:2], y[:2], kp, y, 2.5)
+    with pytest.raises(PosenetError, match="needs right answers among the calibration poses; there are none"):
+        fit_novelty(kp, y, kp, y, 2.5, val_labels=y + 1)
+
+
+def test_a_learned_space_with_a_layer_it_does_not_know_is_refused(yoga8_table):
+    from posenet_cls.training.novelty import LearnedSpace
+
+    space = LearnedSpace({"view": "offsets"}, [("relu", {})], np.zeros((1, 69)), np.zeros(1, np.int64), np.ones(1))
+    with pytest.raises(PosenetError, match="novelty: unknown layer kind 'relu'"):
+        space.embed(yoga8_table.keypoints[:2])
 
 
 def test_graph_novelty_matches_numpy_on_real_poses(novelty_run, yoga8_table):
