@@ -203,7 +203,7 @@ def main() -> int:
     print(f"  wrote {onnx_path} ({export.size_bytes / 1024:.0f} KiB), {out / 'pose_mlp.split.json'}, {out / 'pose_mlp.card.json'}")
     print(f"  onnxruntime vs torch: max abs difference {export.max_abs_diff:.2e} on {export.poses_checked} poses")
     nov = metrics["novelty"]
-    print(f"  novelty threshold {nov['threshold']:.3f} (quantile {nov['quantile']} of the right answers on shifted validation poses); "
+    print(f"  novelty threshold {nov['threshold']:.3f} ({nov['margin']} x the {nov['quantile']} quantile of the right answers on shifted validation poses); "
           f"held-out test poses under it: {nov['test_accepted']:.3f}")
     return 0
 

@@ -7,7 +7,7 @@ classes, novelty threshold fitted on its validation poses), then report the shar
 called unknown and the share of the known classes' held-out test photos still given a class, for
 the probability threshold alone, the novelty score alone (thresholds calibrated on shifted validation
 poses, as in training), and both (the shipped rule). Prints a
-markdown table (the README's) and, with --quantiles, rows for other novelty threshold quantiles.
+markdown table (the README's) and rows for other novelty threshold quantiles (--quantiles) and margins (--margins).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main() -> int:
     add_table_argument(p)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--quantiles", type=float, nargs="*", default=[0.95, 1.0], help="other novelty threshold quantiles")
+    p.add_argument("--margins", type=float, nargs="*", default=[], help="other novelty threshold margins")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     table = read_yoga8(args.table)
@@ -42,7 +43,7 @@ def main() -> int:
             for k in table.classes:
                 print(f"seed {seed}: training without {k}", file=sys.stderr, flush=True)
                 results.append({"seed": seed, **leave_one_class_out(table, k, TrainConfig(seed=seed),
-                                                                     tuple(args.quantiles))})
+                                                                     tuple(args.quantiles), tuple(args.margins))})
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
@@ -67,14 +68,16 @@ def main() -> int:
               + " | ".join(f"{100 * v:.0f}%" for v in vals) + " |")
     mean = np.mean(totals, axis=0)
     print("| **mean** | | | " + " | ".join(f"**{100 * v:.0f}%**" for v in mean) + " |")
-    if args.quantiles:
-        print("\nNovelty threshold quantile (of the right answers on shifted validation poses) vs the mean rates, both rules combined:\n")
-        print("| quantile | left-out called unknown | known kept |")
-        print("|---:|---:|---:|")
-        for i, q in enumerate([results[0]["novelty"][j]["quantile"] for j in range(len(results[0]["novelty"]))]):
+    if len(results[0]["novelty"]) > 1:
+        print("\nNovelty thresholds (margin x the quantile of the right answers on shifted validation poses) vs the "
+              "mean rates, both rules combined:\n")
+        print("| quantile | margin | left-out called unknown | known kept |")
+        print("|---:|---:|---:|---:|")
+        for i, row in enumerate(results[0]["novelty"]):
             lo = np.mean([r["novelty"][i]["left_out_unknown_both"] for r in results])
             ka = np.mean([r["novelty"][i]["known_accepted_both"] for r in results])
-            print(f"| {q:g}{' (shipped)' if i == 0 else ''} | {100 * lo:.1f}% | {100 * ka:.1f}% |")
+            print(f"| {row['quantile']:g} | {row['margin']:g}{' (shipped)' if i == 0 else ''} | {100 * lo:.1f}% "
+                  f"| {100 * ka:.1f}% |")
     return 0
 
 

@@ -13,7 +13,8 @@ from posenet_cls.errors import PosenetError
 from posenet_cls.training.evaluate import leave_one_class_out
 from posenet_cls.training.export import NOVELTY_TOLERANCE, export_run
 from posenet_cls.features import mirror
-from posenet_cls.training.novelty import DEFAULT_QUANTILE, REFERENCE_YAWS, fit_novelty, novelty_features, novelty_scores, score
+from posenet_cls.training.novelty import (DEFAULT_QUANTILE, REFERENCE_YAWS, THRESHOLD_MARGIN, fit_novelty, joint_thresholds,
+                                         novelty_features, novelty_scores, score, score_parts)
 from posenet_cls.runtime import LOW_CONFIDENCE, NOVEL, UNKNOWN, PoseRuntime
 from posenet_cls.data.splits import make_splits
 from posenet_cls.training.train import TrainConfig, train_run
@@ -78,6 +79,7 @@ def test_threshold_travels_in_checkpoint_and_onnx_metadata(novelty_run):
     runtime = PoseRuntime(onnx_path)
     assert runtime.novelty_threshold == pytest.approx(novelty.threshold) == pytest.approx(meta["novelty"]["threshold"])
     assert runtime.metadata["novelty"]["quantile"] == DEFAULT_QUANTILE == 0.998 and novelty.threshold > 0
+    assert runtime.metadata["novelty"]["margin"] == novelty.margin == THRESHOLD_MARGIN > 1
     assert metrics["novelty"]["test_accepted"] >= 0.85  # held-out poses of trained classes mostly stay known
     # every training pose, its mirror image and its copies turned by each reference yaw either way
     assert len(novelty.labels) == (2 + 2 * len(REFERENCE_YAWS)) * metrics["split"]["train"]
@@ -94,10 +96,15 @@ def test_threshold_is_the_quantile_of_right_answers_on_shifted_validation_poses(
     poses, labels = calibration_poses(yoga8_table.keypoints[split.val], labels, 0)
     assert len(poses) == 5 * len(split.val) and not np.allclose(poses[:len(split.val)], yoga8_table.keypoints[split.val])
     predicted = mlp_predict_proba(model, poses).argmax(1)
-    scores = score(novelty, poses, predicted)[predicted == labels]
-    # Both scores (image plane, the MLP's last hidden layer) share the threshold; 99.8% of right answers stay under it.
+    right = predicted == labels
+    scores = score(novelty, poses, predicted)[right]
+    # Both scores (image plane, the MLP's last hidden layer) share the threshold; 99.8% of right answers stay under
+    # both thresholds before the margin, all the more after it.
     assert novelty.learned is not None and novelty.learned.threshold > 0
-    assert 0.998 <= float((scores <= novelty.threshold * (1 + 1e-6)).mean()) <= 1.0
+    expected = joint_thresholds(score_parts(novelty, poses, predicted)[right], DEFAULT_QUANTILE) * THRESHOLD_MARGIN
+    assert novelty.threshold == pytest.approx(expected[0], rel=1e-4)
+    assert novelty.learned.threshold == pytest.approx(expected[1], rel=1e-4)
+    assert float((scores <= novelty.threshold / THRESHOLD_MARGIN * (1 + 1e-6)).mean()) >= 0.998
     # A training pose turned by a reference yaw is as familiar as the pose itself (its turned copy is a reference).
     from posenet_cls.features import turn
 
@@ -151,8 +158,15 @@ def test_a_model_without_novelty_still_answers(yoga8_table, tmp_path):
 
 
 def test_left_out_class_is_called_unknown_while_known_poses_stay(yoga8_table):
-    result = leave_one_class_out(yoga8_table, "Downward_dog", TrainConfig())
-    shipped = result["novelty"][0]
+    result = leave_one_class_out(yoga8_table, "Downward_dog", TrainConfig(), quantiles=(0.9,), margins=(1.0,))
+    shipped, lower_quantile, no_margin = result["novelty"]
+    assert (shipped["quantile"], shipped["margin"]) == (DEFAULT_QUANTILE, THRESHOLD_MARGIN)
+    assert (lower_quantile["margin"], no_margin["quantile"], no_margin["margin"]) == (THRESHOLD_MARGIN, DEFAULT_QUANTILE, 1.0)
+    # Lower thresholds call more poses unknown, known ones included.
+    for lower in (lower_quantile, no_margin):
+        assert lower["threshold"] < shipped["threshold"]
+        assert lower["left_out_unknown"] >= shipped["left_out_unknown"]
+        assert lower["known_accepted"] <= shipped["known_accepted"]
     # The probability threshold alone gives the unseen class a name far more often than the novelty rule does.
     assert shipped["left_out_unknown_both"] >= 0.6
     assert shipped["left_out_unknown_both"] > result["probability_only"]["left_out_unknown"]

@@ -113,5 +113,6 @@ def load_checkpoint_full(path: str | Path) -> tuple[PoseClassifier, dict, Novelt
                                                                     if name.startswith("learned.")})
         novelty = NoveltyModel(arrays["reference"].numpy(), arrays["labels"].numpy(), arrays["scale"].numpy(),
                                int(settings["k"]), float(settings["threshold"]), float(settings["quantile"]),
-                               float(settings["torso_multiplier"]), tuple(settings.get("reference_yaws", ())), learned)
+                               float(settings["torso_multiplier"]), tuple(settings.get("reference_yaws", ())), learned,
+                               float(settings.get("margin", 1.0)))
     return model.eval(), meta, novelty

@@ -110,18 +110,20 @@ def evaluate_run(run_dir: str | Path, table_path: str | Path | None = None) -> d
     return result
 
 
-def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tuple[float, ...] = ()) -> dict:
+def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tuple[float, ...] = (),
+                        margins: tuple[float, ...] = ()) -> dict:
     """Train the MLP without class ``left_out``; how the "unknown" rules treat its poses and the known test poses.
 
     The novelty threshold is fitted on the validation poses as in training (``config`` is a
-    :class:`~posenet_cls.training.train.TrainConfig`); ``quantiles`` adds rows for other threshold quantiles.
+    :class:`~posenet_cls.training.train.TrainConfig`); ``quantiles`` adds rows for other threshold quantiles (at
+    the shipped margin), ``margins`` rows for other threshold margins (at the shipped quantile).
     Rates: ``left_out_unknown`` (share of the left-out class called unknown, which is right) and
     ``known_accepted`` (share of the known classes' test poses still given a class).
     """
     from posenet_cls.training.export import DEFAULT_UNKNOWN_THRESHOLD as P
-    from posenet_cls.training.novelty import DEFAULT_QUANTILE, score
+    from posenet_cls.training.novelty import DEFAULT_QUANTILE, THRESHOLD_MARGIN, joint_thresholds, score_parts
     from posenet_cls.data.splits import make_splits
-    from posenet_cls.training.train import calibration_set, fit_mlp, fit_split_novelty, mlp_predict_proba
+    from posenet_cls.training.train import fit_mlp, fit_split_novelty, mlp_predict_proba
 
     if left_out not in table.classes:
         raise PosenetError(f"class '{left_out}' is not in the table (classes: {', '.join(table.classes)})")
@@ -130,18 +132,18 @@ def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tupl
     classes = known.classes
     split = make_splits(known, config.folds, config.seed, f"table without {left_out}")[config.fold]
     fit = fit_mlp(known, split, classes, config)
-    novelty = fit_split_novelty(fit.model, known, split, classes, config)  # threshold at the shipped quantile
-    poses, labels, predicted = calibration_set(fit.model, known, split, classes, config.seed)  # as in training
-    val = score(novelty, poses, predicted)[predicted == labels]
+    novelty = fit_split_novelty(fit.model, known, split, classes, config)  # thresholds at the shipped quantile
     test_probs = mlp_predict_proba(fit.model, known.keypoints[split.test])
     other_probs = mlp_predict_proba(fit.model, other)
-    test_scores = score(novelty, known.keypoints[split.test], test_probs.argmax(1))
-    other_scores = score(novelty, other, other_probs.argmax(1))
+    test_parts = score_parts(novelty, known.keypoints[split.test], test_probs.argmax(1))
+    other_parts = score_parts(novelty, other, other_probs.argmax(1))
     rows = []
-    for q in (DEFAULT_QUANTILE, *quantiles):
-        threshold = float(np.quantile(val, q))  # fit_novelty's rule at quantile q; the references do not change
-        test_novel, other_novel = test_scores > threshold, other_scores > threshold
-        rows.append({"quantile": q, "threshold": round(threshold, 4),
+    settings = [(DEFAULT_QUANTILE, THRESHOLD_MARGIN), *((q, THRESHOLD_MARGIN) for q in quantiles),
+                *((DEFAULT_QUANTILE, m) for m in margins)]
+    for q, m in settings:
+        thresholds = joint_thresholds(novelty.calibration, q) * m  # fit_novelty's rule, same references
+        test_novel, other_novel = (test_parts > thresholds).any(1), (other_parts > thresholds).any(1)
+        rows.append({"quantile": q, "margin": m, "threshold": round(float(thresholds[0]), 4),
                      "left_out_unknown": round(float(other_novel.mean()), 4),
                      "known_accepted": round(float(1.0 - test_novel.mean()), 4),
                      "left_out_unknown_both": round(float((other_novel | (other_probs.max(1) < P)).mean()), 4),

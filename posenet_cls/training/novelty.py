@@ -9,16 +9,16 @@ as training augments with mirroring, and their copies seen by a camera turned by
 divided by that class's typical distance (the median, over its training poses, of the same distance to
 the references that are not copies of the pose itself), because some poses vary far more than others:
 a plank is far from every Downward_dog, a variant of a tree pose is not far from other trees. Its
-threshold is a high quantile of the scores of the calibration poses: validation poses, which the model
-did not train on, as another photo source would show them, and of those only the ones the classifier
-got right. It travels with the model (checkpoint and ONNX).
+threshold is a margin above a high quantile of the scores of the calibration poses: validation poses,
+which the model did not train on, as another photo source would show them, and of those only the ones
+the classifier got right. It travels with the model (checkpoint and ONNX).
 
 Numpy only: this is the reference the exported graph is checked against.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,11 +30,13 @@ DEFAULT_K = 3
 # yaws either way (degrees), so a pose photographed from a little further round is not novel for that alone.
 REFERENCE_YAWS = (15.0, 30.0)
 # Share of the right answers on the calibration poses (the validation poses as another photo source would show
-# them, training.metrics.shifted at CALIBRATION_STRENGTH) that must stay under the threshold. Issue 15 asks that
-# 99% of right answers on new sources stay answered, and the validation set is small: scripts/unknown_table.py
-# --quantiles 0.99 gives 96.8% of known test poses kept at 0.99 against 97.3% here, while a never-trained class
-# is still called unknown 64% of the time (0.99: 66%).
+# them, training.metrics.shifted at CALIBRATION_STRENGTH) under the thresholds before THRESHOLD_MARGIN.
 DEFAULT_QUANTILE = 0.998
+# The thresholds sit this far above that quantile: the validation set (64 poses on yoga8) is too small to place the
+# top percent of right answers. Out of fold (scripts/train_default_model.py) the bare quantile keeps 98.5% of right
+# answers, under 99%; with the margin, leave-one-class-out (scripts/unknown_table.py --seeds 0 1 2 --margins 1)
+# still calls a never-trained class unknown about 59% of the time, the figure before issue 15.
+THRESHOLD_MARGIN = 1.08
 MIN_SCALE = 1e-3  # a class of identical training poses must not divide by zero
 LAYERNORM_EPS = 1e-5  # torch.nn.LayerNorm's default
 
@@ -102,10 +104,12 @@ class NoveltyModel:
     torso_multiplier: float
     yaws: tuple[float, ...] = ()
     learned: LearnedSpace | None = None
+    margin: float = 1.0  # the thresholds over the quantile of the calibration rows
+    calibration: np.ndarray | None = field(default=None, repr=False)  # the score rows the thresholds came from
 
     def settings(self) -> dict:
         """JSON-safe settings (the arrays travel as tensors or graph constants)."""
-        out = {"k": self.k, "threshold": self.threshold, "quantile": self.quantile,
+        out = {"k": self.k, "threshold": self.threshold, "quantile": self.quantile, "margin": self.margin,
                "torso_multiplier": self.torso_multiplier, "references": int(len(self.labels)),
                "reference_yaws": list(self.yaws),
                "features": "normalised x, y (image plane)", "scale": [round(float(v), 6) for v in self.scale]}
@@ -155,15 +159,24 @@ def _learned_score(space: LearnedSpace, keypoints: np.ndarray, predicted: np.nda
     return novelty_scores(space.embed(keypoints), predicted, space.reference, space.labels, k) / space.scale[predicted]
 
 
+def score_parts(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Each novelty score (N, S) of raw poses (N, 33, 4) given their predicted class indices (N,), unscaled by the
+    thresholds: the image-plane score and, with a learned space, the classifier-space score."""
+    predicted = np.asarray(predicted, np.int64)
+    parts = [_pose_score(model, keypoints, predicted)]
+    if model.learned is not None:
+        parts.append(_learned_score(model.learned, keypoints, predicted, model.k))
+    return np.stack(parts, axis=1)
+
+
 def score(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Novelty (N,) of raw poses (N, 33, 4) given their predicted class indices (N,): distance / class scale, in
     the image plane and, with a learned space, the larger of that and the learned score rescaled to the same
     threshold (so a pose is novel when either score is over its own threshold)."""
-    predicted = np.asarray(predicted, np.int64)
-    out = _pose_score(model, keypoints, predicted)
+    parts = score_parts(model, keypoints, predicted)
+    out = parts[:, 0]
     if model.learned is not None:
-        out = np.maximum(out, _learned_score(model.learned, keypoints, predicted, model.k)
-                         * (model.threshold / model.learned.threshold))
+        out = np.maximum(out, parts[:, 1] * (model.threshold / model.learned.threshold))
     return out.astype(np.float32)
 
 
@@ -202,36 +215,54 @@ def joint_thresholds(scores: np.ndarray, quantile: float) -> np.ndarray:
     return scores.max(axis=0)
 
 
-def fit_novelty(train_keypoints: np.ndarray, train_labels: np.ndarray, val_keypoints: np.ndarray,
-                val_predicted: np.ndarray, torso_multiplier: float, k: int = DEFAULT_K,
-                quantile: float = DEFAULT_QUANTILE, val_labels: np.ndarray | None = None,
-                yaws: tuple[float, ...] = REFERENCE_YAWS, learned: LearnedSpace | None = None) -> NoveltyModel:
-    """Reference set from the training poses; threshold = ``quantile`` of the calibration poses' novelty (with
-    ``val_labels``, of those the classifier got right: the share of right answers that stay answered). With a
-    ``learned`` space (:func:`learned_space`) both scores get thresholds at which that share is under both."""
-    if len(val_keypoints) == 0:
-        raise PosenetError("the novelty threshold needs validation poses; the split has none")
+def novelty_model(train_keypoints: np.ndarray, train_labels: np.ndarray, torso_multiplier: float,
+                  k: int = DEFAULT_K, quantile: float = DEFAULT_QUANTILE, yaws: tuple[float, ...] = REFERENCE_YAWS,
+                  learned: LearnedSpace | None = None) -> NoveltyModel:
+    """The references of a novelty model (from the training poses) before its thresholds are set."""
     counts = np.bincount(np.asarray(train_labels, np.int64))
     if counts[counts > 0].min() < k:
         raise PosenetError(f"a class has {counts[counts > 0].min()} training poses; the novelty score needs at least {k}")
     reference, labels, source = reference_set(train_keypoints, train_labels, torso_multiplier, yaws)
     train_labels = np.asarray(train_labels, np.int64)
     scale = _class_scale(reference, labels, source, train_labels, k)  # a pose is not its own neighbour
-    model = NoveltyModel(reference.astype(np.float32), labels, scale, k, 0.0, float(quantile), float(torso_multiplier),
-                         tuple(float(y) for y in yaws))
-    predicted = np.asarray(val_predicted, np.int64)
-    val = [_pose_score(model, val_keypoints, predicted)]
-    if learned is not None:
-        val.append(_learned_score(learned, val_keypoints, predicted, k))
-    val = np.stack(val, axis=1)
-    if val_labels is not None:
-        right = predicted == np.asarray(val_labels)
-        if not right.any():
-            raise PosenetError("the novelty threshold needs right answers among the calibration poses; there are none")
-        val = val[right]
-    thresholds = joint_thresholds(val, quantile)
+    return NoveltyModel(reference.astype(np.float32), labels, scale, k, 0.0, float(quantile), float(torso_multiplier),
+                        tuple(float(y) for y in yaws), learned)
+
+
+def calibration_scores(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray,
+                       labels: np.ndarray | None = None) -> np.ndarray:
+    """Score rows (n, S) of calibration poses for the thresholds; with ``labels``, of those the classifier got right
+    (the share of right answers that stay answered is what the quantile keeps)."""
+    rows = score_parts(model, keypoints, predicted)
+    if labels is not None:
+        rows = rows[np.asarray(predicted) == np.asarray(labels)]
+    return rows
+
+
+def set_thresholds(model: NoveltyModel, rows: np.ndarray, margin: float = THRESHOLD_MARGIN) -> NoveltyModel:
+    """The thresholds of ``model`` from calibration score rows (n, S) (:func:`calibration_scores`): ``margin`` times
+    their joint ``model.quantile``; the rows are kept on the model as ``calibration``."""
+    if len(rows) == 0:
+        raise PosenetError("the novelty threshold needs right answers among the calibration poses; there are none")
+    model.margin = float(margin)
+    thresholds = joint_thresholds(rows, model.quantile) * model.margin
     model.threshold = float(thresholds[0])
-    if learned is not None:
-        learned.threshold = max(float(thresholds[1]), MIN_SCALE)
-        model.learned = learned
+    if model.learned is not None:
+        model.learned.threshold = max(float(thresholds[1]), MIN_SCALE)
+    model.calibration = rows
     return model
+
+
+def fit_novelty(train_keypoints: np.ndarray, train_labels: np.ndarray, val_keypoints: np.ndarray,
+                val_predicted: np.ndarray, torso_multiplier: float, k: int = DEFAULT_K,
+                quantile: float = DEFAULT_QUANTILE, val_labels: np.ndarray | None = None,
+                yaws: tuple[float, ...] = REFERENCE_YAWS, learned: LearnedSpace | None = None,
+                margin: float = THRESHOLD_MARGIN) -> NoveltyModel:
+    """Reference set from the training poses; threshold = ``quantile`` of the calibration poses' novelty (with
+    ``val_labels``, of those the classifier got right: the share of right answers that stay answered). With a
+    ``learned`` space (:func:`learned_space`) both scores get thresholds at which that share is under both; each
+    threshold is then multiplied by ``margin``."""
+    if len(val_keypoints) == 0:
+        raise PosenetError("the novelty threshold needs validation poses; the split has none")
+    model = novelty_model(train_keypoints, train_labels, torso_multiplier, k, quantile, yaws, learned)
+    return set_thresholds(model, calibration_scores(model, val_keypoints, val_predicted, val_labels), margin)
