@@ -53,7 +53,7 @@ def main() -> int:
                 val = table.keypoints[split.val]
                 old = fit_novelty(table.keypoints[split.train], y[split.train], val,
                                   mlp_predict_proba(fit.model, val).argmax(1), config.features.torso_multiplier,
-                                  quantile=0.99, yaws=())
+                                  quantile=0.99, yaws=(), margin=1.0)
                 rng = np.random.default_rng(1000 + i)
                 test = table.keypoints[split.test]
                 for s in args.strengths:
