@@ -97,7 +97,8 @@ def _folded(model):
 
     features = centred * (coords / size + visibility) (then, for the offsets view, one more constant product),
     so first(features) = (flat @ A) / size + flat @ B + bias, with A and B the centring, column choice, offsets
-    and layer weights multiplied into two constants; the size comes from flat @ D (centred x, y of every
+    and layer weights multiplied into two constants (B, the visibility's part, is left out when it is zero, as for
+    the offsets view); the size comes from flat @ D (centred x, y of every
     landmark and the scaled mid-shoulder) as one product, a sum of pairs and a max. A mirrored copy of a member
     (mirror averaging) is the same with the mirror's signed permutation multiplied in: x -> 1 - x loses its
     1 in the centring. Fewer, larger products than the trained form: about a fifth faster for one pose in
@@ -128,8 +129,9 @@ def _folded(model):
             coords = m["coords"][0]
             xy = np.stack([m["image_plane"][:, j].nonzero()[0] for j in range(NUM_LANDMARKS)]).ravel()  # x0, y0, ...
             size = np.concatenate([centre[:, xy], centre @ m["shoulder_center"] * config.torso_multiplier], axis=1)
+            passed = pre @ ((1.0 - coords)[:, None] * weight)  # visibility, unscaled: zero for views without it
             self.register_buffer("scaled", _const(centre @ (coords[:, None] * weight)))
-            self.register_buffer("passed", _const(pre @ ((1.0 - coords)[:, None] * weight)))
+            self.register_buffer("passed", _const(passed) if np.abs(passed).max() > 0 else None)
             self.register_buffer("bias", first.bias.detach().clone())
             self.register_buffer("size", _const(size))
             self.register_buffer("pairs", _const(np.kron(np.eye(size.shape[1] // 2), np.ones((2, 1)))))
@@ -139,7 +141,10 @@ def _folded(model):
             u = flat @ self.size
             size2 = torch.amax((u * u) @ self.pairs, dim=1, keepdim=True)  # max(torso^2 * m^2, farthest^2)
             inverse = torch.rsqrt(torch.clamp(size2, min=EPS * EPS))
-            first_layer = inverse * (flat @ self.scaled) + torch.nn.functional.linear(flat, self.passed.T, self.bias)
+            if self.passed is None:
+                first_layer = inverse * (flat @ self.scaled) + self.bias
+            else:
+                first_layer = inverse * (flat @ self.scaled) + torch.nn.functional.linear(flat, self.passed.T, self.bias)
             return self.rest(first_layer)
 
     pres = [np.eye(n)] + ([mirrored] if model.mirror_average else [])
