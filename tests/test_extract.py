@@ -73,7 +73,7 @@ def test_photos_the_plain_call_misses_are_rescued_or_reported(yoga8, extractor):
         assert found.keypoints is not None and found.attempt != "plain", rel
         assert np.all((found.keypoints[:, :2] > -0.5) & (found.keypoints[:, :2] < 1.5))
     missed = extractor.photo(load_image(yoga8 / "ArdhaChandrasana/v8.jpeg"))
-    assert missed.keypoints is None and missed.attempt == ""
+    assert missed.keypoints is None and missed.attempt == "" and missed.tried == ATTEMPTS
     # a drawing of a half moon, the body horizontal: found when asked to turn the photo a quarter either way
     turned = extractor.photo(load_image(yoga8 / "ArdhaChandrasana/v8.jpeg"), (*ATTEMPTS, "turned"))
     assert turned.attempt == "turned" and turned.world is not None
@@ -231,3 +231,10 @@ def test_video_reader_reads_ahead_in_order_and_stops_its_thread_early(videos):
             if i == READ_AHEAD + 2:
                 break  # the consumer stops: the reading thread must not stay blocked on a full queue
     assert not [t for t in threading.enumerate() if t.name == "video-read"]
+
+
+def test_an_unknown_photo_attempt_is_refused_before_anything_is_built():
+    from posenet_cls.pose.extract import PoseOptions, make_extractor
+
+    with pytest.raises(PosenetError, match="unknown extraction attempt 'sideways'; choose from plain, pad"):
+        make_extractor(PoseOptions(attempts=("plain", "sideways")))

@@ -141,3 +141,21 @@ def test_default_model_is_the_shipped_file():
     assert DEFAULT_MODEL == PROJECT_ROOT / "checkpoints" / "pose_mlp.onnx" and DEFAULT_MODEL.is_file()
     # The classifier graph is ~130 KiB; the novelty head's references (training poses, mirrored and turned) the rest.
     assert DEFAULT_MODEL.stat().st_size < 1536 * 1024
+
+
+@pytest.mark.parametrize("backend", ["mediapipe", "onnx"])
+def test_predict_turns_a_photo_no_upright_attempt_finds(yoga8, tmp_path, capsys, backend):
+    from PIL import Image
+
+    # v8 is a half moon drawn with the body horizontal: the four upright attempts miss it, a quarter turn either
+    # way finds the same pose. predict tries that too (training tables do not, test_dataset).
+    photo = yoga8 / "ArdhaChandrasana" / "v8.jpeg"
+    assert main(["predict", str(photo), "--json", "--no-annotate", "--backend", backend]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert (record["status"], record["attempt"], record["best"]) == ("pose", "turned", "ArdhaChandrasana")
+    wall = tmp_path / "wall.png"
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(wall)
+    assert main(["predict", str(wall), "--json", "--no-annotate", "--backend", backend]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == "no_pose"
+    assert record["reason"] == "no person found (5 attempts: plain, pad, mirror, pad+mirror, turned)"

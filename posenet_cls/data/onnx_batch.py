@@ -102,6 +102,7 @@ def extract_files(
     threads: int | None = None,
     model_dir: str | Path | None = None,
     pool: str = DECODE_POOL,
+    attempts: tuple[str, ...] | None = None,
 ) -> Iterator[FileResult]:
     """Extract (root, relative path, label) tasks with the ONNX BlazePose; results in completion order.
 
@@ -109,7 +110,7 @@ def extract_files(
     ``threads`` batches run side by side, one core each (default: one per core, one on CUDA);
     ``device`` auto, cpu or cuda; ``model_dir`` the converted networks (default:
     :func:`posenet_cls.pose.blazepose.files.default_dir`). Photos in which no person is found get the
-    retries of :mod:`posenet_cls.pose.extract` (pad, mirror), batched too.
+    retries of :mod:`posenet_cls.pose.extract` (pad, mirror; ``attempts`` when given), batched too.
     """
     from posenet_cls.pose.blazepose.files import require_networks
     from posenet_cls.pose.blazepose.pipeline import OnnxPoseExtractor
@@ -126,7 +127,7 @@ def extract_files(
         return
     tasks = itertools.chain([first], tasks)
     # threads=1: the extractor runs each call on the calling thread; the batches run side by side here instead
-    with OnnxPoseExtractor(model_dir, device, batch=batch, threads=1) as extractor:
+    with OnnxPoseExtractor(model_dir, device, batch=batch, threads=1, attempts=attempts) as extractor:
         threads = threads or network_threads(extractor.device)
         net = ThreadPoolExecutor(threads, thread_name_prefix="blazepose")
         running: set[Future] = set()

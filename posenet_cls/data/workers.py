@@ -153,12 +153,13 @@ def _pool_results(jobs: Iterator[Job], factory: Callable[[], object], workers: i
 
 def extract_tasks(tasks: Iterable[Job], model: str, workers: int, backend: str = "mediapipe",
                   batch: int = 16, device: str = "auto", factory: Callable[[], object] | None = None,
-                  processes: bool | None = None) -> Iterator[FileResult]:
+                  processes: bool | None = None, attempts: tuple[str, ...] | None = None) -> Iterator[FileResult]:
     """Extract (root, relative path, label) tasks (or :class:`Decoded` frames) with either backend; completion order.
 
     ``mediapipe``: :func:`run_extraction` (``workers`` processes, or this one; ``factory`` and
     ``processes`` as there). ``onnx``: BlazePose on onnxruntime, ``batch`` photos per network call on
-    ``device``, decoding in ``workers`` threads. A bad backend is refused here, at the call, not when
+    ``device``, decoding in ``workers`` threads. ``attempts``: what each photo is tried with (default
+    :data:`posenet_cls.pose.common.ATTEMPTS`). A bad backend is refused here, at the call, not when
     the first result is asked for.
     """
     from posenet_cls.pose.extract import check_backend
@@ -171,5 +172,7 @@ def extract_tasks(tasks: Iterable[Job], model: str, workers: int, backend: str =
     if backend == "onnx":
         from posenet_cls.data.onnx_batch import extract_files
 
-        return extract_files(tasks, batch=batch, device=device, workers=workers)
+        return extract_files(tasks, batch=batch, device=device, workers=workers, attempts=attempts)
+    if factory is None and attempts is not None:
+        factory = PoseOptions(model=model, attempts=tuple(attempts))
     return run_extraction(tasks, model, workers, factory, processes)

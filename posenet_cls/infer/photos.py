@@ -96,6 +96,7 @@ def predict_photos(
     then counts decoding threads).
     """
     from posenet_cls.data.workers import extract_tasks
+    from posenet_cls.pose.common import PREDICT_ATTEMPTS
 
     root, names = find_photos(source)
     if workers is None:
@@ -106,7 +107,7 @@ def predict_photos(
     waiting: dict[int, PhotoResult] = {}
     nxt = 0
     # Results come in completion order; they are yielded in file order.
-    for found in extract_tasks(tasks, pose_model, workers, backend, batch, device):
+    for found in extract_tasks(tasks, pose_model, workers, backend, batch, device, attempts=PREDICT_ATTEMPTS):
         waiting[order[found.source]] = _classify(found, root, runtime, threshold, out_dir)
         while nxt in waiting:
             yield waiting.pop(nxt)

@@ -17,6 +17,8 @@ PAD_MARGIN = 0.1  # measured on yoga8: a 10% margin rescues more photos than 25%
 ATTEMPTS: tuple[str, ...] = ("plain", "pad", "mirror", "pad+mirror")  # what every photo gets, in this order
 # Asked for by name only: rescued poses that enter a training table weakened the novelty rule (README).
 EXTRA_ATTEMPTS: tuple[str, ...] = ("turned",)
+# What predict tries on a photo: a pose it finds only labels that photo, so "turned" is safe there.
+PREDICT_ATTEMPTS: tuple[str, ...] = (*ATTEMPTS, "turned")
 TURN_AGREEMENT = 0.03  # "turned": the quarter turns either way must agree this well (median x, y difference)
 CUT_THRESHOLD = 25.0  # mean grey-level change of a 32x32 thumbnail; camera motion stays far below
 
@@ -28,6 +30,7 @@ class PhotoPose:
     keypoints: np.ndarray | None
     attempt: str
     world: np.ndarray | None = None  # (33, 3) metres, hip-centred, when the backend gives them
+    tried: tuple[str, ...] = ()  # when no person was found: the attempts made
 
 
 @dataclass
@@ -122,6 +125,13 @@ def _turned(images: list[np.ndarray], find: Callable[[list[np.ndarray]], list[Fo
     return out
 
 
+def check_attempts(attempts: Sequence[str]) -> None:
+    """Refuse a photo attempt no backend knows, naming it and the known ones."""
+    unknown = set(attempts) - set(ATTEMPTS) - set(EXTRA_ATTEMPTS)
+    if unknown:
+        raise PosenetError(f"unknown extraction attempt {min(unknown)!r}; choose from {', '.join(ATTEMPTS + EXTRA_ATTEMPTS)}")
+
+
 def photos_with_retries(images: Sequence[np.ndarray], find: Callable[[list[np.ndarray]], list[Found | None]],
                         attempts: tuple[str, ...] | None = None, retries: bool = True) -> list[PhotoPose]:
     """The pose in each RGB uint8 photo: ``find`` on all, then each retry (padded, mirrored; "turned" when
@@ -135,9 +145,7 @@ def photos_with_retries(images: Sequence[np.ndarray], find: Callable[[list[np.nd
         check_rgb(rgb)
     if attempts is None:
         attempts = ATTEMPTS if retries else ATTEMPTS[:1]
-    unknown = set(attempts) - set(ATTEMPTS) - set(EXTRA_ATTEMPTS)
-    if unknown:
-        raise PosenetError(f"unknown extraction attempt {min(unknown)!r}; choose from {', '.join(ATTEMPTS + EXTRA_ATTEMPTS)}")
+    check_attempts(attempts)
     results: list[PhotoPose | None] = [None] * len(images)
     pending = list(range(len(images)))
     for attempt in attempts:
@@ -168,4 +176,4 @@ def photos_with_retries(images: Sequence[np.ndarray], find: Callable[[list[np.nd
             results[i] = PhotoPose(keypoints.astype(np.float32), attempt,
                                    world.astype(np.float32) if world is not None else None)
         pending = [i for i in pending if results[i] is None]
-    return [r if r is not None else PhotoPose(None, "") for r in results]
+    return [r if r is not None else PhotoPose(None, "", tried=tuple(attempts)) for r in results]

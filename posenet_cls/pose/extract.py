@@ -14,7 +14,7 @@ from pathlib import Path
 from posenet_cls.errors import PosenetError
 from posenet_cls.io.images import load_image
 from posenet_cls.io.video import VideoReader
-from posenet_cls.pose.common import FramePose, PhotoPose
+from posenet_cls.pose.common import FramePose, PhotoPose, check_attempts
 from posenet_cls.pose.mediapipe_backend import PoseExtractor
 
 BACKENDS = ("mediapipe", "onnx")
@@ -45,10 +45,12 @@ class PoseOptions:
     batch: int = 16
     model_dir: str | None = None  # default: posenet_cls.pose.blazepose.files.default_dir()
     threads: int | None = None
+    attempts: tuple[str, ...] | None = None  # a photo's attempts (default: pose.common.ATTEMPTS)
 
     def check(self) -> None:
-        """Refuse a backend or model that cannot run, before anything is built."""
+        """Refuse a backend, model or photo attempt that cannot run, before anything is built."""
         check_backend(self.backend, self.model)
+        check_attempts(self.attempts or ())
 
     def __call__(self):
         return make_extractor(self)
@@ -67,8 +69,9 @@ def make_extractor(options: PoseOptions = PoseOptions()):
             raise PosenetError(f"the onnx backend is not available here ({e})") from None
         return OnnxPoseExtractor(options.model_dir, device=options.device, batch=options.batch,
                                  tracking=options.tracking, min_confidence=options.min_confidence,
-                                 threads=options.threads)
-    return PoseExtractor(options.model, tracking=options.tracking, min_confidence=options.min_confidence)
+                                 threads=options.threads, attempts=options.attempts)
+    return PoseExtractor(options.model, tracking=options.tracking, min_confidence=options.min_confidence,
+                         attempts=options.attempts)
 
 
 def extract_photo(path: str | Path, model: str = "full", backend: str = "mediapipe", device: str = "auto") -> PhotoPose:

@@ -126,12 +126,14 @@ class PoseExtractor:
         tracking: bool = False,
         min_confidence: float = 0.5,
         retries: bool = True,
+        attempts: tuple[str, ...] | None = None,
     ):
         kind, value = resolve_model(model)
         backend = _SolutionBackend if kind == "builtin" else _TaskBackend
         self._new_backend = lambda: backend(value, static=not tracking, min_confidence=min_confidence)
         self.tracking = tracking
         self.retries = retries and not tracking
+        self.attempts = attempts  # a photo's attempts when a call names none (None: common.ATTEMPTS)
         self._last_thumb: np.ndarray | None = None
         self._backend = self._start()
 
@@ -170,7 +172,7 @@ class PoseExtractor:
     def photo(self, rgb: np.ndarray, attempts: tuple[str, ...] | None = None) -> PhotoPose:
         """The pose in an RGB uint8 photo, trying padded and mirrored copies when the plain call finds none."""
         return photos_with_retries([rgb], lambda images: [self._process(image, 0) for image in images],
-                                   attempts, self.retries)[0]
+                                   self.attempts if attempts is None else attempts, self.retries)[0]
 
     def frame(self, rgb: np.ndarray, timestamp_s: float) -> tuple[np.ndarray, np.ndarray | None] | None:
         """Track the pose in the next frame of a sequence; None when no person is tracked."""

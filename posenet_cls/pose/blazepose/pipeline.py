@@ -214,6 +214,7 @@ class OnnxPoseExtractor:
         min_confidence: float = 0.5,
         retries: bool = True,
         threads: int | None = None,
+        attempts: tuple[str, ...] | None = None,
         *,
         networks: Mapping[str, Network] | None = None,
     ):
@@ -232,6 +233,7 @@ class OnnxPoseExtractor:
         self.batch = batch
         self.tracking = tracking
         self.retries = retries and not tracking
+        self.attempts = attempts  # a photo's attempts when a call names none (None: common.ATTEMPTS)
         self.min_confidence = float(min_confidence)
         self.stage_seconds = dict.fromkeys(STAGES, 0.0)
         self._anchors = ssd.ssd_anchors()
@@ -420,7 +422,7 @@ class OnnxPoseExtractor:
 
     def photos(self, images: Sequence[np.ndarray], attempts: tuple[str, ...] | None = None) -> list[PhotoPose]:
         """:meth:`photo` for many photos, batched: each retry attempt runs on the photos still without a pose."""
-        return photos_with_retries(images, self._static, attempts, self.retries)
+        return photos_with_retries(images, self._static, self.attempts if attempts is None else attempts, self.retries)
 
     def frame(self, rgb: np.ndarray, timestamp_s: float) -> tuple[np.ndarray, np.ndarray] | None:
         """Track the pose in the next frame of a sequence; None when no person is tracked.
