@@ -43,14 +43,16 @@ def main() -> int:
     if PHOTO in set(table.sources.astype(str)):
         print(f"{args.table} already holds {PHOTO}; use a table extracted without 'turned'", file=sys.stderr)
         return 1
+    photo = data_dir() / "yoga8" / PHOTO
     with PoseExtractor() as extractor:
-        found = extractor.photo(load_image(data_dir() / "yoga8" / PHOTO), (*ATTEMPTS, "turned"))
+        found = extractor.photo(load_image(photo), (*ATTEMPTS, "turned"))
     if found.keypoints is None:
         print(f"{PHOTO}: 'turned' found no person on this machine", file=sys.stderr)
         return 1
-    label, sha1 = PHOTO.split("/")[0], hashlib.sha1((data_dir() / "yoga8" / PHOTO).read_bytes()).hexdigest()
+    label, sha1 = PHOTO.split("/")[0], hashlib.sha1(photo.read_bytes()).hexdigest()
     with_v8 = PoseTable(np.concatenate([table.keypoints, found.keypoints[None]]), np.append(table.labels, label),
-                        np.append(table.sources, PHOTO), np.append(table.sha1, sha1), np.append(table.attempts, "turned"))
+                        np.append(table.sources, PHOTO), np.append(table.sha1, sha1),
+                        np.append(table.attempts, found.attempt))
     print(f"| seed | {LEFT_OUT} unknown, table as extracted | with {PHOTO} ({found.attempt}) |")
     print("|---:|---:|---:|")
     with quiet_lightning():

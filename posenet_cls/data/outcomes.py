@@ -17,7 +17,6 @@ import numpy as np
 
 from posenet_cls.errors import PosenetError
 from posenet_cls.io.video import is_video
-from posenet_cls.pose.common import ATTEMPTS
 
 
 class Status(str, Enum):
@@ -88,8 +87,8 @@ def decode_file(rel: str, label: str, data: bytes) -> tuple[FileResult, np.ndarr
 def pose_result(pending: FileResult, found) -> FileResult:
     """A decoded file's result completed with what BlazePose found in it (an :class:`extract.PhotoPose`)."""
     if found.keypoints is None:
-        tried = getattr(found, "tried", ()) or ATTEMPTS
-        return replace(pending, status=Status.NO_POSE, reason=f"no person found ({len(tried)} attempts: {', '.join(tried)})")
+        return replace(pending, status=Status.NO_POSE,
+                       reason=f"no person found ({len(found.tried)} attempts: {', '.join(found.tried)})")
     return replace(pending, status=Status.POSE, attempt=found.attempt, keypoints=found.keypoints.ravel().tolist())
 
 

@@ -57,14 +57,16 @@ def _process(job: Job) -> FileResult:
 
 
 def run_extraction(tasks: Iterable[Job], model: str = "full", workers: int = 1,
-                   factory: Callable[[], object] | None = None, processes: bool | None = None) -> Iterator[FileResult]:
+                   factory: Callable[[], object] | None = None, processes: bool | None = None,
+                   attempts: tuple[str, ...] | None = None) -> Iterator[FileResult]:
     """Extract (root, relative path, label) tasks (or :class:`Decoded` frames); results in completion order.
 
-    ``factory`` builds each worker's extractor (default: MediaPipe's ``model``). With ``processes``
+    ``factory`` builds each worker's extractor (default: MediaPipe's ``model``, trying each photo with
+    ``attempts``, by default :data:`posenet_cls.pose.common.ATTEMPTS`). With ``processes``
     (default: when ``workers`` > 1) they run in a pool of ``workers`` processes that survives a
     crashing file (:func:`_pool_results`); otherwise in this process.
     """
-    factory = factory or PoseOptions(model=model)
+    factory = factory or PoseOptions(model=model, attempts=attempts)
     if not (workers > 1 if processes is None else processes):
         global _worker_extractor
         _worker_extractor = factory()
@@ -173,6 +175,4 @@ def extract_tasks(tasks: Iterable[Job], model: str, workers: int, backend: str =
         from posenet_cls.data.onnx_batch import extract_files
 
         return extract_files(tasks, batch=batch, device=device, workers=workers, attempts=attempts)
-    if factory is None and attempts is not None:
-        factory = PoseOptions(model=model, attempts=tuple(attempts))
-    return run_extraction(tasks, model, workers, factory, processes)
+    return run_extraction(tasks, model, workers, factory, processes, attempts)

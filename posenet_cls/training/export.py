@@ -98,8 +98,8 @@ def _folded(model):
     features = centred * (coords / size + visibility) (then, for the offsets view, one more constant product),
     so first(features) = (flat @ A) / size + flat @ B + bias, with A and B the centring, column choice, offsets
     and layer weights multiplied into two constants (B, the visibility's part, is left out when it is zero, as for
-    the offsets view); the size comes from flat @ D (centred x, y of every
-    landmark and the scaled mid-shoulder) as one product, a sum of pairs and a max. A mirrored copy of a member
+    the offsets view); the size comes from flat @ D (centred x, y of every landmark and the scaled mid-shoulder)
+    as one product, a sum of pairs and a max. A mirrored copy of a member
     (mirror averaging) is the same with the mirror's signed permutation multiplied in: x -> 1 - x loses its
     1 in the centring. Fewer, larger products than the trained form: about a fifth faster for one pose in
     onnxruntime. Any other model is returned as it is.
