@@ -47,6 +47,10 @@ FEATURE_ABLATION = {  # with the default augmentations
     "default, offsets with z at full weight": replace(DEFAULT_FEATURES, z_weight=1.0),
     "default, offsets without z": replace(DEFAULT_FEATURES, z_weight=0.0),
 }
+NORM_ABLATION = {  # the layer after each hidden Linear (default LayerNorm)
+    "BatchNorm instead of LayerNorm (folded into the layers at export)": "batch",
+    "no normalisation layer": "none",
+}
 # The recipe study of issue 15: features, augmentation, ensembles and mirror averaging, chosen by shifted figures.
 OLD = AugmentConfig(mirror=0.5, rotate_deg=10.0)
 TURNED = replace(OLD, yaw_deg=60.0, pitch_deg=20.0, limbs=0.15)
@@ -110,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ablation:
             variants = {k: replace(base, augment=a) for k, a in ABLATION.items()}
             variants.update({k: replace(base, features=f) for k, f in FEATURE_ABLATION.items()})
+            variants.update({k: replace(base, norm=n) for k, n in NORM_ABLATION.items()})
             for name, cfg in variants.items():
                 results[name] = cv(cfg, ("mlp",), name)["mlp"]
             print(HEADER.format("MLP training variant"))

@@ -34,6 +34,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--quantiles", type=float, nargs="*", default=[0.95, 1.0], help="other novelty threshold quantiles")
     p.add_argument("--margins", type=float, nargs="*", default=[], help="other novelty threshold margins")
+    p.add_argument("--norm", default=TrainConfig.norm, help="the MLP's normalisation layer: layer, batch or none")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     table = read_yoga8(args.table)
@@ -42,7 +43,7 @@ def main() -> int:
         for seed in args.seeds:
             for k in table.classes:
                 print(f"seed {seed}: training without {k}", file=sys.stderr, flush=True)
-                results.append({"seed": seed, **leave_one_class_out(table, k, TrainConfig(seed=seed),
+                results.append({"seed": seed, **leave_one_class_out(table, k, TrainConfig(seed=seed, norm=args.norm),
                                                                      tuple(args.quantiles), tuple(args.margins))})
     if args.json:
         print(json.dumps(results, indent=1))

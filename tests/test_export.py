@@ -15,18 +15,22 @@ from posenet_cls.runtime import METADATA_KEY, PoseRuntime
 from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
 
 
-def _model(classes: int, seed: int, **features):
-    """A PoseClassifier with seeded random weights and non-trivial LayerNorm affine parameters."""
+def _model(classes: int, seed: int, norm: str = "layer", **features):
+    """A PoseClassifier with seeded random weights, non-trivial norm affine parameters and BatchNorm statistics."""
     import torch
 
     from posenet_cls.features import FeatureConfig
     from posenet_cls.training.models.mlp import PoseClassifier
 
     torch.manual_seed(seed)
-    model = PoseClassifier(classes, FeatureConfig(**features), hidden=(32, 16))
+    model = PoseClassifier(classes, FeatureConfig(**features), hidden=(32, 16), norm=norm)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.3, 3.0)
     return model.eval()
 
 
@@ -120,6 +124,19 @@ def test_feature_settings_export_with_parity(tmp_path, yoga8_table, features):
     report = export_model(model, yoga8_table.classes, model.features.to_dict(), tmp_path / "m.onnx",
                           yoga8_table.keypoints[::3])
     assert report.max_abs_diff <= PARITY_TOLERANCE
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_batchnorm_folds_into_the_layers_and_no_norm_exports(tmp_path, yoga8_table, norm):
+    import onnx
+
+    model = _model(len(yoga8_table.classes), seed=3, norm=norm)
+    report = export_model(model, yoga8_table.classes, model.features.to_dict(), tmp_path / "m.onnx",
+                          yoga8_table.keypoints[::3])
+    assert report.max_abs_diff <= PARITY_TOLERANCE and report.same_top_class
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node}
+    assert not ops & {"BatchNormalization", "LayerNormalization"}
+    assert len(np.unique(torch_probabilities(model, yoga8_table.keypoints[::3]).argmax(1))) > 1
 
 
 def test_an_ensemble_with_mirror_averaging_exports_with_parity(tmp_path, yoga8_table):

@@ -196,6 +196,26 @@ def test_the_recipe_before_issue_15_trains_from_the_command_line(yoga8_csv, tmp_
     assert not (tmp_path / "x").exists()
 
 
+def test_batchnorm_trains_exports_and_predicts_from_the_command_line(yoga8_csv, yoga8_table, tmp_path, capsys):
+    import onnx
+
+    from posenet_cls.runtime import PoseRuntime
+
+    out, model = tmp_path / "bn", tmp_path / "bn.onnx"
+    assert main(["train", str(yoga8_csv), "--norm", "batch", "--epochs", "5", "-o", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["norm"] == "batch"
+    assert main(["export", str(out), "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert not {n.op_type for n in onnx.load(str(model)).graph.node} & {"BatchNormalization", "LayerNormalization"}
+    runtime = PoseRuntime(model)
+    assert runtime.novelty_threshold is not None  # the novelty head's hidden layers have the BatchNorm folded in
+    labels = np.searchsorted(runtime.classes, yoga8_table.labels)
+    assert (runtime.probabilities(yoga8_table.keypoints).argmax(1) == labels).mean() > 0.6
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(yoga8_csv), "--norm", "group", "-o", str(tmp_path / "x")])
+    assert exit_.value.code == 2 and "invalid choice: 'group'" in capsys.readouterr().err
+
+
 def test_bad_hidden_sizes_are_a_clear_error(yoga8_csv, tmp_path, capsys):
     assert main(["train", str(yoga8_csv), "--hidden", "64", "0", "-o", str(tmp_path / "x")]) == 1
     assert "posenet-cls train: error: --hidden sizes must be positive integers, got [64, 0]" in capsys.readouterr().err
@@ -259,6 +279,32 @@ def test_an_ensemble_trains_its_members_and_its_checkpoint_round_trips(yoga8_tab
     loaded, meta = load_checkpoint(tmp_path / "e.ckpt")
     assert meta["model_args"]["mirror_average"] and len(meta["model_args"]["members"]) == 2
     np.testing.assert_array_equal(mlp_predict_proba(loaded, poses), probs)
+
+
+def test_batchnorm_trains_with_a_last_batch_of_one_and_round_trips(yoga8_table, tmp_path):
+    from posenet_cls.training.checkpoint import model_meta
+    from posenet_cls.training.models.mlp import eval_layers
+    from posenet_cls.training.train import hidden_layers, mlp_predict_proba
+
+    split = make_splits(yoga8_table, 5, 0, "t")[0]
+    config = TrainConfig(epochs=3, norm="batch")
+    assert len(split.train) % config.batch_size == 1  # the last batch has one pose, which BatchNorm cannot train on
+    fit = fit_mlp(yoga8_table, split, yoga8_table.classes, config)
+    net = fit.model.mlps[0].net
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in net)
+    layers = eval_layers(net)
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.Dropout)) for m in layers)
+    features = fit.model.normalizers[0](torch.from_numpy(yoga8_table.keypoints[split.test]))
+    with torch.no_grad():
+        np.testing.assert_allclose(torch.nn.Sequential(*layers)(features).numpy(), net(features).numpy(), atol=1e-5)
+    assert [kind for kind, _ in hidden_layers(fit.model)[1]] == ["linear", "gelu", "linear", "gelu"]
+    save_checkpoint(tmp_path / "b.ckpt", fit.model, model_meta(fit.model, yoga8_table.classes))
+    loaded, meta = load_checkpoint(tmp_path / "b.ckpt")
+    assert meta["model_args"]["norm"] == "batch"
+    poses = yoga8_table.keypoints[split.test]
+    np.testing.assert_array_equal(mlp_predict_proba(loaded, poses), mlp_predict_proba(fit.model, poses))
+    with pytest.raises(PosenetError, match="--norm must be one of layer, batch, none, got 'group'"):
+        TrainConfig(norm="group").check()
 
 
 def test_an_unknown_baseline_is_one_domain_error():

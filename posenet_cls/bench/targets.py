@@ -90,6 +90,15 @@ def model_flops(model) -> int:
     return 2 * macs * (2 if model.mirror_average else 1)  # mirror averaging runs every member twice
 
 
+def batch_over_peak(runtime, flops: int, poses: np.ndarray, batch: int, seconds: float) -> tuple[float, float, float]:
+    """A ``batch`` of ``poses`` (repeated) through ``runtime.probabilities`` against the MatMul peak, in turns:
+    (median ratio of FLOP rates, the batch's FLOP/s at ``flops`` per pose, the peak's FLOP/s)."""
+    big = np.ascontiguousarray(np.resize(poses, (batch, *poses.shape[1:])))
+    matmul = _matmul_calls()
+    return in_turns(lambda: throughput(runtime.probabilities, big, seconds) * flops,
+                    lambda: 2.0 * PEAK_SIZE**3 * throughput(matmul, np.zeros(1), seconds))
+
+
 def speed_targets(runtime, flops: int, poses: np.ndarray, rows: list[dict], config: BenchConfig) -> tuple[dict, list[str]]:
     """The figures and one note per target: single pose over the call floor, batch FLOP rate (``flops`` per pose)
     over the MatMul peak, single pose over the article's SVC; ``rows`` are the classifier rows of the same run."""
@@ -100,10 +109,7 @@ def speed_targets(runtime, flops: int, poses: np.ndarray, rows: list[dict], conf
     over_floor, single, floor = in_turns(lambda: latency(runtime.pose_probabilities, poses, calls, seconds)[0],
                                          lambda: latency(floor_call, poses, calls, seconds)[0])
     batch = max(config.batches)
-    big = np.ascontiguousarray(np.resize(poses, (batch, *poses.shape[1:])))
-    matmul = _matmul_calls()
-    over_peak, rate, peak = in_turns(lambda: throughput(runtime.probabilities, big, seconds) * flops,
-                                     lambda: 2.0 * PEAK_SIZE**3 * throughput(matmul, np.zeros(1), seconds))
+    over_peak, rate, peak = batch_over_peak(runtime, flops, poses, batch, seconds)
     ours = next(r for r in rows if r["backend"] == "onnxruntime")
     article = next(r for r in rows if r["backend"] == ARTICLE)
     figures = {"call_floor_us": floor, "single_pose_us": single, "single_over_floor": over_floor,

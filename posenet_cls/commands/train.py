@@ -17,6 +17,7 @@ EXAMPLES = """\
   posenet-cls train poses.csv --seed 1 --epochs 60 --json        # another seed, at most 60 epochs, JSON out
   posenet-cls train poses.csv --no-mirror --rotate 0 -o runs/x   # change the augmentations
   posenet-cls train poses.csv --features landmarks --turn 0 0 --limbs 0 -o runs/old  # the recipe before issue 15
+  posenet-cls train poses.csv --norm batch -o runs/bn            # BatchNorm: a faster exported graph
   posenet-cls train shards.parquet -o runs/mlp                   # a Parquet table or shard folder
   posenet-cls train poses.parquet --devices 4 --strategy ddp     # MLP on 4 GPUs (DDP; CPU processes without GPUs)
 
@@ -37,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and augmentation (default 0)")
     p.add_argument("--epochs", type=int, default=150, help="MLP: most epochs; early stopping may end sooner (default 150)")
     p.add_argument("--hidden", type=int, nargs="+", metavar="H", help="MLP: hidden layer sizes (default 64 32)")
+    p.add_argument("--norm", choices=("layer", "batch", "none"),
+                   help="MLP: the layer after each hidden Linear: layer (LayerNorm, default), batch (BatchNorm, folded "
+                        "into the layers at export: a faster graph, a weaker 'unknown') or none")
     p.add_argument("--folds", type=int, default=5, help="one run: the test set is one of this many folds (default 5)")
     p.add_argument("--fold", type=int, default=0, help="one run: which fold is the test set (default 0)")
     # Augmentation defaults are posenet_cls.training.train.DEFAULT_AUGMENT (not imported here: it needs torch).
@@ -73,6 +77,8 @@ def run(args) -> int:
                          features=DEFAULT_FEATURES if args.features == "offsets" else FeatureConfig())
     if args.hidden:
         config = replace(config, hidden=tuple(args.hidden))
+    if args.norm:
+        config = replace(config, norm=args.norm)
     config.check()
     if config.devices > 1 and (args.cv or args.model != "mlp"):
         raise PosenetError(f"--devices {config.devices}: multi-device training is for one MLP run, not --cv or baselines")

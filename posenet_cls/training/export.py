@@ -106,7 +106,7 @@ def _folded(model):
     """
     import torch
 
-    from posenet_cls.training.models.mlp import Mirror, PoseClassifier, average_logits
+    from posenet_cls.training.models.mlp import Mirror, PoseClassifier, average_logits, eval_layers
 
     if not isinstance(model, PoseClassifier) or not all(isinstance(m.net[0], torch.nn.Linear) for m in model.mlps):
         return model
@@ -117,7 +117,8 @@ def _folded(model):
     class _Folded(torch.nn.Module):
         def __init__(self, normalize, mlp, pre: np.ndarray):
             super().__init__()
-            config, first = normalize.config, mlp.net[0]
+            layers = eval_layers(mlp.net)  # BatchNorm folded into its Linear, no dropout
+            config, first = normalize.config, layers[0]
             m = {k: getattr(normalize, k).numpy().astype(np.float64) for k in ("hip_center", "tile", "image_plane",
                                                                                "shoulder_center", "coords", "columns")}
             centre = pre @ (np.eye(n) - m["hip_center"] @ m["tile"])  # flat -> centred (N, 132)
@@ -135,7 +136,7 @@ def _folded(model):
             self.register_buffer("bias", first.bias.detach().clone())
             self.register_buffer("size", _const(size))
             self.register_buffer("pairs", _const(np.kron(np.eye(size.shape[1] // 2), np.ones((2, 1)))))
-            self.rest = torch.nn.Sequential(*list(mlp.net)[1:])
+            self.rest = torch.nn.Sequential(*layers[1:])
 
         def forward(self, flat: torch.Tensor) -> torch.Tensor:
             u = flat @ self.size

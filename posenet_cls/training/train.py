@@ -24,7 +24,7 @@ import torch
 from posenet_cls.errors import OtherRankDone, PosenetError
 from posenet_cls.features import AugmentConfig, FeatureConfig, augment
 from posenet_cls.training.models import MODEL_NAMES
-from posenet_cls.training.models.mlp import PoseClassifier
+from posenet_cls.training.models.mlp import NORMS, PoseClassifier, eval_layers
 from posenet_cls.schema import SCHEMA_VERSION
 from posenet_cls.data.splits import Split, make_splits
 from posenet_cls.data.table import PoseTable, read_table
@@ -53,6 +53,7 @@ class TrainConfig:
     weight_decay: float = 1e-3
     hidden: tuple[int, ...] = (64, 32)  # as accurate as (128, 64) in repeated CV, and smaller and faster
     dropout: float = 0.2
+    norm: str = "layer"  # MLP: the layer after each hidden Linear, "layer" (LayerNorm), "batch" (BatchNorm) or "none"
     label_smoothing: float = 0.05
     features: FeatureConfig = DEFAULT_FEATURES
     members: tuple[FeatureConfig, ...] = ()  # MLP: an ensemble, one MLP per feature config (then `features` is unused)
@@ -81,6 +82,8 @@ class TrainConfig:
             raise PosenetError(f"unknown model '{self.model}' (choose from {', '.join(MODEL_NAMES)})")
         if not self.hidden or min(self.hidden) < 1:
             raise PosenetError(f"--hidden sizes must be positive integers, got {list(self.hidden)}")
+        if self.norm not in NORMS:
+            raise PosenetError(f"--norm must be one of {', '.join(NORMS)}, got '{self.norm}'")
         if self.epochs < 1:
             raise PosenetError(f"--epochs must be at least 1, got {self.epochs}")
         a = self.augment
@@ -153,11 +156,11 @@ def _make_modules():
         """Trains a :class:`PoseClassifier` on raw landmarks with cross-entropy and AdamW."""
 
         def __init__(self, num_classes: int, members: list[dict], hidden: list[int], dropout: float, lr: float,
-                     weight_decay: float, label_smoothing: float, mirror_average: bool = False):
+                     weight_decay: float, label_smoothing: float, mirror_average: bool = False, norm: str = "layer"):
             super().__init__()
             self.save_hyperparameters()
             self.model = PoseClassifier(num_classes, hidden=hidden, dropout=dropout, members=members,
-                                        mirror_average=mirror_average)
+                                        mirror_average=mirror_average, norm=norm)
 
         def forward(self, keypoints):
             return self.model(keypoints)
@@ -189,9 +192,9 @@ def _make_modules():
         """Raw landmarks and class indices of one split; training batches are augmented with a seeded RNG."""
 
         def __init__(self, keypoints: np.ndarray, targets: np.ndarray, split: Split, batch_size: int,
-                     augment_config: AugmentConfig, seed: int):
+                     augment_config: AugmentConfig, seed: int, drop_last: bool = False):
             super().__init__()
-            self.keypoints, self.targets, self.split = keypoints, targets, split
+            self.keypoints, self.targets, self.split, self.drop_last = keypoints, targets, split, drop_last
             self.batch_size, self.augment_config, self.seed = batch_size, augment_config, seed
             self.rng = np.random.default_rng(seed)
 
@@ -208,7 +211,7 @@ def _make_modules():
         def train_dataloader(self):
             return DataLoader(self._dataset(self.split.train), batch_size=self.batch_size, shuffle=True,
                               generator=torch.Generator().manual_seed(self.seed), collate_fn=self._collate_train,
-                              num_workers=0)
+                              num_workers=0, drop_last=self.drop_last)
 
         def val_dataloader(self):
             return DataLoader(self._dataset(self.split.val), batch_size=1024, shuffle=False, num_workers=0)
@@ -255,10 +258,12 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
     with quiet_lightning(), one_cpu_thread():
         pl.seed_everything(config.seed, workers=True, verbose=False)
         targets = np.searchsorted(np.asarray(classes), table.labels.astype(str)).astype(np.int64)
-        data = PoseDataModule(table.keypoints, targets, split, config.batch_size, config.augment, config.seed)
+        # BatchNorm cannot train on a batch of one pose, which a last partial batch may be
+        data = PoseDataModule(table.keypoints, targets, split, config.batch_size, config.augment, config.seed,
+                              drop_last=config.norm == "batch")
         module = PoseLitModule(len(classes), [f.to_dict() for f in config.feature_configs], list(config.hidden),
                                config.dropout, config.lr, config.weight_decay, config.label_smoothing,
-                               config.mirror_average)
+                               config.mirror_average, config.norm)
         history = History()
         trainer = pl.Trainer(
             max_epochs=config.epochs, accelerator="auto", devices=config.devices, strategy=config.strategy,
@@ -271,7 +276,7 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
     if trainer.global_rank != 0:  # DDP: a process Lightning launched for another rank ends here; rank 0 writes the run
         raise OtherRankDone(f"rank {trainer.global_rank} done")
     model = PoseClassifier(len(classes), hidden=config.hidden, dropout=config.dropout,
-                           members=list(config.feature_configs), mirror_average=config.mirror_average)
+                           members=list(config.feature_configs), mirror_average=config.mirror_average, norm=config.norm)
     model.load_state_dict(history.best_state if history.best_state is not None else module.model.cpu().state_dict())
     return FitResult(model.eval(), history.rows, history.best_epoch, history.best_loss, time.perf_counter() - start)
 
@@ -308,13 +313,13 @@ def hidden_layers(model: PoseClassifier) -> tuple[dict, list[tuple[str, dict[str
     if len(model.mlps) != 1 or model.mirror_average:
         return None
     layers = []
-    for m in list(model.mlps[0].net)[:-1]:
+    for m in eval_layers(model.mlps[0].net)[:-1]:
         if isinstance(m, (torch.nn.Linear, torch.nn.LayerNorm)):
             layers.append(("linear" if isinstance(m, torch.nn.Linear) else "layernorm",
                            {name: getattr(m, name).detach().numpy().copy() for name in ("weight", "bias")}))
         elif isinstance(m, torch.nn.GELU):
             layers.append(("gelu", {}))
-        elif not isinstance(m, torch.nn.Dropout):  # dropout does nothing in eval mode
+        else:
             return None
     return model.features.to_dict(), layers
 

@@ -77,7 +77,7 @@ def blazepose_config() -> dict:
     from posenet_cls.pose.blazepose import geometry as geo
     from posenet_cls.pose.blazepose.pipeline import DETECTOR_OUTPUTS, FRAME_US, INPUT_NAME, LANDMARK_OUTPUTS
     from posenet_cls.pose.blazepose.pipeline import PoseFilters
-    from posenet_cls.pose.common import ATTEMPTS, PAD_MARGIN
+    from posenet_cls.pose.common import PAD_MARGIN, PREDICT_ATTEMPTS, TURN_AGREEMENT
     from posenet_cls.io.images import MAX_SIDE
 
     return {"input": INPUT_NAME, "detector_outputs": list(DETECTOR_OUTPUTS), "landmark_outputs": list(LANDMARK_OUTPUTS),
@@ -89,7 +89,8 @@ def blazepose_config() -> dict:
             "heatmap_min_confidence": geo.HEATMAP_MIN_CONFIDENCE, "min_confidence": 0.5, "frame_us": FRAME_US,
             "visibility_alpha": PoseFilters.VISIBILITY_ALPHA, "filter_landmarks": list(PoseFilters.LANDMARKS),
             "filter_world": list(PoseFilters.WORLD), "filter_aux": list(PoseFilters.AUX),
-            "attempts": list(ATTEMPTS), "pad_margin": PAD_MARGIN, "max_side": MAX_SIDE}
+            "attempts": list(PREDICT_ATTEMPTS), "turn_agreement": TURN_AGREEMENT, "pad_margin": PAD_MARGIN,
+            "max_side": MAX_SIDE}
 
 
 def coaching_config() -> dict:

@@ -7,27 +7,59 @@ import numpy as np
 import torch
 from torch import nn
 
+from posenet_cls.errors import PosenetError
 from posenet_cls.features import FeatureConfig
 from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, mirror_permutation
 from posenet_cls.training.models.normalize import Normalize
 
 
+NORMS = ("layer", "batch", "none")  # the normalisation layer after each hidden Linear: LayerNorm, BatchNorm1d, none
+
+
+def _norm_layer(norm: str, width: int) -> list[nn.Module]:
+    """The normalisation layer of a hidden block (none for "none")."""
+    if norm not in NORMS:
+        raise PosenetError(f"unknown norm '{norm}' (choose from {', '.join(NORMS)})")
+    return {"layer": [nn.LayerNorm(width)], "batch": [nn.BatchNorm1d(width)], "none": []}[norm]
+
+
 class PoseMLP(nn.Module):
-    """Feature vectors (N, D) -> class logits (N, C): Linear-LayerNorm-GELU-Dropout blocks, then Linear."""
+    """Feature vectors (N, D) -> class logits (N, C): Linear-norm-GELU-Dropout blocks (norm: LayerNorm, BatchNorm or
+    none), then Linear."""
 
     def __init__(self, in_features: int, num_classes: int, hidden: tuple[int, ...] | list[int] = (64, 32),
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, norm: str = "layer"):
         super().__init__()
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.LayerNorm(h), nn.GELU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, h), *_norm_layer(norm, h), nn.GELU(), nn.Dropout(dropout)]
             width = h
         layers.append(nn.Linear(width, num_classes))
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)
+
+
+def eval_layers(net: nn.Sequential) -> list[nn.Module]:
+    """The layers of a trained ``net`` as eval mode computes them: each BatchNorm1d folded into the Linear before it
+    (its running statistics are constants then) and dropout left out; copies, ``net`` is not changed."""
+    layers: list[nn.Module] = []
+    for m in net:
+        if isinstance(m, nn.Dropout):
+            continue
+        if isinstance(m, nn.BatchNorm1d) and layers and isinstance(layers[-1], nn.Linear):
+            linear = layers[-1]
+            scale = m.weight.detach() / torch.sqrt(m.running_var + m.eps)
+            folded = nn.Linear(linear.in_features, linear.out_features)
+            with torch.no_grad():
+                folded.weight.copy_(linear.weight.detach() * scale[:, None])
+                folded.bias.copy_((linear.bias.detach() - m.running_mean) * scale + m.bias.detach())
+            layers[-1] = folded
+            continue
+        layers.append(m)
+    return layers
 
 
 class Mirror(nn.Module):
@@ -58,17 +90,20 @@ class PoseClassifier(nn.Module):
 
     def __init__(self, num_classes: int, features: FeatureConfig = FeatureConfig(),
                  hidden: tuple[int, ...] | list[int] = (64, 32), dropout: float = 0.2,
-                 members: list[FeatureConfig | dict] | None = None, mirror_average: bool = False):
+                 members: list[FeatureConfig | dict] | None = None, mirror_average: bool = False,
+                 norm: str = "layer"):
         super().__init__()
         configs = [m if isinstance(m, FeatureConfig) else FeatureConfig.from_dict(m) for m in members or []] or [features]
         self.members = tuple(configs)
         self.features = configs[0]
         self.mirror_average = bool(mirror_average)
         self.model_args = {"hidden": [int(h) for h in hidden], "dropout": float(dropout)}
+        if norm != "layer":  # models saved before the choice existed have LayerNorm and no "norm"
+            self.model_args["norm"] = norm
         if len(configs) > 1 or mirror_average:
             self.model_args.update(members=[c.to_dict() for c in configs], mirror_average=self.mirror_average)
         self.normalizers = nn.ModuleList(Normalize(c) for c in configs)
-        self.mlps = nn.ModuleList(PoseMLP(c.dim, num_classes, hidden, dropout) for c in configs)
+        self.mlps = nn.ModuleList(PoseMLP(c.dim, num_classes, hidden, dropout, norm) for c in configs)
         self.mirror = Mirror() if mirror_average else None
 
     @property

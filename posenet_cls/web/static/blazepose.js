@@ -298,9 +298,15 @@ export class BlazePose {
     return ok ? points.slice(0, this.schema.landmarks.length).map((p) => p.slice(0, 4)) : null;
   }
 
-  /** The pose in a photo, retried padded to a square and mirrored as Python does: {keypoints, attempt} or null. */
+  /** The pose in a photo, retried padded to a square, mirrored and turned as Python's predict does:
+   * {keypoints, attempt} or null. */
   async photo(image) {
     for (const attempt of this.c.attempts) {
+      if (attempt === 'turned') {
+        const keypoints = await this.turned(image);
+        if (keypoints) return { keypoints, attempt };
+        continue;
+      }
       const pad = attempt.includes('pad'), mirror = attempt.includes('mirror');
       let input = image, frame = null;
       if (pad) [input, frame] = padToSquare(image, this.c.pad_margin);
@@ -316,6 +322,25 @@ export class BlazePose {
       return { keypoints, attempt };
     }
     return null;
+  }
+
+  /** The "turned" attempt (pose.common._turned): the padded photo a quarter turn either way, so that a body lying
+   * or reaching sideways stands up for the detector; kept only when both turns find the same pose. */
+  async turned(image) {
+    const [square, [side, x0, y0]] = padToSquare(image, this.c.pad_margin);
+    const found = [];
+    for (const turns of [1, 3]) {
+      const keypoints = await this.still(rotated(square, turns));
+      if (!keypoints) return null;
+      found.push(keypoints.map(([x, y, z, v]) => {
+        const [ux, uy] = turns === 1 ? [1 - y, x] : [y, 1 - x];
+        return [(ux * side - x0) / image.width, (uy * side - y0) / image.height, z * side / image.width, v];
+      }));
+    }
+    const [a, b] = found;
+    const gaps = a.flatMap((p, i) => [Math.abs(p[0] - b[i][0]), Math.abs(p[1] - b[i][1])]);
+    if (median(gaps) >= this.c.turn_agreement) return null;
+    return a.map((p, i) => p.map((value, j) => (value + b[i][j]) / 2));
   }
 
   /** Tracking mode: the next frame of a sequence; the pose (33 x 4) or null when no person is tracked. */
@@ -366,6 +391,23 @@ function padToSquare(image, margin) {
   for (let i = 3; i < data.length; i += 4) data[i] = 255;
   for (let y = 0; y < h; y++) data.set(image.data.subarray(y * w * 4, (y + 1) * w * 4), ((y0 + y) * side + x0) * 4);
   return [{ data, width: side, height: side }, [side, x0, y0]];
+}
+
+/** A square image turned a quarter ``turns`` (1 or 3) times counter-clockwise, as numpy's rot90. */
+function rotated(image, turns) {
+  const n = image.width;
+  const src = new Uint32Array(image.data.buffer, image.data.byteOffset, n * n);
+  const data = new Uint8ClampedArray(n * n * 4), dst = new Uint32Array(data.buffer);
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) dst[y * n + x] = turns === 1 ? src[x * n + (n - 1 - y)] : src[(n - 1 - x) * n + y];
+  }
+  return { data, width: n, height: n };
+}
+
+/** The median of numbers, as numpy's (the mean of the middle two of an even count). */
+function median(values) {
+  const v = [...values].sort((p, q) => p - q), m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 /** The image flipped left to right. */
