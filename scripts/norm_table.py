@@ -25,18 +25,18 @@ from _yoga8 import add_table_argument, read_yoga8  # noqa: E402
 from eval_standing import standing  # noqa: E402
 from train_default_model import other_activity_poses  # noqa: E402
 
-NORMS = ("layer", "batch", "none")
 BATCH = 4096
 
 
 def main() -> int:
     from dataclasses import replace
 
-    from posenet_cls.bench.targets import BATCH_TARGET, batch_over_peak, model_flops
+    from posenet_cls.bench.targets import BATCH_TARGET, PAIRS, batch_over_peak, model_flops
     from posenet_cls.config import data_dir
     from posenet_cls.data.splits import make_splits
     from posenet_cls.runtime import UNKNOWN, PoseRuntime
     from posenet_cls.training.export import export_model
+    from posenet_cls.training.models.mlp import NORMS
     from posenet_cls.training.train import TrainConfig, fit_mlp, fit_split_novelty, quiet_lightning
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,7 +68,7 @@ def main() -> int:
             models[norm] = (runtime, model_flops(fit.model), accuracy, unknown, [])
         for r in range(args.repeats):
             for norm, (runtime, flops, _, _, ratios) in models.items():
-                over, rate, peak = batch_over_peak(runtime, flops, test, BATCH, args.seconds / 5)
+                over, rate, peak = batch_over_peak(runtime, flops, test, BATCH, args.seconds / PAIRS)
                 ratios.append(over)
                 print(f"round {r + 1}: {norm}: {over:.3f} of the MatMul peak ({rate / 1e9:.1f} of {peak / 1e9:.1f} GFLOP/s)",
                       file=sys.stderr, flush=True)

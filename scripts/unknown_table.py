@@ -27,6 +27,7 @@ from _yoga8 import add_table_argument, read_yoga8  # noqa: E402
 
 def main() -> int:
     from posenet_cls.training.evaluate import leave_one_class_out
+    from posenet_cls.training.models.mlp import NORMS
     from posenet_cls.training.train import TrainConfig, quiet_lightning
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,7 +35,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--quantiles", type=float, nargs="*", default=[0.95, 1.0], help="other novelty threshold quantiles")
     p.add_argument("--margins", type=float, nargs="*", default=[], help="other novelty threshold margins")
-    p.add_argument("--norm", default=TrainConfig.norm, help="the MLP's normalisation layer: layer, batch or none")
+    p.add_argument("--norm", default=TrainConfig.norm, choices=NORMS, help="the MLP's normalisation layer")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     table = read_yoga8(args.table)

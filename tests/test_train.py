@@ -305,6 +305,8 @@ def test_batchnorm_trains_with_a_last_batch_of_one_and_round_trips(yoga8_table, 
     np.testing.assert_array_equal(mlp_predict_proba(loaded, poses), mlp_predict_proba(fit.model, poses))
     with pytest.raises(PosenetError, match="--norm must be one of layer, batch, none, got 'group'"):
         TrainConfig(norm="group").check()
+    with pytest.raises(PosenetError, match=r"unknown norm 'group' \(choose from layer, batch, none\)"):
+        PoseClassifier(3, norm="group")  # e.g. a checkpoint whose model_args were edited
 
 
 def test_an_unknown_baseline_is_one_domain_error():

@@ -18,9 +18,13 @@ NORMS = ("layer", "batch", "none")  # the normalisation layer after each hidden 
 
 def _norm_layer(norm: str, width: int) -> list[nn.Module]:
     """The normalisation layer of a hidden block (none for "none")."""
-    if norm not in NORMS:
-        raise PosenetError(f"unknown norm '{norm}' (choose from {', '.join(NORMS)})")
-    return {"layer": [nn.LayerNorm(width)], "batch": [nn.BatchNorm1d(width)], "none": []}[norm]
+    if norm == "layer":
+        return [nn.LayerNorm(width)]
+    if norm == "batch":
+        return [nn.BatchNorm1d(width)]
+    if norm == "none":
+        return []
+    raise PosenetError(f"unknown norm '{norm}' (choose from {', '.join(NORMS)})")
 
 
 class PoseMLP(nn.Module):

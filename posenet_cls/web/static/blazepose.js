@@ -314,11 +314,7 @@ export class BlazePose {
       let keypoints = await this.still(input);
       if (!keypoints) continue;
       if (mirror) keypoints = this.schema.mirror.map((i) => [1 - keypoints[i][0], ...keypoints[i].slice(1)]);
-      if (pad) {
-        const [side, x0, y0] = frame;
-        keypoints = keypoints.map(([x, y, z, v]) => [(x * side - x0) / image.width, (y * side - y0) / image.height,
-          z * side / image.width, v]);
-      }
+      if (pad) keypoints = unpadded(keypoints, frame, image);
       return { keypoints, attempt };
     }
     return null;
@@ -327,15 +323,13 @@ export class BlazePose {
   /** The "turned" attempt (pose.common._turned): the padded photo a quarter turn either way, so that a body lying
    * or reaching sideways stands up for the detector; kept only when both turns find the same pose. */
   async turned(image) {
-    const [square, [side, x0, y0]] = padToSquare(image, this.c.pad_margin);
+    const [square, frame] = padToSquare(image, this.c.pad_margin);
     const found = [];
     for (const turns of [1, 3]) {
       const keypoints = await this.still(rotated(square, turns));
       if (!keypoints) return null;
-      found.push(keypoints.map(([x, y, z, v]) => {
-        const [ux, uy] = turns === 1 ? [1 - y, x] : [y, 1 - x];
-        return [(ux * side - x0) / image.width, (uy * side - y0) / image.height, z * side / image.width, v];
-      }));
+      const unturned = keypoints.map(([x, y, z, v]) => [...(turns === 1 ? [1 - y, x] : [y, 1 - x]), z, v]);
+      found.push(unpadded(unturned, frame, image));
     }
     const [a, b] = found;
     const gaps = a.flatMap((p, i) => [Math.abs(p[0] - b[i][0]), Math.abs(p[1] - b[i][1])]);
@@ -391,6 +385,12 @@ function padToSquare(image, margin) {
   for (let i = 3; i < data.length; i += 4) data[i] = 255;
   for (let y = 0; y < h; y++) data.set(image.data.subarray(y * w * 4, (y + 1) * w * 4), ((y0 + y) * side + x0) * 4);
   return [{ data, width: side, height: side }, [side, x0, y0]];
+}
+
+/** Landmarks found on the padded square ``frame`` ([side, x0, y0]) of ``image``, mapped back to ``image``. */
+function unpadded(keypoints, [side, x0, y0], image) {
+  return keypoints.map(([x, y, z, v]) => [(x * side - x0) / image.width, (y * side - y0) / image.height,
+    z * side / image.width, v]);
 }
 
 /** A square image turned a quarter ``turns`` (1 or 3) times counter-clockwise, as numpy's rot90. */
