@@ -195,13 +195,14 @@ def main() -> int:
         "unknown_threshold": {"value": chosen, "rule": "best class more probable than all others together; see table",
                               "other_activity_poses": 0 if other is None else len(other[0]), "table": rows},
         "export": {"bytes": export.size_bytes, "max_abs_diff_vs_torch": export.max_abs_diff,
-                   "poses_checked": export.poses_checked},
+                   "novelty_max_abs_diff_vs_numpy": export.novelty_max_abs_diff, "poses_checked": export.poses_checked},
         "runtime_classes": list(runtime.classes),
     }
     (out / "pose_mlp.card.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
     print(f"  shipped model: test accuracy {metrics['test']['accuracy']:.4f} on {metrics['split']['test']} held-out poses")
     print(f"  wrote {onnx_path} ({export.size_bytes / 1024:.0f} KiB), {out / 'pose_mlp.split.json'}, {out / 'pose_mlp.card.json'}")
-    print(f"  onnxruntime vs torch: max abs difference {export.max_abs_diff:.2e} on {export.poses_checked} poses")
+    print(f"  onnxruntime vs torch: max abs difference {export.max_abs_diff:.2e} on {export.poses_checked} poses; "
+          f"novelty vs numpy {export.novelty_max_abs_diff:.2e}")
     nov = metrics["novelty"]
     print(f"  novelty threshold {nov['threshold']:.3f} ({nov['margin']} x the {nov['quantile']} quantile of the right answers on shifted validation poses); "
           f"held-out test poses under it: {nov['test_accepted']:.3f}")

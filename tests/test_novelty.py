@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,15 @@ def test_novelty_export_is_one_plain_graph_and_its_head_a_second(novelty_run, yo
     runtime = PoseRuntime(onnx_path)
     assert runtime.probabilities(yoga8_table.keypoints[:3]).shape == (3, len(runtime.classes))
     assert not runtime._head_sessions or list(runtime._head_sessions) == [True]  # the batch head only when asked
+
+
+def test_an_export_whose_novelty_misses_numpy_names_the_output_and_writes_nothing(novelty_run, tmp_path, monkeypatch):
+    import posenet_cls.training.export as export
+
+    run, _, _ = novelty_run
+    monkeypatch.setattr(export, "NOVELTY_TOLERANCE", 0.0)  # any float32 round-off is over it
+    out = tmp_path / "model.onnx"
+    with pytest.raises(PosenetError, match=rf"^{re.escape(str(out))}: the graph's novelty differs from numpy's by .*; "
+                                           "not written$"):
+        export_run(run, out)
+    assert list(tmp_path.iterdir()) == []

@@ -51,7 +51,7 @@ def run(args) -> int:
         return run_web(args)
     if args.run_dir is None:
         raise PosenetError("give a run folder to export (posenet-cls export runs/mlp -o model.onnx) or --web DIR")
-    from posenet_cls.training.export import PARITY_TOLERANCE, export_run, predict_command
+    from posenet_cls.training.export import NOVELTY_TOLERANCE, PARITY_TOLERANCE, export_run, predict_command
 
     report = export_run(args.run_dir, args.out, table=args.table, unknown_threshold=args.unknown_threshold,
                         novelty=not args.no_novelty)
@@ -59,6 +59,8 @@ def run(args) -> int:
     print(f"ONNX checker: ok; onnxruntime vs torch on {report.poses_checked} real poses: "
           f"max abs difference {report.max_abs_diff:.2e} (tolerance {PARITY_TOLERANCE:g}), "
           f"top class {'identical' if report.same_top_class else 'DIFFERENT'}")
+    if report.novelty_max_abs_diff is not None:
+        print(f"novelty head vs numpy: max abs difference {report.novelty_max_abs_diff:.2e} (tolerance {NOVELTY_TOLERANCE:g})")
     print(f"use it:\n  {predict_command(report.path)}")
     return 0
 
