@@ -168,11 +168,12 @@ def test_train_and_evaluate_read_parquet(yoga8_parquet, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["evaluated"] == metrics["split"]["test"]
 
 
-def test_train_ddp_two_cpu_processes(yoga8_parquet, tmp_path):
+@pytest.mark.parametrize("norm", ["layer", "batch"])  # BatchNorm: torch's SyncBatchNorm refuses CPU modules
+def test_train_ddp_two_cpu_processes(yoga8_parquet, tmp_path, norm):
     """--devices 2 --strategy ddp on CPU (gloo): two processes, rank 0 writes the run, the best epoch is kept."""
     run = tmp_path / "ddp"
     proc = subprocess.run([sys.executable, "-m", "posenet_cls", "train", str(yoga8_parquet), "-o", str(run),
-                           "--epochs", "4", "--devices", "2", "--strategy", "ddp", "--json"],
+                           "--epochs", "4", "--devices", "2", "--strategy", "ddp", "--norm", norm, "--json"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -265,9 +265,11 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
                                config.dropout, config.lr, config.weight_decay, config.label_smoothing,
                                config.mirror_average, config.norm)
         history = History()
+        # BatchNorm statistics over every rank's batch; torch syncs them on GPUs only (CPU ranks keep their own)
+        sync = config.norm == "batch" and config.devices > 1 and torch.cuda.is_available()
         trainer = pl.Trainer(
             max_epochs=config.epochs, accelerator="auto", devices=config.devices, strategy=config.strategy,
-            deterministic=True, logger=False,
+            deterministic=True, logger=False, sync_batchnorm=sync,
             enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
             num_sanity_val_steps=0, log_every_n_steps=1,
             callbacks=[history, EarlyStopping(monitor="val_loss", mode="min", patience=config.patience)],
