@@ -212,6 +212,11 @@ def test_export_command_prints_the_predict_command(run_dir, tmp_path, capsys):
     assert "max abs difference" in printed
     runtime = PoseRuntime(out)
     assert runtime.unknown_threshold == 0.6 and runtime.metadata["run"]["fold"] == 0
+    assert main(["export", str(run_dir), "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["path"] == str(out) and report["max_abs_diff"] <= PARITY_TOLERANCE and report["same_top_class"]
+    assert report["poses_checked"] > 0 and report["size_bytes"] == out.stat().st_size
+    assert report["novelty_max_abs_diff"] is None and report["predict"].endswith(f"--model {out}")  # no novelty model
 
 
 def test_export_run_errors_name_the_problem(run_dir, tmp_path, capsys):

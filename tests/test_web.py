@@ -90,6 +90,10 @@ def test_export_web_writes_a_self_contained_site(site: Path, tmp_path: Path, cap
     assert main(["export", "--web", str(again)]) == 0 and main(["export", "--web", str(again)]) == 0  # replaced
     assert (again / CONFIG_NAME).is_file()
     capsys.readouterr()
+    assert main(["export", "--web", str(again), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["path"] == str(again) and report["files"] == sum(1 for f in again.rglob("*") if f.is_file())
+    assert len(report["classes"]) == 8 and report["ort_version"]
     assert main(["export", "--web", str(tmp_path / "x"), "--model", str(tmp_path / "missing.onnx")]) == 1
     assert "missing.onnx: no such model file" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 from posenet_cls.commands._parsing import add_command
 from posenet_cls.errors import PosenetError
 
@@ -10,6 +13,7 @@ EXAMPLES = """\
   posenet-cls export runs/mlp -o model.onnx --table poses.csv
   posenet-cls export runs/mlp -o model.onnx --unknown-threshold 0.6
   posenet-cls export runs/mlp -o model.onnx --no-novelty      # without the novelty score
+  posenet-cls export runs/mlp -o model.onnx --json            # {"path", "classes", "poses_checked", ...}
   posenet-cls predict ../shared/data/yoga8 --model model.onnx
   posenet-cls export --web site/                              # the shipped model in a static site
   posenet-cls export --web site/ --model model.onnx           # your own model
@@ -43,6 +47,7 @@ def register(sub) -> None:
                    help="leave out the novelty score (a smaller file; the classifier graph is the same)")
     p.add_argument("--web", metavar="DIR", help="write a static site that runs BlazePose and the model in a browser")
     p.add_argument("--model", help="--web: the exported ONNX classifier to put in the site (default: the shipped one)")
+    p.add_argument("--json", action="store_true", help="print what was written (and the parity figures) as JSON")
     p.set_defaults(func=run)
 
 
@@ -55,6 +60,9 @@ def run(args) -> int:
 
     report = export_run(args.run_dir, args.out, table=args.table, unknown_threshold=args.unknown_threshold,
                         novelty=not args.no_novelty)
+    if args.json:
+        print(json.dumps({**asdict(report), "predict": predict_command(report.path)}))
+        return 0
     print(f"wrote {report.path} ({report.size_bytes / 1024:.0f} KiB, {len(report.classes)} classes: {', '.join(report.classes)})")
     print(f"ONNX checker: ok; onnxruntime vs torch on {report.poses_checked} real poses: "
           f"max abs difference {report.max_abs_diff:.2e} (tolerance {PARITY_TOLERANCE:g}), "
@@ -76,6 +84,9 @@ def run_web(args) -> int:
     if args.run_dir is not None:
         raise PosenetError(f"--web exports an ONNX model (--model), not a run folder; got {args.run_dir!r}")
     report = export_site(SiteOptions(Path(args.web), Path(args.model) if args.model else None))
+    if args.json:
+        print(json.dumps({**asdict(report), "path": str(report.path), "classes": list(report.classes)}))
+        return 0
     print(f"wrote {report.path}/ ({report.files} files, {report.size_bytes / 2**20:.1f} MiB; onnxruntime-web "
           f"{report.ort_version}; {len(report.classes)} classes: {', '.join(report.classes)})")
     print(f"serve it:\n  python -m http.server -d {report.path} 8000    # then open http://localhost:8000")
