@@ -4,7 +4,7 @@
 
 For --norm layer (LayerNorm, the default), batch (BatchNorm, folded into the layers at export) and none: train
 the default MLP on fold 0 of the seeded split (seed 0) with its novelty rule, export it, and report its test
-accuracy, the share of the squat and plank clips' poses (../shared/data/video) and of the standing stand-ins
+accuracy, the share of the squat and plank clips' poses (../shared/data/video; all, and per clip) and of the standing stand-ins
 of scripts/eval_standing.py called unknown, and issue 15's batch target: a 4096 batch through
 PoseRuntime.probabilities against a 1024^3 float32 MatMul, in turns (posenet_cls.bench.targets.batch_over_peak,
 as `posenet-cls benchmark` times it). The models are timed one after the other, --repeats rounds, so that a
@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _yoga8 import add_table_argument, read_yoga8  # noqa: E402
 from eval_standing import standing  # noqa: E402
-from train_default_model import other_activity_poses  # noqa: E402
+from train_default_model import clip_poses  # noqa: E402
 
 BATCH = 4096
 
@@ -49,7 +49,8 @@ def main() -> int:
     split = make_splits(table, config.folds, config.seed, args.table)[config.fold]
     test = np.ascontiguousarray(table.keypoints[split.test], dtype=np.float32)
     labels = np.searchsorted(np.asarray(table.classes), table.labels[split.test].astype(str))
-    others = {"clips": other_activity_poses(data_dir() / "video"),
+    clips = clip_poses(data_dir() / "video")
+    others = {"clips": np.concatenate(list(clips.values())), **clips,
               "standing": standing(table.keypoints[table.labels == "Vrukshasana"])}
     models = {}
     with quiet_lightning(), tempfile.TemporaryDirectory() as tmp:
@@ -72,12 +73,15 @@ def main() -> int:
                 ratios.append(over)
                 print(f"round {r + 1}: {norm}: {over:.3f} of the MatMul peak ({rate / 1e9:.1f} of {peak / 1e9:.1f} GFLOP/s)",
                       file=sys.stderr, flush=True)
-    print(f"| --norm | test accuracy (fold 0) | clips unknown ({len(others['clips'])} poses) | standing unknown "
+    per_clip = "".join(f" {name} ({len(clips[name])}) |" for name in clips)
+    print(f"| --norm | test accuracy (fold 0) | clips unknown ({len(others['clips'])} poses) |{per_clip} standing unknown "
           f"({len(others['standing'])}) | batch {BATCH} over the MatMul peak, each round | rounds at least {BATCH_TARGET:g} |")
-    print("|---|---:|---:|---:|---|---:|")
+    print("|---|---:|---:|" + "---:|" * len(clips) + "---:|---|---:|")
     for norm, (_, _, accuracy, unknown, ratios) in models.items():
-        print(f"| {norm} | {100 * accuracy:.1f}% | {100 * unknown['clips']:.0f}% | {100 * unknown['standing']:.0f}% | "
-              f"{', '.join(f'{x:.2f}' for x in ratios)} | {sum(x >= BATCH_TARGET for x in ratios)} of {len(ratios)} |")
+        print(f"| {norm} | {100 * accuracy:.1f}% | {100 * unknown['clips']:.0f}% |"
+              + "".join(f" {100 * unknown[name]:.0f}% |" for name in clips)
+              + f" {100 * unknown['standing']:.0f}% | {', '.join(f'{x:.2f}' for x in ratios)} | "
+              f"{sum(x >= BATCH_TARGET for x in ratios)} of {len(ratios)} |")
     return 0
 
 

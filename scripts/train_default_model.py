@@ -73,13 +73,21 @@ def out_of_fold(table, config) -> tuple[dict, list[dict], object]:
     return {v: {k: np.concatenate(a) for k, a in d.items()} for v, d in oof.items()}, folds, first
 
 
-def other_activity_poses(video_dir: Path) -> np.ndarray:
-    """Poses of activities that are not yoga8 classes (every frame of the squat and plank clips)."""
+def clip_poses(video_dir: Path) -> dict[str, np.ndarray]:
+    """Per clip of ``video_dir`` (by file stem, sorted), the poses of its frames that have a person."""
     from posenet_cls.pose.extract import extract_video
 
-    poses = [fp.keypoints for clip in sorted(video_dir.glob("*.mp4")) for fp in extract_video(clip)
-             if fp.keypoints is not None]
-    return np.stack(poses) if poses else np.zeros((0, 33, 4), np.float32)
+    clips = {}
+    for clip in sorted(video_dir.glob("*.mp4")):
+        poses = [fp.keypoints for fp in extract_video(clip) if fp.keypoints is not None]
+        clips[clip.stem] = np.stack(poses) if poses else np.zeros((0, 33, 4), np.float32)
+    return clips
+
+
+def other_activity_poses(video_dir: Path) -> np.ndarray:
+    """Poses of activities that are not yoga8 classes (every frame of the squat and plank clips)."""
+    clips = list(clip_poses(video_dir).values())
+    return np.concatenate(clips) if clips else np.zeros((0, 33, 4), np.float32)
 
 
 def threshold_table(oof: dict, other: np.ndarray | None) -> list[dict]:
