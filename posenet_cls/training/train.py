@@ -275,6 +275,11 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
             callbacks=[history, EarlyStopping(monitor="val_loss", mode="min", patience=config.patience)],
         )
         trainer.fit(module, datamodule=data)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Every rank leaves the group before it goes on or exits: left to interpreter exit, gloo's threads can
+        # abort a process ("terminate called without an active exception").
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     if trainer.global_rank != 0:  # DDP: a process Lightning launched for another rank ends here; rank 0 writes the run
         raise OtherRankDone(f"rank {trainer.global_rank} done")
     model = PoseClassifier(len(classes), hidden=config.hidden, dropout=config.dropout,
