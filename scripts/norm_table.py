@@ -4,8 +4,8 @@
 
 For --norm layer (LayerNorm, the default), batch (BatchNorm, folded into the layers at export) and none: train
 the default MLP on fold 0 of the seeded split (seed 0) with its novelty rule, export it, and report its test
-accuracy, the share of the squat and plank clips' poses (../shared/data/video; all, and per clip) and of the standing stand-ins
-of scripts/eval_standing.py called unknown, and issue 15's batch target: a 4096 batch through
+accuracy, the share of the squat and plank clips' poses (../shared/data/video; all, and per clip) and of the
+standing stand-ins of scripts/eval_standing.py called unknown, and issue 15's batch target: a 4096 batch through
 PoseRuntime.probabilities against a 1024^3 float32 MatMul, in turns (posenet_cls.bench.targets.batch_over_peak,
 as `posenet-cls benchmark` times it). The models are timed one after the other, --repeats rounds, so that a
 machine whose speed drifts is seen by all. Prints a markdown table. About a minute on 2 cores.

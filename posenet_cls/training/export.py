@@ -238,30 +238,28 @@ def export_model(
             raise PosenetError(
                 f"{out}: onnxruntime differs from torch by {diff:.2e} on probabilities (tolerance {PARITY_TOLERANCE:g}); not written"
             )
-        if novelty_diff > NOVELTY_TOLERANCE:
+        if novelty_diff is not None and novelty_diff > NOVELTY_TOLERANCE:
             raise PosenetError(f"{out}: the graph's novelty differs from numpy's by {novelty_diff:.2e} "
                                f"(tolerance {NOVELTY_TOLERANCE:g}); not written")
-    return ExportReport(str(out), list(classes), len(check_poses), diff, same_top, out.stat().st_size,
-                        None if novelty is None else novelty_diff)
+    return ExportReport(str(out), list(classes), len(check_poses), diff, same_top, out.stat().st_size, novelty_diff)
 
 
 def _parity(path: Path, poses: np.ndarray, expected: np.ndarray,
-            novelty: NoveltyModel | None) -> tuple[float, float, bool]:
-    """Max abs differences onnxruntime vs torch (probabilities) and vs numpy (novelty; 0 without), and whether the top
-    classes agree."""
+            novelty: NoveltyModel | None) -> tuple[float, float | None, bool]:
+    """Max abs differences onnxruntime vs torch (probabilities) and vs numpy (novelty; None without), and whether the
+    top classes agree."""
     from posenet_cls.runtime import PoseRuntime
 
     runtime = PoseRuntime(path, providers=["CPUExecutionProvider"])
     batch = runtime.probabilities(poses)
     single = np.stack([runtime.pose_probabilities(p).copy() for p in poses[:64]])
     diff = max(float(np.abs(batch - expected).max()), float(np.abs(single - expected[:64]).max()))
+    novelty_diff = None
     if novelty is not None:
         probs, scores = runtime.scores(poses)
         reference = score_novelty(novelty, poses, probs.argmax(1))
         single = np.array([runtime.pose_scores(p)[1] for p in poses[:64]])
         novelty_diff = max(float(np.abs(scores - reference).max()), float(np.abs(single - reference[:64]).max()))
-    else:
-        novelty_diff = 0.0
     return diff, novelty_diff, bool((batch.argmax(1) == expected.argmax(1)).all())
 
 
