@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from posenet_cls.data.onnx_batch import decode_files, extract_files, time_decoding
+from posenet_cls.pose.onnx_batch import decode_files, extract_files, time_decoding
 from posenet_cls.data.dataset import list_photos
-from posenet_cls.data.outcomes import FileResult
-from posenet_cls.data.workers import run_extraction
+from posenet_cls.pose.outcomes import FileResult
+from posenet_cls.pose.workers import run_extraction
 from posenet_cls.errors import PosenetError
 
 EVERY = 12  # every 12th yoga8 photo: 41 photos of all 8 classes

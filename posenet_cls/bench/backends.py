@@ -12,7 +12,7 @@ import numpy as np
 from posenet_cls.bench.config import PEOPLE_TARGET, BenchConfig, Progress, TARGETS
 from posenet_cls.bench.timing import best_of, consume, skipped_notes, timed_row, with_ratios
 from posenet_cls.data.dataset import list_photos
-from posenet_cls.data.outcomes import Status
+from posenet_cls.pose.outcomes import Status
 from posenet_cls.errors import PosenetError
 
 
@@ -33,7 +33,7 @@ def kept(results: Iterable, keep: list | None) -> Iterator:
 
 def mediapipe_photos(tasks: list[tuple[str, str, str]], workers: int, keep: list | None = None) -> tuple[float, int, int]:
     """Seconds, files and poses for the MediaPipe path of ``posenet-cls extract DIR`` without the table (N processes)."""
-    from posenet_cls.data.workers import run_extraction
+    from posenet_cls.pose.workers import run_extraction
 
     start = time.perf_counter()
     files, found = consume(kept(run_extraction(tasks, "full", workers), keep), None, lambda r: r.status == Status.POSE)
@@ -43,7 +43,7 @@ def mediapipe_photos(tasks: list[tuple[str, str, str]], workers: int, keep: list
 def onnx_photos(tasks: list[tuple[str, str, str]], batch: int, workers: int, threads: int,
                 model_dir: Path | None, keep: list | None = None) -> tuple[float, int, int]:
     """Seconds, files and poses for the onnxruntime BlazePose: decode workers, ``threads`` batches of ``batch``."""
-    from posenet_cls.data.onnx_batch import extract_files
+    from posenet_cls.pose.onnx_batch import extract_files
 
     start = time.perf_counter()
     results = extract_files(tasks, batch=batch, workers=workers, threads=threads, model_dir=model_dir)
@@ -74,7 +74,7 @@ def pose_parity(reference: list, other: list) -> dict:
 
 def decoding(tasks: list[tuple[str, str, str]], workers: int) -> tuple[float, int, int]:
     """Seconds, files and decoded photos for reading, hashing and decoding alone, by the onnx backend's workers."""
-    from posenet_cls.data.onnx_batch import time_decoding
+    from posenet_cls.pose.onnx_batch import time_decoding
 
     return time_decoding(tasks, workers)
 
@@ -139,7 +139,7 @@ def backend_rows(photo_root: Path | None, video: Path | None, config: BenchConfi
     (one on CUDA). Video: the same tracking loop over either backend. Without the converted
     networks there are no rows, and a note says how to make them.
     """
-    from posenet_cls.data.onnx_batch import network_threads
+    from posenet_cls.pose.onnx_batch import network_threads
     from posenet_cls.pose.blazepose.pipeline import providers_for
 
     note = progress or (lambda _: None)

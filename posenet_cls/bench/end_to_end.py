@@ -11,7 +11,7 @@ from posenet_cls.bench.backends import onnx_networks
 from posenet_cls.bench.config import BenchConfig, Progress
 from posenet_cls.bench.extraction import bare_mediapipe_loop, bare_tracking_loop
 from posenet_cls.bench.timing import best_of, consume, timed_row, with_ratios
-from posenet_cls.data.outcomes import Status
+from posenet_cls.pose.outcomes import Status
 
 
 def our_video_loop(video: Path, runtime, annotate: bool, max_frames: int | None = None,

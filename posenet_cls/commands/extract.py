@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from posenet_cls.commands._parsing import add_backend_arguments, add_command, add_max_people_argument, use_max_people
-from posenet_cls.data.outcomes import Status
+from posenet_cls.pose.outcomes import Status
 from posenet_cls.io.files import atomic_path, write_text_atomic
 from posenet_cls.errors import PosenetError
 

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 
 from posenet_cls.commands._parsing import add_backend_arguments, add_command, add_max_people_argument, use_max_people
-from posenet_cls.data.outcomes import Status
+from posenet_cls.pose.outcomes import Status
 from posenet_cls.errors import PosenetError
 
 EXAMPLES = """\

@@ -6,8 +6,8 @@ like a photo, all frames sharing the video's sha1). Every file's outcome is appe
 (``<out>.partial``) as soon as it is known, so an interrupted run continues where it stopped (a
 video stopped half-way is redone); the table and its report appear, atomically, only at the end.
 
-BlazePose runs in the worker processes of :mod:`posenet_cls.data.workers`, which survive a file that
-crashes them (it is reported as ``failed``); :mod:`posenet_cls.data.outcomes` defines the outcomes.
+BlazePose runs in the worker processes of :mod:`posenet_cls.pose.workers`, which survive a file that
+crashes them (it is reported as ``failed``); :mod:`posenet_cls.pose.outcomes` defines the outcomes.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.data.outcomes import FileResult, Status, with_videos
+from posenet_cls.pose.outcomes import FileResult, Status, with_videos
 from posenet_cls.data.table import check_table_path, pose_row, write_table
-from posenet_cls.data.workers import extract_tasks
+from posenet_cls.pose.workers import extract_tasks
 from posenet_cls.io.files import atomic_path, list_files, write_text_atomic
 from posenet_cls.errors import PosenetError
 from posenet_cls.io.video import is_video
@@ -160,7 +160,7 @@ def build_dataset(
                     yield result
 
         if tasks and max_people > 1:
-            from posenet_cls.data.onnx_batch import extract_people
+            from posenet_cls.pose.onnx_batch import extract_people
             from posenet_cls.pose.extract import PoseOptions
 
             results = extract_people(tasks, max_people, PoseOptions("onnx", model, device=device, batch=batch))

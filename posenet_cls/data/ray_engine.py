@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from posenet_cls.data.dataset import ExtractReport, list_photos, make_report, write_report
-from posenet_cls.data.outcomes import (
+from posenet_cls.pose.outcomes import (
     MAX_CRASHES,
     FileResult,
     Status,

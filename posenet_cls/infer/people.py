@@ -184,7 +184,7 @@ class PhotoPeople:
 def predict_people_photos(source: str | Path, runtime: PoseRuntime, max_people: int, threshold: float | None = None,
                           out_dir: str | Path | None = None, pose: PoseOptions = PoseOptions()) -> Iterator[PhotoPeople]:
     """One :class:`PhotoPeople` per file under ``source``, in sorted order; annotated copies go to ``out_dir``."""
-    from posenet_cls.data.outcomes import Status
+    from posenet_cls.pose.outcomes import Status
     from posenet_cls.infer.draw import PersonTag, annotate_people, write_image
     from posenet_cls.infer.photos import find_photos, label_text
     from posenet_cls.coaching.hints import short_text

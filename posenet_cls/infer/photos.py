@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.config import CHECKPOINTS, DEFAULT_OUT_DIR  # noqa: F401  (DEFAULT_OUT_DIR: posenet_cls.predict.DEFAULT_OUT_DIR)
-from posenet_cls.data.outcomes import Status
+from posenet_cls.config import CHECKPOINTS
+from posenet_cls.pose.outcomes import Status
 from posenet_cls.io.files import list_files
 from posenet_cls.errors import PosenetError
 from posenet_cls.coaching.hints import class_hints, short_text
@@ -95,7 +95,7 @@ def predict_photos(
     ``backend`` ``onnx``: BlazePose on onnxruntime, ``batch`` photos per call on ``device`` (``workers``
     then counts decoding threads).
     """
-    from posenet_cls.data.workers import extract_tasks
+    from posenet_cls.pose.workers import extract_tasks
     from posenet_cls.pose.common import PREDICT_ATTEMPTS
 
     root, names = find_photos(source)

@@ -201,7 +201,7 @@ class OnnxPoseExtractor:
     already-open networks of the same interface (tests run the TFLite originals).
     ``stage_seconds`` adds up the time each stage of :data:`STAGES` took, summed over workers.
     :meth:`photos` may be called from several threads at once (static mode keeps no state between
-    calls; onnxruntime sessions run concurrently): :func:`posenet_cls.data.onnx_batch.extract_files`
+    calls; onnxruntime sessions run concurrently): :func:`posenet_cls.pose.onnx_batch.extract_files`
     builds one extractor with ``threads=1`` and runs a batch per thread of its own.
     """
 

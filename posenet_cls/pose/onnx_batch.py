@@ -1,8 +1,8 @@
-"""Photo files -> :class:`posenet_cls.data.outcomes.FileResult` on the onnxruntime BlazePose, batched.
+"""Photo files -> :class:`posenet_cls.pose.outcomes.FileResult` on the onnxruntime BlazePose, batched.
 
 The same ``(root, relative path, label)`` tasks and the same results (sha1, status ``pose`` /
 ``no_pose`` / ``unreadable``, reason, attempt, keypoints as a flat list of 33 x 4 floats) as
-:func:`posenet_cls.data.workers.run_extraction`, so a table or a prediction can switch backends with
+:func:`posenet_cls.pose.workers.run_extraction`, so a table or a prediction can switch backends with
 nothing else changed. Results come in completion order (``build_dataset`` sorts; ``predict``
 reorders).
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.data.outcomes import FileResult, Job, Task, pose_result, read_and_decode
+from posenet_cls.pose.outcomes import FileResult, Job, Task, pose_result, read_and_decode
 from posenet_cls.errors import PosenetError
 
 POOLS = ("thread", "process")
@@ -171,7 +171,7 @@ def extract_people(tasks: Iterable[Task], max_people: int, options) -> Iterator[
     ``others``: the rest, largest first), on the onnxruntime BlazePose in this process, in task order."""
     from dataclasses import replace
 
-    from posenet_cls.data.outcomes import Status
+    from posenet_cls.pose.outcomes import Status
     from posenet_cls.pose.extract import make_extractor
     from posenet_cls.pose.people import PeopleTracker, TrackerConfig
 

@@ -1,7 +1,7 @@
 """What extraction made of each file: the outcome record, decoding a file's bytes, videos as frame jobs.
 
-Shared by the local engine (:mod:`posenet_cls.data.workers`), the batched onnx path
-(:mod:`posenet_cls.data.onnx_batch`) and the Ray engine, so that all three give the same outcomes.
+Shared by the local engine (:mod:`posenet_cls.pose.workers`), the batched onnx path
+(:mod:`posenet_cls.pose.onnx_batch`) and the Ray engine, so that all three give the same outcomes.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def read_and_decode(task: Job) -> tuple[FileResult, np.ndarray | None]:
     """Read, hash and decode one file: (its result so far, 'unreadable' when not a photo, and its RGB or None).
 
     Never raises for a bad file; both engines' local paths read files through here.
-    A :class:`posenet_cls.data.outcomes.Decoded` job (a video frame) is already read: it is passed through.
+    A :class:`posenet_cls.pose.outcomes.Decoded` job (a video frame) is already read: it is passed through.
     """
     if isinstance(task, Decoded):
         return task.result, task.rgb

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
-from posenet_cls.data.outcomes import (
+from posenet_cls.pose.outcomes import (
     MAX_CRASHES,
     FileResult,
     Job,
@@ -172,7 +172,7 @@ def extract_tasks(tasks: Iterable[Job], model: str, workers: int, backend: str =
     if isinstance(tasks, list | tuple) and not tasks:
         return iter(())
     if backend == "onnx":
-        from posenet_cls.data.onnx_batch import extract_files
+        from posenet_cls.pose.onnx_batch import extract_files
 
         return extract_files(tasks, batch=batch, device=device, workers=workers, attempts=attempts)
     return run_extraction(tasks, model, workers, factory, processes, attempts)
