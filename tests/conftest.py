@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
+from procs import Proc, descendants, describe
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
@@ -72,3 +74,25 @@ def cli_json():
         return [json.loads(line) for line in buf.getvalue().splitlines()]
 
     return run
+
+
+def _leftovers() -> list[Proc]:
+    """Processes this one started that are still alive, except multiprocessing's forkserver and resource tracker,
+    which serve the whole session and end with it (the forkserver's children, pool workers, do count)."""
+    from multiprocessing import forkserver, resource_tracker
+
+    keep = {getattr(forkserver._forkserver, "_forkserver_pid", None),
+            getattr(resource_tracker._resource_tracker, "_pid", None)}
+    return [p for p in descendants(os.getpid()) if p.pid not in keep]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind():
+    """After the last test, no pool worker or test subprocess is left running (Linux: read from /proc)."""
+    yield
+    if not Path("/proc/self/stat").exists():
+        return
+    deadline = time.monotonic() + 30  # a pool that was just shut down, or Ray that just stopped, takes a moment
+    while (left := _leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, "processes left behind by the tests:\n" + describe(left)

@@ -94,7 +94,8 @@ def test_missing_networks_say_how_to_make_them(small_tree, tmp_path, monkeypatch
 def test_an_unknown_backend_is_refused_before_anything_is_written(small_tree, tmp_path):
     from posenet_cls.data.dataset import build_dataset
     from posenet_cls.errors import PosenetError
+    from posenet_cls.pose.extract import PoseOptions
 
     with pytest.raises(PosenetError, match="unknown backend 'tflite'; choose from mediapipe, onnx"):
-        build_dataset(small_tree, tmp_path / "t.csv", backend="tflite")
+        build_dataset(small_tree, tmp_path / "t.csv", PoseOptions(backend="tflite"))
     assert not list(tmp_path.iterdir())

@@ -35,7 +35,7 @@ def tasks(yoga8: Path, tmp_path_factory) -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def mediapipe(tasks) -> dict[str, FileResult]:
-    return {r.source: r for r in run_extraction(tasks, "full", 1)}
+    return {r.source: r for r in run_extraction(tasks)}
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import pytest
 from crashing_backend import CrashingFactory
 
 from posenet_cls.commands.extract import _print_report
+from posenet_cls.pose.extract import PoseOptions
 from posenet_cls.data.dataset import build_dataset, list_photos, report_path_for
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import Landmark as L
@@ -160,7 +161,7 @@ def test_a_file_that_always_crashes_is_failed_journaled_and_printed(deadly_tree,
 
 def test_a_backend_that_cannot_start_is_one_error_not_a_crash(small_tree, tmp_path):
     with pytest.raises(PosenetError, match=r"no-such-model\.task"):
-        build_dataset(small_tree, tmp_path / "out.csv", model=str(tmp_path / "no-such-model.task"), workers=2)
+        build_dataset(small_tree, tmp_path / "out.csv", PoseOptions(model=str(tmp_path / "no-such-model.task")), workers=2)
 
 
 def test_video_interrupted_midway_is_redone(yoga8, videos, tmp_path):

@@ -7,6 +7,7 @@ import io
 import cv2
 import numpy as np
 import pytest
+from clips import make_video
 from PIL import Image
 
 from posenet_cls.errors import PosenetError
@@ -166,23 +167,7 @@ def test_model_choice_never_downloads(tmp_path, frontal_photo):
         PoseExtractor(str(bogus))
     with pytest.raises(PosenetError, match=r"medium: unknown pose model"):
         PoseExtractor("medium")
-    assert extract_photo(frontal_photo, model="full").keypoints is not None
-
-
-def make_video(path, photos, frames_each: int, fps: float = 10.0, size=(480, 640)) -> None:
-    """A test video assembled from real photos, each letterboxed and held for frames_each frames."""
-    h, w = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for photo in photos:
-        rgb = load_image(photo)
-        scale = min(w / rgb.shape[1], h / rgb.shape[0])
-        small = cv2.resize(rgb, (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale)))
-        frame = np.zeros((h, w, 3), np.uint8)
-        y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
-        frame[y : y + small.shape[0], x : x + small.shape[1]] = small
-        for _ in range(frames_each):
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
+    assert extract_photo(frontal_photo)[0].keypoints.shape == (33, 4)
 
 
 def test_video_from_real_photos_gives_poses_per_frame(yoga8, tmp_path):

@@ -127,7 +127,8 @@ def test_ids_never_swap_when_one_person_passes_in_front_of_another(halves):
 
 
 def test_photos_side_by_side_one_label_each(yoga8, tmp_path, capsys):
-    from posenet_cls.infer.people import classify_people, people_in_photo
+    from posenet_cls.infer.photos import classify_people
+    from posenet_cls.pose.people import make_tracker
     from posenet_cls.infer.photos import load_model
     from posenet_cls.io.images import load_image
     from posenet_cls.pose.blazepose.pipeline import OnnxPoseExtractor
@@ -146,7 +147,7 @@ def test_photos_side_by_side_one_label_each(yoga8, tmp_path, capsys):
             images = [cv2.resize(im, (int(im.shape[1] * height / im.shape[0]), height)) for im in images]
             pair = np.ascontiguousarray(np.hstack(images))
             cv2.imwrite(str(folder / f"pair{n:02d}.png"), cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
-            people = classify_people(people_in_photo(pair, extractor, 2), runtime)
+            people = classify_people(make_tracker(extractor, 2).photo(pair), runtime)
             if len(people) != 2:
                 continue
             found += 1
@@ -166,7 +167,7 @@ def test_photos_side_by_side_one_label_each(yoga8, tmp_path, capsys):
 def test_bad_max_people_is_one_line(side_by_side, capsys):
     assert main(["predict", str(side_by_side), "--max-people", "0", "--no-show"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--max-people must be a whole number >= 1" in err[0]
+    assert len(err) == 1 and "max_people must be a whole number >= 1, got 0" in err[0]
 
 
 def test_extract_max_people_table_and_video_lines(halves, side_by_side, tmp_path, capsys):
@@ -195,4 +196,4 @@ def test_extract_max_people_table_and_video_lines(halves, side_by_side, tmp_path
     (tmp_path / "tree" / "One" / "clip.mp4").symlink_to(side_by_side)  # a video in a tree: photos only
     assert main(["extract", str(tmp_path / "tree"), "-o", str(tmp_path / "v.csv"), "--max-people", "2"]) == 1
     err = capsys.readouterr().err
-    assert "One/clip.mp4: --max-people 2 extracts photos only" in err and not (tmp_path / "v.csv").exists()
+    assert "One/clip.mp4: several people per file (max_people 2) is for photos" in err and not (tmp_path / "v.csv").exists()

@@ -12,7 +12,8 @@ import pytest
 from posenet_cls.cli import main
 from posenet_cls.config import PROJECT_ROOT
 from posenet_cls.io.images import load_image
-from posenet_cls.infer.photos import DEFAULT_MODEL, PhotoResult, find_photos, label_text
+from posenet_cls.infer.photos import DEFAULT_MODEL, PersonResult, find_photos, label_text
+from posenet_cls.runtime import LOW_CONFIDENCE, NOVEL
 
 SPLIT = PROJECT_ROOT / "checkpoints" / "pose_mlp.split.json"
 
@@ -133,8 +134,12 @@ def test_find_photos_walks_class_folders(yoga8):
 
 
 def test_label_text():
-    assert label_text(PhotoResult("p", "pose", "Triangle", 0.971, "Triangle")) == "Triangle 0.97"
-    assert label_text(PhotoResult("p", "pose", "unknown", 0.41, "Triangle")) == "unknown (Triangle 0.41)"
+    def person(label: str, confidence: float, reason: str | None = None) -> PersonResult:
+        return PersonResult(0, (0, 0, 1, 1), label, confidence, "Triangle", {}, None, reason, None, np.zeros((33, 4)))
+
+    assert label_text(person("Triangle", 0.971)) == "Triangle 0.97"
+    assert label_text(person("unknown", 0.41, LOW_CONFIDENCE)) == "unknown (Triangle 0.41)"
+    assert label_text(person("unknown", 0.93, NOVEL)) == "unknown (unlike Triangle)"
 
 
 def test_default_model_is_the_shipped_file():

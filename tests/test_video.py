@@ -10,14 +10,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from clips import make_video
 
 from posenet_cls.cli import main
 from posenet_cls.config import PROJECT_ROOT
 from posenet_cls.errors import PosenetError
 from posenet_cls.infer.photos import load_model
 from posenet_cls.coaching.hints import short_text
-from posenet_cls.infer.stream import NO_PERSON, StreamConfig, VideoSession, overlay_lines, predict_video
-from tests.test_extract import make_video
+from posenet_cls.infer.stream import NO_PERSON, StreamConfig, PersonSession, overlay_lines, predict_video
 
 FPS = 10.0
 HOLD = 15  # frames each photo is held: 1.5 s
@@ -40,7 +40,7 @@ def unseen(yoga8, runtime) -> dict[str, Path]:
         label = row["label"]
         if label in chosen or label not in ("Downward_dog", "Triangle", "UtkataKonasana", "Vrukshasana"):
             continue
-        kp = extract_photo(yoga8 / row["source"]).keypoints
+        kp = extract_photo(yoga8 / row["source"])[0].keypoints
         if kp is not None and runtime.classify(kp).label == label and runtime.classify(kp).confidence > 0.9:
             chosen[label] = yoga8 / row["source"]
     assert len(chosen) == 4
@@ -93,7 +93,7 @@ def test_frames_without_a_person_are_reported(unseen, tmp_path, runtime):
     cv2.imwrite(str(blank), np.full((480, 640, 3), 90, np.uint8))
     make_video(video, [unseen["Triangle"], blank, unseen["Triangle"]], frames_each=HOLD, fps=FPS)
     stream = predict_video(video, runtime, StreamConfig(window_s=WINDOW))
-    results = list(stream)
+    results = [f.result for f in stream]
     gap = results[HOLD + 2 : 2 * HOLD]
     assert all(not r.pose and r.label == NO_PERSON and r.probabilities is None for r in gap)
     labels = [s["label"] for s in stream.session.summary()["segments"]]
@@ -126,13 +126,13 @@ def test_video_errors_are_one_line(argv, message, tmp_path, videos, capsys):
 
 def test_session_rejects_a_pair_of_one_class(runtime):
     with pytest.raises(PosenetError, match="two different classes"):
-        VideoSession(runtime, StreamConfig(rep_classes=("Triangle", "Triangle")))
+        PersonSession(runtime, StreamConfig(rep_classes=("Triangle", "Triangle")))
 
 
 def test_live_window_is_skipped_without_a_display(videos, runtime, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    results = list(predict_video(videos / "plank_hold.mp4", runtime, show=True))
+    results = [f.result for f in predict_video(videos / "plank_hold.mp4", runtime, show=True)]
     assert len(results) == 90 and sum(r.pose for r in results) >= 85
 
 
@@ -161,7 +161,7 @@ def test_frames_carry_novelty_and_the_form_hints_of_their_class(runtime, yoga8_t
     from posenet_cls.coaching.hints import bend_joint, class_hints
 
     assert runtime.novelty_threshold is not None and runtime.metadata.get("angle_profile")
-    session = VideoSession(runtime, StreamConfig(window_s=0.0))
+    session = PersonSession(runtime, StreamConfig(window_s=0.0))
     for pose in yoga8_table.keypoints:
         pred = runtime.classify(pose)
         if pred.label != "unknown" and pred.confidence > 0.9:
@@ -177,8 +177,3 @@ def test_frames_carry_novelty_and_the_form_hints_of_their_class(runtime, yoga8_t
     assert short_text(result.hints[0]) in overlay_lines(result) and result.hints[0]["text"].startswith(short_text(result.hints[0]))
     unknown = session.update(1, 0.1, np.random.default_rng(0).uniform(0.2, 0.8, (33, 4)).astype(np.float32))
     assert unknown.label == "unknown" and unknown.hints == []
-
-
-def test_predict_video_refuses_an_unknown_setting(runtime, videos):
-    with pytest.raises(PosenetError, match="predict_video: unknown setting 'windw_s'"):
-        predict_video(videos / "plank_hold.mp4", runtime, windw_s=0.5)

@@ -36,7 +36,7 @@ def mediapipe_photos(tasks: list[tuple[str, str, str]], workers: int, keep: list
     from posenet_cls.pose.workers import run_extraction
 
     start = time.perf_counter()
-    files, found = consume(kept(run_extraction(tasks, "full", workers), keep), None, lambda r: r.status == Status.POSE)
+    files, found = consume(kept(run_extraction(tasks, workers=workers), keep), None, lambda r: r.status == Status.POSE)
     return time.perf_counter() - start, files, found
 
 
@@ -100,7 +100,7 @@ def people_loop(video: Path, max_people: int, two: bool, max_frames: int | None,
     mirror image (two people), tracked with ``--max-people``'s tracker (or the one-person tracker for 1)."""
     from posenet_cls.io.video import VideoReader
     from posenet_cls.pose.extract import PoseOptions, make_extractor
-    from posenet_cls.pose.people import PeopleTracker, TrackerConfig
+    from posenet_cls.pose.people import make_tracker
 
     with VideoReader(video) as reader:
         frames = [np.ascontiguousarray(np.hstack([rgb, rgb[:, ::-1] if two else np.zeros_like(rgb)]))
@@ -108,11 +108,7 @@ def people_loop(video: Path, max_people: int, two: bool, max_frames: int | None,
     extractor = make_extractor(PoseOptions("onnx", tracking=True, model_dir=None if model_dir is None else str(model_dir)))
     found = 0
     with extractor:
-        if max_people == 1:
-            def track(rgb, t):
-                return [] if extractor.frame(rgb, t) is None else [1]
-        else:
-            track = PeopleTracker(extractor, TrackerConfig(max_people=max_people)).frame
+        track = make_tracker(extractor, max_people).frame
         start = time.perf_counter()
         for i, rgb in enumerate(frames):
             found += len(track(rgb, i / 30.0))

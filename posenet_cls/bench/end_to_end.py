@@ -17,13 +17,14 @@ from posenet_cls.pose.outcomes import Status
 def our_video_loop(video: Path, runtime, annotate: bool, max_frames: int | None = None,
                    backend: str = "mediapipe") -> tuple[float, int, int]:
     """Seconds, frames and poses for ``predict_video``: decode, track, classify, smooth (and draw, encode H.264)."""
-    from posenet_cls.infer.stream import predict_video
+    from posenet_cls.infer.stream import StreamConfig, predict_video
+    from posenet_cls.pose.extract import PoseOptions
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "annotated.mp4" if annotate else None
         start = time.perf_counter()
-        frames, found = consume(predict_video(video, runtime, out_video=out, show=False, backend=backend), max_frames,
-                                 lambda r: r.pose)
+        stream = predict_video(video, runtime, StreamConfig(), PoseOptions(backend=backend), out_video=out, show=False)
+        frames, found = consume(stream, max_frames, lambda f: f.result.pose)
         return time.perf_counter() - start, frames, found
 
 

@@ -38,7 +38,7 @@ SPREAD_PERCENTILE = 10.0  # the window's spread runs from this percentile of the
 
 @dataclass(frozen=True)
 class AutoConfig:
-    """Settings of the automatic counter; the defaults were chosen on RepCount's shared half (see README)."""
+    """Settings of the automatic counter; the defaults were chosen on RepCount's shared half (see docs/reps.md)."""
 
     window_s: float = 6.0  # recent movement the principal component is found in
     warmup_s: float = 1.0  # no signal before this much of the track has been seen

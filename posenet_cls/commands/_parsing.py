@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from posenet_cls.errors import PosenetError
-from posenet_cls.pose.extract import BACKENDS
+from posenet_cls.pose.extract import BACKENDS, PoseOptions
 
 
 def add_command(sub, name: str, help: str, examples: str) -> argparse.ArgumentParser:
@@ -36,11 +35,12 @@ def add_max_people_argument(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"up to N people per photo or frame (default 1; N > 1 runs BlazePose on onnxruntime); {what}")
 
 
-def use_max_people(args) -> None:
-    """Refuse a bad --max-people; with N > 1 switch to the onnx backend, saying so once on stderr."""
-    if not isinstance(args.max_people, int) or args.max_people < 1:
-        raise PosenetError(f"--max-people must be a whole number >= 1, got {args.max_people}")
-    if args.max_people > 1 and args.backend != "onnx":
+def pose_options(args, **extra) -> PoseOptions:
+    """The pose options of a verb's arguments (``extra``: fields the verb sets itself); when several people
+    moved BlazePose to onnxruntime (:class:`PoseOptions` decides), say so once on stderr."""
+    options = PoseOptions(backend=args.backend, model=args.pose_model, device=args.device, batch=args.batch,
+                          max_people=args.max_people, **extra)
+    if options.backend != args.backend:
         print(f"--max-people {args.max_people}: several people need BlazePose on onnxruntime; using --backend onnx",
               file=sys.stderr)
-        args.backend = "onnx"
+    return options

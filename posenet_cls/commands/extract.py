@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from posenet_cls.commands._parsing import add_backend_arguments, add_command, add_max_people_argument, use_max_people
+from posenet_cls.commands._parsing import add_backend_arguments, add_command, add_max_people_argument, pose_options
 from posenet_cls.pose.outcomes import Status
 from posenet_cls.io.files import atomic_path, write_text_atomic
 from posenet_cls.errors import PosenetError
@@ -63,26 +63,24 @@ def run(args) -> int:
         raise PosenetError("give either a SOURCE path or --webcam N")
     if args.max_people > 1 and args.engine == "ray":
         raise PosenetError("--max-people N > 1 runs with --engine local only")
-    use_max_people(args)
+    options = pose_options(args, min_confidence=args.min_confidence)
     if args.engine == "ray":
         return _ray(args)
     if args.address or args.num_gpus_per_worker:
         raise PosenetError("--address and --num-gpus-per-worker need --engine ray")
     if args.webcam is not None:
-        return _people_video(args.webcam, args) if args.max_people > 1 else _video(args.webcam, args)
+        return _video(args.webcam, args, options)
     source = Path(args.source)
     if source.is_dir():
-        return _folder(source, args)
+        return _folder(source, args, options)
     if not source.exists():
         raise PosenetError(f"{source}: no such file or folder")
     from posenet_cls.io.video import is_video
 
-    if is_video(source):
-        return _people_video(source, args) if args.max_people > 1 else _video(source, args)
-    return _people_photo(source, args) if args.max_people > 1 else _photo(source, args)
+    return _video(source, args, options) if is_video(source) else _photo(source, args, options)
 
 
-def _folder(source: Path, args) -> int:
+def _folder(source: Path, args, options) -> int:
     from tqdm import tqdm
 
     from posenet_cls.data.dataset import build_dataset
@@ -90,12 +88,9 @@ def _folder(source: Path, args) -> int:
     out = Path(args.out or "poses.csv")
 
     def progress(results, total, resumed):
-        bar = tqdm(results, total=total, initial=resumed, unit="photo", desc="extract", disable=None)
-        for r in bar:
-            yield r
+        yield from tqdm(results, total=total, initial=resumed, unit="photo", desc="extract", disable=None)
 
-    report = build_dataset(source, out, model=args.pose_model, workers=args.workers or os.cpu_count(), progress=progress,
-                           backend=args.backend, batch=args.batch, device=args.device, max_people=args.max_people)
+    report = build_dataset(source, out, options, workers=args.workers or os.cpu_count(), progress=progress)
     return _print_report(report, out, args)
 
 
@@ -141,124 +136,72 @@ def pose_json(keypoints) -> list[list[float]] | None:
     return None if keypoints is None else [[round(float(v), 6) for v in row] for row in keypoints]
 
 
-def _photo(source: Path, args) -> int:
+def _person_json(person, key: str) -> dict:
+    return {key: person.id, "box": [round(v, 4) for v in person.box], "keypoints": pose_json(person.keypoints)}
+
+
+def _photo(source: Path, args, options) -> int:
+    """One photo: its pose (one person) or its people, the largest first (several)."""
     from posenet_cls.pose.extract import extract_photo
     from posenet_cls.schema import LANDMARK_NAMES
 
-    found = extract_photo(source, model=args.pose_model, backend=args.backend, device=args.device)
-    record = {"source": str(source), "pose": found.keypoints is not None, "attempt": found.attempt or None,
-              "landmarks": list(LANDMARK_NAMES), "keypoints": pose_json(found.keypoints)}
+    people = extract_photo(source, options)
+    if options.several:
+        record = {"source": str(source), "pose": bool(people), "landmarks": list(LANDMARK_NAMES),
+                  "people": [_person_json(p, "person") for p in people]}
+        text = f"{source}: {len(people)} people found"
+    else:
+        person = people[0] if people else None
+        record = {"source": str(source), "pose": person is not None, "attempt": person.attempt if person else None,
+                  "landmarks": list(LANDMARK_NAMES), "keypoints": pose_json(person.keypoints if person else None)}
+        text = f"{source}: no person found" if person is None else f"{source}: pose found (attempt: {person.attempt}), 33 landmarks"
     if args.out:
         write_text_atomic(args.out, json.dumps(record) + "\n")
     if args.json:
         print(json.dumps(record))
-    elif found.keypoints is None:
-        print(f"{source}: no person found")
     else:
-        print(f"{source}: pose found (attempt: {found.attempt}), 33 landmarks" + (f" -> {args.out}" if args.out else ""))
+        print(text + (f" -> {args.out}" if args.out and people else ""))
     return 0
 
 
-def _video(source, args) -> int:
+def _frame_json(f, several: bool) -> dict:
+    """One frame's JSON line: its pose (one person) or its people with tracking IDs (several)."""
+    head = {"frame": f.frame, "timestamp_s": round(f.timestamp_s, 4)}
+    if several:
+        return {**head, "people": [_person_json(p, "id") for p in f.people]}
+    return {**head, "pose": bool(f.people), "keypoints": pose_json(f.people[0].keypoints if f.people else None)}
+
+
+def _video(source, args, options) -> int:
+    """A video or webcam: one JSON line per frame, written (atomically) only for a complete run."""
     from tqdm import tqdm
 
-    from posenet_cls.io.video import VideoReader
-    from posenet_cls.pose.extract import extract_video
+    from posenet_cls.pose.extract import TrackedVideo
 
-    total = None
-    if not isinstance(source, int):
-        with VideoReader(source) as video:
-            total = video.frame_count
-    frames = found = 0
-    with contextlib.ExitStack() as stack:  # the output appears (atomically) only for a complete run
+    frames = seen = 0
+    ids: set[int] = set()
+    with contextlib.ExitStack() as stack:
         out = open(stack.enter_context(atomic_path(args.out)), "w", encoding="utf-8") if args.out else None
         if out is not None:
             stack.enter_context(out)
-        bar = tqdm(extract_video(source, model=args.pose_model, min_confidence=args.min_confidence,
-                                 backend=args.backend, device=args.device),
-                   total=total, unit="frame", desc="extract", disable=True if args.json else None)
+        video = stack.enter_context(TrackedVideo(source, options))
+        bar = tqdm(video, total=video.frame_count, unit="frame", desc="extract", disable=True if args.json else None)
         try:
-            for fp in bar:
-                line = json.dumps({"frame": fp.frame, "timestamp_s": round(fp.timestamp_s, 4),
-                                   "pose": fp.keypoints is not None, "keypoints": pose_json(fp.keypoints)})
+            for f in bar:
+                line = json.dumps(_frame_json(f, options.several))
                 frames += 1
-                found += fp.keypoints is not None
-                _emit(line, out, args.json)
+                seen += bool(f.people)
+                ids.update(p.id for p in f.people)
+                if out:
+                    out.write(line + "\n")
+                if args.json:
+                    print(line, flush=True)
         except KeyboardInterrupt:
             if not isinstance(source, int):
                 raise  # a file stopped half-way is not a result; a webcam stops this way
     if not args.json:
         name = f"webcam {source}" if isinstance(source, int) else str(source)
-        print(f"{name}: person in {found}/{frames} frames" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
-    return 0
-
-
-def _emit(line: str, out, to_stdout: bool) -> None:
-    """One JSON line to the output file (if any) and to stdout with --json."""
-    if out:
-        out.write(line + "\n")
-    if to_stdout:
-        print(line, flush=True)
-
-
-def _person_json(person, key: str) -> dict:
-    return {key: person.id, "box": [round(v, 4) for v in person.box], "keypoints": pose_json(person.keypoints)}
-
-
-def _people_photo(source: Path, args) -> int:
-    """A photo with several people: one entry per person, the largest first."""
-    from posenet_cls.io.images import load_image
-    from posenet_cls.pose.extract import PoseOptions, make_extractor
-    from posenet_cls.pose.people import people_in_photo
-    from posenet_cls.schema import LANDMARK_NAMES
-
-    rgb = load_image(source)
-    with make_extractor(PoseOptions("onnx", args.pose_model, args.min_confidence, device=args.device)) as extractor:
-        people = people_in_photo(rgb, extractor, args.max_people)
-    record = {"source": str(source), "pose": bool(people), "landmarks": list(LANDMARK_NAMES),
-              "people": [_person_json(p, "person") for p in people]}
-    if args.out:
-        write_text_atomic(args.out, json.dumps(record) + "\n")
-    if args.json:
-        print(json.dumps(record))
-    else:
-        print(f"{source}: {len(people)} people found" + (f" -> {args.out}" if args.out else ""))
-    return 0
-
-
-def _people_video(source, args) -> int:
-    """A video or webcam with several people: one JSON line per frame with each person's ID, box and pose."""
-    from tqdm import tqdm
-
-    from posenet_cls.io.video import VideoReader
-    from posenet_cls.pose.extract import PoseOptions, make_extractor
-    from posenet_cls.pose.people import PeopleTracker, TrackerConfig
-
-    options = PoseOptions("onnx", args.pose_model, args.min_confidence, tracking=True, device=args.device)
-    frames = seen = 0
-    ids: set[int] = set()
-    with contextlib.ExitStack() as stack:  # the output appears (atomically) only for a complete run
-        out = open(stack.enter_context(atomic_path(args.out)), "w", encoding="utf-8") if args.out else None
-        if out is not None:
-            stack.enter_context(out)
-        video = stack.enter_context(VideoReader(source))
-        tracker = PeopleTracker(stack.enter_context(make_extractor(options)), TrackerConfig(max_people=args.max_people))
-        bar = tqdm(video, total=None if isinstance(source, int) else video.frame_count, unit="frame", desc="extract",
-                   disable=True if args.json else None)
-        try:
-            for index, t, rgb in bar:
-                people = tracker.frame(rgb, t)
-                line = json.dumps({"frame": index, "timestamp_s": round(t, 4),
-                                   "people": [_person_json(p, "id") for p in people]})
-                frames += 1
-                seen += bool(people)
-                ids.update(p.id for p in people)
-                _emit(line, out, args.json)
-        except KeyboardInterrupt:
-            if not isinstance(source, int):
-                raise
-    if not args.json:
-        name = f"webcam {source}" if isinstance(source, int) else str(source)
-        print(f"{name}: {len(ids)} people (IDs), someone in {seen}/{frames} frames" + (f" -> {args.out}" if args.out else ""),
-              file=sys.stderr)
+        found = f"{len(ids)} people (IDs), someone in {seen}/{frames} frames" if options.several else \
+            f"person in {seen}/{frames} frames"
+        print(f"{name}: {found}" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
     return 0

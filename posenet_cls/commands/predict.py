@@ -7,7 +7,7 @@ import json
 import sys
 from collections import Counter
 
-from posenet_cls.commands._parsing import add_backend_arguments, add_command, add_max_people_argument, use_max_people
+from posenet_cls.commands._parsing import add_backend_arguments, add_command, add_max_people_argument, pose_options
 from posenet_cls.pose.outcomes import Status
 from posenet_cls.errors import PosenetError
 
@@ -93,7 +93,7 @@ def _exercise_options(args):
 
 def run(args) -> int:
     from posenet_cls.io.video import is_video
-    from posenet_cls.infer.photos import load_model, predict_photos
+    from posenet_cls.infer.photos import load_model
 
     args.exercise_spec = _exercise_options(args)
     if args.list_exercises:
@@ -102,34 +102,50 @@ def run(args) -> int:
         raise PosenetError("give either a SOURCE (photo, folder or video) or --webcam N")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise PosenetError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    use_max_people(args)
+    options = pose_options(args)
     runtime = load_model(args.model)
     if args.webcam is not None or is_video(args.source):
-        return _people_video(args, runtime) if args.max_people > 1 else _video(args, runtime)
+        return _video(args, runtime, options)
     used = [o for o, v in (("--exercise", args.exercise), ("--hold", args.hold), ("--mirror", args.mirror)) if v]
     if used:
         raise PosenetError(f"{used[0]} is for videos and webcams; {args.source} is not a video")
+    return _photos(args, runtime, options)
+
+
+def _photo_line(r) -> str:
+    """The text line of one photo: its label (one person) or each person's (several)."""
+    if r.status == Status.NO_POSE:
+        return f"{r.source}: no person found"
+    if r.status != Status.POSE:
+        return f"{r.source}: skipped, {r.reason}"
+    if r.several:
+        return f"{r.source}: " + "; ".join(f"#{p.person} {p.label} {p.confidence:.2f}" for p in r.people)
+    extra = f" (best {r.best})" if r.label != r.best else ""
+    hint = f"; {r.hints[0]['text']}" if r.hints else ""
+    return f"{r.source}: {r.label} {r.confidence:.2f}{extra}{hint}"
+
+
+def _photos(args, runtime, options) -> int:
+    """Photos: one line (or JSON object) per file, a summary on stderr."""
+    from posenet_cls.infer.photos import predict_photos
+
     out_dir = None if args.no_annotate else args.out_dir
-    if args.max_people > 1:
-        return _people_photos(args, runtime, out_dir)
     counts: Counter[str] = Counter()
-    for r in predict_photos(args.source, runtime, args.threshold, out_dir, args.pose_model, args.workers,
-                            args.backend, args.batch, args.device):
-        counts[r.status if r.status != Status.POSE else ("unknown" if r.label == "unknown" else "classified")] += 1
-        if args.json:
-            print(json.dumps(r.to_json()), flush=True)
-        elif r.status == "pose":
-            extra = f" (best {r.best})" if r.label != r.best else ""
-            hint = f"; {r.hints[0]['text']}" if r.hints else ""
-            print(f"{r.source}: {r.label} {r.confidence:.2f}{extra}{hint}", flush=True)
-        elif r.status == "no_pose":
-            print(f"{r.source}: no person found", flush=True)
-        else:
-            print(f"{r.source}: skipped, {r.reason}", flush=True)
+    people = 0
+    for r in predict_photos(args.source, runtime, args.threshold, out_dir, options, args.workers):
+        labels = [p.label for p in r.people]
+        counts[r.status if r.status != Status.POSE else
+               ("unknown" if all(label == "unknown" for label in labels) else "classified")] += 1
+        people += len(r.people)
+        print(json.dumps(r.to_json()) if args.json else _photo_line(r), flush=True)
     total = sum(counts.values())
-    summary = (f"{total} file(s): {counts['classified']} classified, {counts['unknown']} unknown, "
-               f"{counts['no_pose']} without a person, {counts['unreadable']} unreadable")
-    if out_dir is not None and counts["classified"] + counts["unknown"]:
+    if options.several:
+        summary = (f"{total} file(s), {people} people: {counts['classified']} with a class, {counts['unknown']} all "
+                   f"unknown, {counts['no_pose']} without a person, {counts['unreadable']} unreadable")
+    else:
+        summary = (f"{total} file(s): {counts['classified']} classified, {counts['unknown']} unknown, "
+                   f"{counts['no_pose']} without a person, {counts['unreadable']} unreadable")
+    if out_dir is not None and people:
         summary += f"; annotated copies in {out_dir}/"
     print(summary, file=sys.stderr)
     if counts[Status.UNREADABLE] == total:
@@ -137,11 +153,13 @@ def run(args) -> int:
     return 0
 
 
-def _stream_setup(args):
-    """(source, annotated video path or None, frame count or None, StreamConfig) of a video or webcam run."""
+def _video(args, runtime, options) -> int:
+    """A video or webcam: a progress bar (or JSON lines, summary last), then the summary as text."""
     from pathlib import Path
 
-    from posenet_cls.infer.stream import StreamConfig
+    from tqdm import tqdm
+
+    from posenet_cls.infer.stream import StreamConfig, predict_video
     from posenet_cls.io.video import VideoReader
 
     source = args.webcam if args.webcam is not None else Path(args.source)
@@ -153,20 +171,14 @@ def _stream_setup(args):
             total = video.frame_count
     config = StreamConfig(args.window, args.threshold, tuple(args.reps) if args.reps else None, args.exercise_spec,
                           args.hold, args.mirror)
-    return source, out_video, total, config
-
-
-def _consume(stream, args, source, out_video, total, postfix) -> dict:
-    """Run a stream to its end under a progress bar (or print its JSON lines); returns the summary, printed with --json."""
-    from tqdm import tqdm
-
+    stream = predict_video(source, runtime, config, options, out_video, args.show)
     bar = tqdm(stream, total=total, unit="frame", desc="predict", disable=True if args.json else None)
     try:
-        for result in bar:
+        for frame in bar:
             if args.json:
-                print(json.dumps(result.to_json()), flush=True)
+                print(json.dumps(frame.to_json()), flush=True)
             else:
-                bar.set_postfix_str(postfix(result))
+                bar.set_postfix_str(_progress_text(frame))
     except KeyboardInterrupt:
         if not isinstance(source, int):
             raise  # a webcam stops with Ctrl-C; the summary still follows
@@ -177,26 +189,27 @@ def _consume(stream, args, source, out_video, total, postfix) -> dict:
         summary["annotated"] = str(out_video)
     if args.json:
         print(json.dumps(summary), flush=True)
-    return summary
-
-
-def _video(args, runtime) -> int:
-    from posenet_cls.infer.stream import predict_video
-    from posenet_cls.pose.extract import PoseOptions
-
-    source, out_video, total, config = _stream_setup(args)
-    stream = predict_video(source, runtime, config, pose=PoseOptions(args.backend, args.pose_model, device=args.device),
-                           out_video=out_video, show=args.show)
-    summary = _consume(stream, args, source, out_video, total, lambda r: (
-        r.label + (f", reps {r.reps}" if r.reps is not None else "")
-        + (f", hold {r.hold_s:.1f}s" if r.hold_s is not None else "")))
-    if args.json:
         return 0
-    print(f"{summary['frames']} frames, a person in {summary['frames_with_pose']}")
-    _print_session(summary)
+    if options.several:
+        print(f"{summary['frames']} frames, {len(summary['people'])} people")
+        for person in summary["people"]:
+            print(f"person #{person['id']}: frames {person['first_frame']}-{person['last_frame']}, seen in {person['frames']}")
+            _print_session(person, "  ")
+    else:
+        print(f"{summary['frames']} frames, a person in {summary['frames_with_pose']}")
+        _print_session(summary)
     if "annotated" in summary:
         print(f"annotated video: {summary['annotated']}")
     return 0
+
+
+def _progress_text(frame) -> str:
+    """The progress bar's note: the one person's label, reps and hold, or each person's label and reps."""
+    if frame.several:
+        return ", ".join(f"#{p.id} {r.label}" + (f" {r.reps}" if r.reps is not None else "")
+                         for p, r in frame.people) or "no person"
+    r = frame.result
+    return r.label + (f", reps {r.reps}" if r.reps is not None else "") + (f", hold {r.hold_s:.1f}s" if r.hold_s is not None else "")
 
 
 def _print_session(summary: dict, indent: str = "") -> None:
@@ -216,56 +229,3 @@ def _print_session(summary: dict, indent: str = "") -> None:
         holds, target = summary["holds"], summary["hold_target"]
         print(f"{indent}{target} held: longest {holds['longest_hold_s']:.2f}s, total {holds['total_hold_s']:.2f}s "
               f"in {len(holds['holds'])} hold(s)")
-
-
-def _photo_counts(status: str, labels: list[str]) -> str:
-    return status if status != Status.POSE else ("unknown" if all(label == "unknown" for label in labels) else "classified")
-
-
-def _people_photos(args, runtime, out_dir) -> int:
-    """Photos with several people: one line (or JSON object) per photo, one entry per person."""
-    from posenet_cls.infer.people import predict_people_photos
-    from posenet_cls.pose.extract import PoseOptions
-
-    counts: Counter[str] = Counter()
-    people = 0
-    pose = PoseOptions(args.backend, args.pose_model, device=args.device, batch=args.batch)
-    for r in predict_people_photos(args.source, runtime, args.max_people, args.threshold, out_dir, pose):
-        counts[_photo_counts(r.status, [p.label for p in r.people])] += 1
-        people += len(r.people)
-        if args.json:
-            print(json.dumps(r.to_json()), flush=True)
-        elif r.status == Status.POSE:
-            print(f"{r.source}: " + "; ".join(f"#{p.person} {p.label} {p.confidence:.2f}" for p in r.people), flush=True)
-        elif r.status == Status.NO_POSE:
-            print(f"{r.source}: no person found", flush=True)
-        else:
-            print(f"{r.source}: skipped, {r.reason}", flush=True)
-    total = sum(counts.values())
-    print(f"{total} file(s), {people} people: {counts['classified']} with a class, {counts['unknown']} all unknown, "
-          f"{counts['no_pose']} without a person, {counts['unreadable']} unreadable"
-          + (f"; annotated copies in {out_dir}/" if out_dir is not None and people else ""), file=sys.stderr)
-    if counts[Status.UNREADABLE] == total:
-        raise PosenetError(f"{args.source}: none of the {total} file(s) could be read as a photo")
-    return 0
-
-
-def _people_video(args, runtime) -> int:
-    """A video or webcam with several people: JSON lines with a people list, a summary per ID."""
-    from posenet_cls.infer.people import PeopleStream
-    from posenet_cls.pose.extract import PoseOptions
-
-    source, out_video, total, config = _stream_setup(args)
-    stream = PeopleStream(source, runtime, args.max_people, config,
-                          PoseOptions(args.backend, args.pose_model, device=args.device), out_video, args.show)
-    summary = _consume(stream, args, source, out_video, total, lambda r: ", ".join(
-        f"#{p.id} {x.label}" + (f" {x.reps}" if x.reps is not None else "") for p, x in r.people) or "no person")
-    if args.json:
-        return 0
-    print(f"{summary['frames']} frames, {len(summary['people'])} people")
-    for person in summary["people"]:
-        print(f"person #{person['id']}: frames {person['first_frame']}-{person['last_frame']}, seen in {person['frames']}")
-        _print_session(person, "  ")
-    if "annotated" in summary:
-        print(f"annotated video: {summary['annotated']}")
-    return 0

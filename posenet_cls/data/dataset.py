@@ -27,6 +27,7 @@ from posenet_cls.pose.workers import extract_tasks
 from posenet_cls.io.files import atomic_path, list_files, write_text_atomic
 from posenet_cls.errors import PosenetError
 from posenet_cls.io.video import is_video
+from posenet_cls.pose.extract import PoseOptions
 
 
 @dataclass
@@ -100,41 +101,34 @@ class Journal:
 def build_dataset(
     data_dir: str | Path,
     out: str | Path,
-    model: str = "full",
+    options: PoseOptions = PoseOptions(),
     workers: int | None = None,
     progress: Callable[[Iterable[FileResult], int, int], Iterable[FileResult]] | None = None,
-    backend: str = "mediapipe",
-    batch: int = 16,
-    device: str = "auto",
     factory: Callable[[], object] | None = None,
-    max_people: int = 1,
 ) -> ExtractReport:
     """Extract every photo and video frame under ``data_dir/<label>/`` into the table ``out`` and its report; resumable.
 
-    ``backend`` ``onnx`` runs BlazePose full on onnxruntime (:mod:`posenet_cls.pose.blazepose`), ``batch``
-    photos per network call on ``device``, decoding in ``workers`` threads. ``mediapipe`` runs in
-    ``workers`` processes (at least one, so a file that crashes BlazePose cannot stop the run), each
-    with the extractor ``factory`` builds (default: :class:`pose.extract.PoseOptions` of ``model``).
-    ``progress`` wraps the files' results (a video's frames are not counted). ``max_people`` > 1 finds up to
-    that many people per photo (BlazePose on onnxruntime, photos only): one row each, with a ``person`` column.
+    BlazePose runs as ``options`` say (:func:`pose.workers.extract_tasks`): ``mediapipe`` in ``workers``
+    processes (at least one, so a file that crashes BlazePose cannot stop the run), each with the extractor
+    ``factory`` builds (default: ``options``); ``onnx`` batched on ``options.device``, decoding in ``workers``
+    threads. ``progress`` wraps the files' results (a video's frames are not counted). ``options.max_people``
+    > 1 finds up to that many people per photo (photos only): one row each, with a ``person`` column.
     """
     out = Path(out)
     check_table_path(out)
-    if max_people > 1:
-        backend = "onnx"  # MediaPipe's solution finds one person
-    extract_tasks([], model, 1, backend, factory=factory)  # refuse a bad backend before anything is written
+    extract_tasks([], options, factory=factory)  # refuse a bad backend before anything is written
     photos = list_photos(data_dir)
-    if max_people > 1:
+    if options.several:
         videos = [rel for rel, _ in photos if is_video(rel)]
         if videos:
-            raise PosenetError(f"{Path(data_dir) / videos[0]}: --max-people {max_people} extracts photos only; "
-                               "move the videos out or extract them one by one")
+            raise PosenetError(f"{Path(data_dir) / videos[0]}: several people per file (max_people "
+                               f"{options.max_people}) is for photos; move the videos out or extract them one by one")
     out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"data_dir": str(Path(data_dir).resolve()), "model": model}
-    if backend != "mediapipe":  # journals of earlier versions have no backend: they stay valid for MediaPipe
-        settings["backend"] = backend
-    if max_people > 1:
-        settings["max_people"] = max_people
+    settings = {"data_dir": str(Path(data_dir).resolve()), "model": options.model}
+    if options.backend != "mediapipe":  # journals of earlier versions have no backend: they stay valid for MediaPipe
+        settings["backend"] = options.backend
+    if options.several:
+        settings["max_people"] = options.max_people
     journal = Journal(out.with_name(out.name + ".partial"), settings)
     wanted = {rel for rel, _ in photos}
     loaded = journal.load()
@@ -159,21 +153,12 @@ def build_dataset(
                 else:
                     yield result
 
-        if tasks and max_people > 1:
-            from posenet_cls.pose.onnx_batch import extract_people
-            from posenet_cls.pose.extract import PoseOptions
-
-            results = extract_people(tasks, max_people, PoseOptions("onnx", model, device=device, batch=batch))
-        elif tasks:
-            results = files(with_videos(tasks, lambda jobs: extract_tasks(
-                jobs, model, workers, backend, batch, device, factory, processes=True)))
-        else:
-            results = iter(())
+        results = files(with_videos(tasks, lambda jobs: extract_tasks(jobs, options, workers, factory, processes=True)))
         if progress is not None:
             results = progress(results, len(photos), resumed)
         for result in results:
             record(result)
-    report = _finish(done, data_dir, out, resumed, max_people > 1)
+    report = _finish(done, data_dir, out, resumed, options.several)
     journal.path.unlink()
     return report
 

@@ -1,16 +1,17 @@
-"""Photos -> poses -> classes: the library behind ``posenet-cls predict`` (no printing here).
+"""Photos -> people -> classes: the library behind ``posenet-cls predict`` (no printing here).
 
 A photo or a folder (walked recursively, so a class-folder tree works too) is run through
-BlazePose (:mod:`posenet_cls.pose.extract`, with its retries) and an exported ONNX classifier
-(:class:`posenet_cls.runtime.PoseRuntime`). Every file gets one :class:`PhotoResult`: a class
-(or "unknown" under the threshold), "no_pose" or "unreadable"; nothing stops on a bad file.
+BlazePose (:func:`posenet_cls.pose.workers.extract_tasks`, with its retries; up to
+``max_people`` people each) and an exported ONNX classifier (:class:`posenet_cls.runtime.PoseRuntime`).
+Every file gets one :class:`PhotoResult`: each person's class (or "unknown"), "no_pose" or
+"unreadable"; nothing stops on a bad file. One person is the ``max_people=1`` case.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from posenet_cls.pose.outcomes import Status
 from posenet_cls.io.files import list_files
 from posenet_cls.errors import PosenetError
 from posenet_cls.coaching.hints import class_hints, short_text
+from posenet_cls.pose.extract import PoseOptions
+from posenet_cls.pose.people import Person, pose_box
 from posenet_cls.runtime import NOVEL, UNKNOWN, PoseRuntime
 from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
 
@@ -28,28 +31,63 @@ POOL_MIN_PHOTOS = 16  # below this, starting worker processes costs more than it
 
 
 @dataclass
+class PersonResult:
+    """One person in a photo: index (0 = the largest), box, class or "unknown", and the form hints of that class."""
+
+    person: int
+    box: tuple[float, float, float, float]
+    label: str
+    confidence: float
+    best: str
+    probabilities: dict[str, float]
+    novelty: float | None
+    unknown_reason: str | None
+    hints: list[dict] | None
+    keypoints: np.ndarray = field(repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {"person": self.person, "box": [round(v, 4) for v in self.box], "label": self.label,
+                "confidence": self.confidence, "best": self.best, "probabilities": self.probabilities,
+                "novelty": self.novelty, "unknown_reason": self.unknown_reason, "hints": self.hints}
+
+
+@dataclass
 class PhotoResult:
-    """One file's outcome: status 'pose' (with label, confidence, probabilities), 'no_pose' or 'unreadable'."""
+    """One file's outcome: status 'pose' (one :class:`PersonResult` per person), 'no_pose' or 'unreadable'.
+
+    The one person's fields (``label``, ``confidence``, ...) read the first, largest person; ``several``
+    (more than one person was asked for) shapes the JSON.
+    """
 
     source: str
     status: str
-    label: str | None = None
-    confidence: float | None = None
-    best: str | None = None
-    probabilities: dict[str, float] | None = None
-    novelty: float | None = None
-    unknown_reason: str | None = None
+    people: list[PersonResult] = field(default_factory=list)
     attempt: str = ""
     reason: str = ""
     annotated: str | None = None
-    hints: list[dict] | None = None
-    keypoints: np.ndarray | None = None
+    several: bool = False
+
+    def _first(self, name: str):
+        return getattr(self.people[0], name) if self.people else None
+
+    label = property(lambda self: self._first("label"))
+    confidence = property(lambda self: self._first("confidence"))
+    best = property(lambda self: self._first("best"))
+    probabilities = property(lambda self: self._first("probabilities"))
+    novelty = property(lambda self: self._first("novelty"))
+    unknown_reason = property(lambda self: self._first("unknown_reason"))
+    hints = property(lambda self: self._first("hints"))
+    keypoints = property(lambda self: self._first("keypoints"))
 
     def to_json(self) -> dict:
-        """JSON-safe fields (keypoints left out)."""
-        d = asdict(self)
-        d.pop("keypoints")
-        return d
+        """JSON-safe fields (keypoints left out): one person's flat, several people as a list."""
+        if self.several:
+            return {"source": self.source, "status": self.status, "people": [p.to_json() for p in self.people],
+                    "reason": self.reason, "annotated": self.annotated}
+        return {"source": self.source, "status": self.status, "label": self.label, "confidence": self.confidence,
+                "best": self.best, "probabilities": self.probabilities, "novelty": self.novelty,
+                "unknown_reason": self.unknown_reason, "attempt": self.attempt, "reason": self.reason,
+                "annotated": self.annotated, "hints": self.hints}
 
 
 def load_model(path: str | Path | None = None) -> PoseRuntime:
@@ -84,19 +122,17 @@ def predict_photos(
     runtime: PoseRuntime,
     threshold: float | None = None,
     out_dir: str | Path | None = None,
-    pose_model: str = "full",
+    pose: PoseOptions = PoseOptions(),
     workers: int | None = None,
-    backend: str = "mediapipe",
-    batch: int = 16,
-    device: str = "auto",
 ) -> Iterator[PhotoResult]:
     """One result per file under ``source``, in sorted order; annotated copies go to ``out_dir`` when given.
 
-    ``backend`` ``onnx``: BlazePose on onnxruntime, ``batch`` photos per call on ``device`` (``workers``
-    then counts decoding threads).
+    ``pose``: how BlazePose runs (backend, up to ``max_people`` people per photo; one person is tried with
+    :data:`posenet_cls.pose.common.PREDICT_ATTEMPTS` unless it names its attempts). ``workers``: pose
+    processes for MediaPipe, decoding threads for onnx (default: all cores for 16+ photos).
     """
-    from posenet_cls.pose.workers import extract_tasks
     from posenet_cls.pose.common import PREDICT_ATTEMPTS
+    from posenet_cls.pose.workers import extract_tasks
 
     root, names = find_photos(source)
     if workers is None:
@@ -107,34 +143,43 @@ def predict_photos(
     waiting: dict[int, PhotoResult] = {}
     nxt = 0
     # Results come in completion order; they are yielded in file order.
-    for found in extract_tasks(tasks, pose_model, workers, backend, batch, device, attempts=PREDICT_ATTEMPTS):
-        waiting[order[found.source]] = _classify(found, root, runtime, threshold, out_dir)
+    for found in extract_tasks(tasks, replace(pose, attempts=pose.attempts or PREDICT_ATTEMPTS), workers):
+        waiting[order[found.source]] = _classify(found, root, runtime, threshold, out_dir, pose.several)
         while nxt in waiting:
             yield waiting.pop(nxt)
             nxt += 1
 
 
-def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, out_dir) -> PhotoResult:
-    """Turn one extraction result into a prediction, writing its annotated copy."""
+def classify_people(people: list[Person], runtime: PoseRuntime, threshold: float | None = None) -> list[PersonResult]:
+    """Each person of a photo classified, with the form hints of their class."""
+    out = []
+    for person in people:
+        probs, novelty = runtime.pose_scores(person.keypoints)
+        probs = probs.copy()  # the runtime overwrites its buffer on the next call
+        pred = runtime.decide(probs, threshold, novelty)
+        out.append(PersonResult(person.id, person.box, pred.label, round(pred.confidence, 6), pred.best,
+                                {c: round(float(p), 6) for c, p in zip(runtime.classes, probs)},
+                                None if novelty is None else round(novelty, 4), pred.reason,
+                                class_hints(person.keypoints, pred.label, runtime.metadata.get("angle_profile")),
+                                person.keypoints))
+    return out
+
+
+def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, out_dir, several: bool) -> PhotoResult:
+    """Turn one extraction result into a prediction per person, writing its annotated copy."""
     source = str(root / found.source)
-    if found.status != "pose":
-        return PhotoResult(source, found.status, reason=found.reason)
-    keypoints = np.asarray(found.keypoints, dtype=np.float32).reshape(33, 4)
-    probs, novelty = runtime.pose_scores(keypoints)
-    probs = probs.copy()  # the runtime overwrites its buffer on the next call
-    pred = runtime.decide(probs, threshold, novelty)
-    result = PhotoResult(
-        source, Status.POSE, pred.label, round(pred.confidence, 6), pred.best,
-        {c: round(float(p), 6) for c, p in zip(runtime.classes, probs)},
-        None if novelty is None else round(novelty, 4), pred.reason, found.attempt, keypoints=keypoints,
-    )
-    result.hints = class_hints(keypoints, pred.label, runtime.metadata.get("angle_profile"))
+    if found.status != Status.POSE:
+        return PhotoResult(source, found.status, reason=found.reason, several=several)
+    poses = [np.asarray(k, dtype=np.float32).reshape(33, 4) for k in [found.keypoints, *(found.others or [])]]
+    people = [Person(i, kp, None, tuple(float(v) for v in pose_box(kp))) for i, kp in enumerate(poses)]
+    result = PhotoResult(source, Status.POSE, classify_people(people, runtime, threshold), found.attempt,
+                         several=several)
     if out_dir is not None:
         result.annotated = str(annotate_photo(root / found.source, result, Path(out_dir) / found.source))
     return result
 
 
-def label_text(result: PhotoResult) -> str:
+def label_text(result: PersonResult) -> str:
     """The text written on an annotated photo: 'label 0.97', or 'unknown (best 0.41)', 'unknown (unlike Triangle)'."""
     if result.label == UNKNOWN and result.unknown_reason == NOVEL:
         return f"{UNKNOWN} (unlike {result.best})"
@@ -144,10 +189,17 @@ def label_text(result: PhotoResult) -> str:
 
 
 def annotate_photo(photo: str | Path, result: PhotoResult, out: str | Path) -> Path:
-    """Write a copy of ``photo`` with its skeleton and label to ``out``; returns the written path."""
-    from posenet_cls.infer.draw import annotate, write_image
+    """Write a copy of ``photo`` with each person's skeleton and label to ``out``; returns the written path."""
+    from posenet_cls.infer.draw import PersonTag, annotate, annotate_people, write_image
     from posenet_cls.io.images import load_image
 
     rgb = load_image(photo)
-    lines = [label_text(result)] + ([short_text(result.hints[0])] if result.hints else [])
-    return write_image(annotate(rgb, result.keypoints, lines, result.label == UNKNOWN), out)
+
+    def lines(p: PersonResult) -> list[str]:
+        return [(f"#{p.person} " if result.several else "") + label_text(p)] + ([short_text(p.hints[0])] if p.hints else [])
+
+    if not result.several:
+        p = result.people[0]
+        return write_image(annotate(rgb, p.keypoints, lines(p), p.label == UNKNOWN), out)
+    tags = [PersonTag(p.keypoints, lines(p), p.label == UNKNOWN, p.person) for p in result.people]
+    return write_image(annotate_people(rgb, tags), out)

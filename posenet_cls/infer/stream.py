@@ -1,8 +1,9 @@
-"""Pose classification over a video or webcam: track, classify, smooth, count, draw, encode.
+"""Pose classification over a video or webcam: track, classify, smooth, count, draw, encode; one person or several.
 
-:class:`VideoSession` holds the state of one stream (smoothed probabilities, repetition counter,
-pose segments); :func:`predict_video` runs it over a source and yields one :class:`FrameResult`
-per frame. Nothing here prints; the CLI turns results into lines.
+:class:`PersonSession` holds one person's state over a stream (smoothed probabilities, repetition
+counter, pose segments); :class:`StreamSession` keeps one per tracking ID, so one person is the
+``max_people=1`` case of several (ID 0, fed every frame). :func:`predict_video` runs a source through
+them and yields one :class:`StreamFrame` per frame. Nothing here prints; the CLI turns results into lines.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import numpy as np
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import mirror_keypoints, mirror_world
 from posenet_cls.coaching.exercises import Exercise, ExerciseTracker
-from posenet_cls.io.video import VideoReader
-from posenet_cls.pose.extract import PoseOptions, make_extractor
+from posenet_cls.pose.extract import PoseOptions, TrackedVideo
+from posenet_cls.pose.people import Person
 from posenet_cls.coaching.hints import class_hints, short_text
 from posenet_cls.runtime import UNKNOWN, PoseRuntime
 from posenet_cls.coaching.temporal import DEFAULT_WINDOW_S, CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter, SegmentTracker
@@ -86,8 +87,8 @@ class StreamConfig:
     mirror: bool = False
 
 
-class VideoSession:
-    """Per-stream state: classify each frame's pose, smooth, count reps, time holds, keep segments."""
+class PersonSession:
+    """One person's state over a stream: classify each frame's pose, smooth, count reps, time holds, keep segments."""
 
     def __init__(self, runtime: PoseRuntime, config: StreamConfig = StreamConfig()):
         window_s, threshold, rep_classes = config.window_s, config.threshold, config.rep_classes
@@ -219,43 +220,120 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-_STREAM_KEYS = {"window_s", "threshold", "rep_classes", "exercise", "hold_class", "mirror"}
-_POSE_KEYS = {"pose_model": "model", "backend": "backend", "device": "device"}
+PERSON_KEYS = ("label", "confidence", "probabilities", "novelty", "reps", "hold_s", "longest_hold_s", "hints")
+
+
+@dataclass
+class StreamFrame:
+    """One frame: each person seen (ID, box, :class:`FrameResult`) and the no-person results of IDs not seen
+    but still alive; ``several``: more than one person may be tracked (it shapes the JSON)."""
+
+    frame: int
+    timestamp_s: float
+    several: bool
+    people: list[tuple[Person, FrameResult]] = field(default_factory=list)
+    missing: dict[int, FrameResult] = field(default_factory=dict)
+
+    @property
+    def result(self) -> FrameResult:
+        """The one person's result (ID 0, a 'no person' result when not seen): the ``max_people=1`` answer."""
+        return self.people[0][1] if self.people and self.people[0][0].id == 0 else self.missing[0]
+
+    def to_json(self) -> dict[str, object]:
+        """One person: the :class:`FrameResult`'s fields; several: frame, time and a list of people by ID."""
+        if not self.several:
+            return self.result.to_json()
+        out = []
+        for person, result in self.people:
+            record = result.to_json()
+            entry: dict[str, object] = {"id": person.id, "box": [round(v, 4) for v in person.box]}
+            entry.update({k: record[k] for k in PERSON_KEYS if k in record})
+            out.append(entry)
+        return {"frame": self.frame, "timestamp_s": round(self.timestamp_s, 4), "people": out}
+
+
+class StreamSession:
+    """A stream's state: a :class:`PersonSession` per tracking ID, fed while the ID lives (one person: ID 0, always)."""
+
+    def __init__(self, runtime: PoseRuntime, config: StreamConfig = StreamConfig(), max_people: int = 1):
+        self.runtime, self.config, self.several = runtime, config, max_people > 1
+        first = PersonSession(runtime, config)  # refuses bad settings before the first frame
+        self.sessions: dict[int, PersonSession] = {} if self.several else {0: first}
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.seen: dict[int, int] = {}
+        self.frames = 0
+
+    def update(self, frame: int, t: float, people: list[Person], alive: set[int] | frozenset[int],
+               aspect: float = 1.0) -> StreamFrame:
+        """Classify each person of one frame; IDs still alive but not seen this frame get a frame without a person."""
+        self.frames += 1
+        out = StreamFrame(frame, t, self.several)
+        for person in people:
+            session = self.sessions.setdefault(person.id, PersonSession(self.runtime, self.config))
+            self.first.setdefault(person.id, frame)
+            self.last[person.id] = frame
+            self.seen[person.id] = self.seen.get(person.id, 0) + 1
+            out.people.append((person, session.update(frame, t, person.keypoints, person.world, aspect)))
+        for person_id in sorted(set(alive) - {p.id for p in people}):
+            if person_id in self.sessions:
+                out.missing[person_id] = self.sessions[person_id].update(frame, t, None)
+        return out
+
+    def summary(self) -> dict[str, object]:
+        """One person: their session's summary. Several: frames, and per ID the first and last frame, frames seen
+        and the session's summary (reps, rep log, segments, holds)."""
+        if not self.several:
+            return self.sessions[0].summary()
+        people = []
+        for person_id in sorted(self.sessions):
+            s = self.sessions[person_id].summary()
+            entry = {"id": person_id, "first_frame": self.first[person_id], "last_frame": self.last[person_id],
+                     "frames": self.seen[person_id]}
+            entry.update({k: v for k, v in s.items() if k not in ("summary", "frames", "frames_with_pose")})
+            people.append(entry)
+        return {"summary": True, "frames": self.frames, "people": people}
 
 
 class VideoStream:
-    """The frames of one video file or webcam, classified: iterate for :class:`FrameResult`; ``session`` holds the
-    state (read its ``summary()`` once the frames are consumed). Annotated frames go to ``out_video`` (H.264)
-    and, with ``show`` (None: when a display exists), to a live window."""
+    """The frames of one video file or webcam, classified: iterate for :class:`StreamFrame`; ``session`` holds the
+    state (read its ``summary()`` once the frames are consumed). ``pose.max_people`` people are tracked.
+    Annotated frames go to ``out_video`` (H.264) and, with ``show`` (None: when a display exists), to a live window."""
 
     def __init__(self, source: str | Path | int, runtime: PoseRuntime, config: StreamConfig = StreamConfig(),
-                 pose: PoseOptions = PoseOptions(tracking=True), out_video: str | Path | None = None,
-                 show: bool | None = None):
+                 pose: PoseOptions = PoseOptions(), out_video: str | Path | None = None, show: bool | None = None):
         self.source, self.runtime, self.config, self.out_video = source, runtime, config, out_video
         self.pose = replace(pose, tracking=True)
+        self.pose.check()
         self.show = display_available() if show is None else (show and display_available())
-        self.session = VideoSession(runtime, config)
+        self.session = StreamSession(runtime, config, pose.max_people)
 
-    def __iter__(self) -> Iterator[FrameResult]:
-        from posenet_cls.infer.draw import annotate
-
-        with VideoReader(self.source) as video, make_extractor(self.pose) as extractor, \
+    def __iter__(self) -> Iterator[StreamFrame]:
+        with TrackedVideo(self.source, self.pose) as video, \
                 FrameSink(self.out_video, video.fps, self.show, video.is_webcam) as sink:
-            for index, t, rgb in video:
-                found = extractor.frame(rgb, t)
-                aspect = rgb.shape[1] / rgb.shape[0]
-                result = self.session.update(index, t, *(found if found is not None else (None, None)),
-                                             aspect=aspect)
+            for f in video:
+                result = self.session.update(f.frame, f.timestamp_s, f.people, f.alive, f.rgb.shape[1] / f.rgb.shape[0])
                 yield result
-                if sink.wanted:
-                    if self.config.mirror:  # selfie view: draw the mirrored pose on the mirrored frame
-                        rgb = np.ascontiguousarray(rgb[:, ::-1])
-                    image = annotate(rgb, result.keypoints, overlay_lines(result), unknown=result.label == UNKNOWN,
-                                     copy=False, status=f"{sink.fps:.0f} FPS" if sink.fps else None)
-                    if sink.put(image):
-                        break
+                if sink.wanted and sink.put(self._draw(f.rgb, result, sink.fps)):
+                    break
                 sink.tick()
             sink.completed = True
+
+    def _draw(self, rgb: np.ndarray, frame: StreamFrame, fps: float | None) -> np.ndarray:
+        """The annotated frame: one person's tag and skeleton, or each person's in their ID's colour."""
+        from posenet_cls.infer.draw import PersonTag, annotate, annotate_people
+
+        if self.config.mirror:  # selfie view: the mirrored poses on the mirrored frame
+            rgb = np.ascontiguousarray(rgb[:, ::-1])
+        rate = f"{fps:.0f} FPS" if fps else ""
+        if not frame.several:
+            r = frame.result
+            return annotate(rgb, r.keypoints, overlay_lines(r), unknown=r.label == UNKNOWN, copy=False, status=rate or None)
+        tags = [PersonTag(r.keypoints, [f"#{p.id} " + line if i == 0 else line for i, line in enumerate(overlay_lines(r))],
+                          r.label == UNKNOWN, p.id) for p, r in frame.people]
+        counts = ", ".join(f"#{p.id} {r.reps}" for p, r in frame.people if r.reps is not None)
+        status = " | ".join(x for x in (rate, f"{len(frame.people)} people", f"reps {counts}" if counts else "") if x)
+        return annotate_people(rgb, tags, status, copy=False)
 
 
 class FrameSink:
@@ -299,19 +377,10 @@ class FrameSink:
             cv2.destroyAllWindows()
 
 
-def predict_video(source: str | Path | int, runtime: PoseRuntime, config: StreamConfig | None = None, *,
-                  pose: PoseOptions | None = None, out_video: str | Path | None = None, show: bool | None = None,
-                  **settings) -> VideoStream:
-    """Classify every frame of a video file or webcam: a :class:`VideoStream` to iterate.
-
-    ``settings`` are the fields of :class:`StreamConfig` (``rep_classes=...``, ``window_s=...``) and
-    ``pose_model``, ``backend``, ``device`` of :class:`PoseOptions`, for callers that pass keywords.
-    """
-    unknown = sorted(set(settings) - _STREAM_KEYS - set(_POSE_KEYS))
-    if unknown:
-        raise PosenetError(f"predict_video: unknown setting '{unknown[0]}'")
-    config = replace(config or StreamConfig(), **{k: v for k, v in settings.items() if k in _STREAM_KEYS})
-    pose = replace(pose or PoseOptions(), **{_POSE_KEYS[k]: v for k, v in settings.items() if k in _POSE_KEYS})
+def predict_video(source: str | Path | int, runtime: PoseRuntime, config: StreamConfig = StreamConfig(),
+                  pose: PoseOptions = PoseOptions(), out_video: str | Path | None = None,
+                  show: bool | None = None) -> VideoStream:
+    """Classify every frame of a video file or webcam (up to ``pose.max_people`` people): a :class:`VideoStream`."""
     return VideoStream(source, runtime, config, pose, out_video, show)
 
 

@@ -15,7 +15,7 @@ from posenet_cls.schema import mirror_keypoints, mirror_world
 
 PAD_MARGIN = 0.1  # measured on yoga8: a 10% margin rescues more photos than 25% or 50%
 ATTEMPTS: tuple[str, ...] = ("plain", "pad", "mirror", "pad+mirror")  # what every photo gets, in this order
-# Asked for by name only: rescued poses that enter a training table weakened the novelty rule (README).
+# Asked for by name only: rescued poses that enter a training table weakened the novelty rule (docs/extraction.md).
 EXTRA_ATTEMPTS: tuple[str, ...] = ("turned",)
 # What predict tries on a photo: a pose it finds only labels that photo, so "turned" is safe there.
 PREDICT_ATTEMPTS: tuple[str, ...] = (*ATTEMPTS, "turned")

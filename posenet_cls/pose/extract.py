@@ -1,21 +1,26 @@
-"""BlazePose extraction: photo -> one pose, video or webcam -> a pose per frame, with either backend.
+"""BlazePose extraction: photo -> its people, video or webcam -> the people of each frame, with either backend.
 
-Poses are float32 ``(33, 4)`` arrays in the layout of :mod:`posenet_cls.schema`. The one backend
-switch (:func:`make_extractor`, :class:`PoseOptions`) lives here; MediaPipe and onnxruntime are
+Poses are float32 ``(33, 4)`` arrays in the layout of :mod:`posenet_cls.schema`. One person is the
+``max_people=1`` case of several. The one backend switch (:func:`make_extractor`, :class:`PoseOptions`,
+which also decides that several people need the onnx backend) lives here; MediaPipe and onnxruntime are
 imported only when an extractor is built.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from posenet_cls.errors import PosenetError
 from posenet_cls.io.images import load_image
 from posenet_cls.io.video import VideoReader
-from posenet_cls.pose.common import FramePose, PhotoPose, check_attempts
+from posenet_cls.pose.common import FramePose, check_attempts
 from posenet_cls.pose.mediapipe_backend import PoseExtractor
+from posenet_cls.pose.people import Person, make_tracker
 
 BACKENDS = ("mediapipe", "onnx")
 
@@ -30,11 +35,12 @@ def check_backend(backend: str, model: str) -> None:
 
 @dataclass(frozen=True)
 class PoseOptions:
-    """How BlazePose runs: the backend and model, the detection threshold, tracking or static mode, and
-    for the onnx backend the device, images per network call, the networks' folder and CPU threads.
+    """How BlazePose runs: the backend and model, the detection threshold, tracking or static mode, how many
+    people, and for the onnx backend the device, images per network call, the networks' folder and CPU threads.
 
-    Picklable: called with no arguments it builds the extractor, so worker processes and Ray actors
-    are handed the options, not an extractor.
+    ``max_people`` > 1 needs the onnx backend (MediaPipe's solution finds one person): the default
+    backend becomes ``onnx`` then, here and nowhere else. Picklable: called with no arguments it builds
+    the extractor, so worker processes and Ray actors are handed the options, not an extractor.
     """
 
     backend: str = "mediapipe"
@@ -46,6 +52,18 @@ class PoseOptions:
     model_dir: str | None = None  # default: posenet_cls.pose.blazepose.files.default_dir()
     threads: int | None = None
     attempts: tuple[str, ...] | None = None  # a photo's attempts (default: pose.common.ATTEMPTS)
+    max_people: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_people, bool) or not isinstance(self.max_people, int) or self.max_people < 1:
+            raise PosenetError(f"max_people must be a whole number >= 1, got {self.max_people!r}")
+        if self.max_people > 1 and self.backend == "mediapipe":
+            object.__setattr__(self, "backend", "onnx")
+
+    @property
+    def several(self) -> bool:
+        """More than one person per photo or frame."""
+        return self.max_people > 1
 
     def check(self) -> None:
         """Refuse a backend, model or photo attempt that cannot run, before anything is built."""
@@ -74,19 +92,54 @@ def make_extractor(options: PoseOptions = PoseOptions()):
                          attempts=options.attempts)
 
 
-def extract_photo(path: str | Path, model: str = "full", backend: str = "mediapipe", device: str = "auto") -> PhotoPose:
-    """The pose in one photo file (``keypoints`` None when no person is found)."""
+def extract_photo(path: str | Path, options: PoseOptions = PoseOptions()) -> list[Person]:
+    """The people in one photo file, the largest first (one at most with ``max_people`` 1); [] when none is found."""
     rgb = load_image(path)
-    with make_extractor(PoseOptions(backend, model, device=device)) as extractor:
-        return extractor.photo(rgb)
+    with make_extractor(replace(options, tracking=False)) as extractor:
+        return make_tracker(extractor, options.max_people).photo(rgb)
 
 
-def extract_video(source: str | Path | int, model: str = "full", min_confidence: float = 0.5,
-                  backend: str = "mediapipe", device: str = "auto") -> Iterator[FramePose]:
-    """Poses per frame of a video file or webcam index, in BlazePose's tracking mode."""
-    options = PoseOptions(backend, model, min_confidence, tracking=True, device=device)
-    with VideoReader(source) as video, make_extractor(options) as ext:
-        for index, t, rgb in video:
-            found = ext.frame(rgb, t)
-            keypoints, world = found if found is not None else (None, None)
-            yield FramePose(index, t, keypoints, world)
+@dataclass
+class FramePeople:
+    """The people tracked in one frame (by ID), the IDs that may come back, and the frame itself (RGB)."""
+
+    frame: int
+    timestamp_s: float
+    people: list[Person]
+    alive: set[int]
+    rgb: np.ndarray = field(repr=False)
+
+
+class TrackedVideo:
+    """The people of every frame of a video file or webcam index, tracked: a context manager to iterate for
+    :class:`FramePeople`; ``fps``, ``frame_count`` and ``is_webcam`` come from the reader."""
+
+    def __init__(self, source: str | Path | int, options: PoseOptions = PoseOptions()):
+        self.source, self.options = source, replace(options, tracking=True)
+        self.options.check()
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> TrackedVideo:
+        with self._stack as stack:
+            self.video = stack.enter_context(VideoReader(self.source))
+            self.tracker = make_tracker(stack.enter_context(make_extractor(self.options)), self.options.max_people)
+            self._stack = stack.pop_all()
+        self.fps, self.frame_count, self.is_webcam = self.video.fps, self.video.frame_count, self.video.is_webcam
+        return self
+
+    def __iter__(self) -> Iterator[FramePeople]:
+        for index, t, rgb in self.video:
+            people = self.tracker.frame(rgb, t)
+            yield FramePeople(index, t, people, self.tracker.alive_ids, rgb)
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+
+def extract_video(source: str | Path | int, options: PoseOptions = PoseOptions()) -> Iterator[FramePose]:
+    """One person's pose per frame of a video file or webcam index, in BlazePose's tracking mode."""
+    with TrackedVideo(source, replace(options, max_people=1)) as video:
+        for f in video:
+            person = f.people[0] if f.people else None
+            yield FramePose(f.frame, f.timestamp_s, None if person is None else person.keypoints,
+                            None if person is None else person.world)

@@ -16,12 +16,11 @@ on one core, one batch per thread at a time. Memory stays bounded by about
 from __future__ import annotations
 
 import itertools
-import multiprocessing as mp
 import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +47,9 @@ def _decode_pool(pool: str, workers: int) -> Executor:
         raise PosenetError(f"unknown decode pool {pool!r}; choose from {', '.join(POOLS)}")
     if pool == "thread":
         return ThreadPoolExecutor(workers, thread_name_prefix="decode")
-    # forkserver, as workers.run_extraction: workers never start from a process whose network threads run
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    return ProcessPoolExecutor(workers, mp_context=ctx)
+    from posenet_cls.pose.lifetime import process_pool
+
+    return process_pool(workers)  # from a forkserver: never a fork of this process, whose network threads run
 
 
 def decode_files(
@@ -166,17 +165,17 @@ def extract_files(
             net.shutdown(wait=True, cancel_futures=True)
 
 
-def extract_people(tasks: Iterable[Task], max_people: int, options) -> Iterator[FileResult]:
-    """Photo files -> results with up to ``max_people`` poses each (``keypoints``: the largest person,
+def extract_people(tasks: Iterable[Task], options) -> Iterator[FileResult]:
+    """Photo files -> results with up to ``options.max_people`` poses each (``keypoints``: the largest person,
     ``others``: the rest, largest first), on the onnxruntime BlazePose in this process, in task order."""
     from dataclasses import replace
 
     from posenet_cls.pose.outcomes import Status
     from posenet_cls.pose.extract import make_extractor
-    from posenet_cls.pose.people import PeopleTracker, TrackerConfig
+    from posenet_cls.pose.people import make_tracker
 
-    with make_extractor(options) as extractor:
-        people = PeopleTracker(extractor, TrackerConfig(max_people=max_people))
+    with make_extractor(replace(options, tracking=False)) as extractor:
+        people = make_tracker(extractor, options.max_people)
         for task in tasks:
             pending, rgb = read_and_decode(task)
             if rgb is None:

@@ -1,6 +1,8 @@
-"""Several people at once: BlazePose's detector finds them, each keeps an integer ID while in view.
+"""The people of a frame or photo, each with an integer ID kept while in view; one person is the N = 1 case.
 
-Works on :class:`posenet_cls.pose.blazepose.pipeline.OnnxPoseExtractor` (MediaPipe's solution
+:func:`make_tracker` is the one place a tracker is chosen: for one person, the backend's own
+tracking (:class:`OnePersonTracker`, MediaPipe's or the onnx pipeline's, ID 0); for several,
+:class:`PeopleTracker`, which works on :class:`posenet_cls.pose.blazepose.pipeline.OnnxPoseExtractor` (MediaPipe's solution
 tracks one person only). Per frame, as MediaPipe's tracker does for one person, each tracked
 person's region comes from the previous frame's landmarks, and the landmark network runs on all of
 them in one call (on the CPU, split over the worker threads). The detector runs on every frame
@@ -41,7 +43,7 @@ class TrackerConfig:
     def check(self) -> None:
         """Refuse settings that cannot track, naming the option."""
         if not isinstance(self.max_people, int) or self.max_people < 1:
-            raise PosenetError(f"--max-people must be a whole number >= 1, got {self.max_people!r}")
+            raise PosenetError(f"max_people must be a whole number >= 1, got {self.max_people!r}")
         if self.redetect_every < 1 or self.search_every < 1:
             raise PosenetError(f"redetect_every and search_every must be >= 1, got {self.redetect_every}, {self.search_every}")
         if self.keep_s < 0:
@@ -50,12 +52,14 @@ class TrackerConfig:
 
 @dataclass
 class Person:
-    """One person in one frame: tracking ID, raw pose (33, 4), world landmarks (33, 3), box (x0, y0, x1, y1) of the image."""
+    """One person in one frame: tracking ID, raw pose (33, 4), world landmarks (33, 3) or None, box (x0, y0, x1, y1)
+    normalised to the image, and in a photo the attempt that found them (:data:`pose.common.ATTEMPTS`)."""
 
     id: int
     keypoints: np.ndarray = field(repr=False)
-    world: np.ndarray = field(repr=False)
+    world: np.ndarray | None = field(repr=False)
     box: tuple[float, float, float, float]
+    attempt: str = ""
 
 
 def pose_box(keypoints: np.ndarray) -> np.ndarray:
@@ -213,10 +217,35 @@ class PeopleTracker:
                 continue  # two detections of one person
             people.append((pose[0], pose[1], box))
         people.sort(key=lambda p: -(p[2][2] - p[2][0]) * (p[2][3] - p[2][1]))
-        return [Person(i, kp.astype(np.float32), world.astype(np.float32), tuple(float(v) for v in box))
-                for i, (kp, world, box) in enumerate(people)]
+        return [_person(i, kp, world) for i, (kp, world, _) in enumerate(people)]
 
 
-def people_in_photo(rgb: np.ndarray, extractor, max_people: int) -> list[Person]:
-    """Up to ``max_people`` people in an RGB photo, the largest first (``extractor``: the onnx one)."""
-    return PeopleTracker(extractor, TrackerConfig(max_people=max_people)).photo(rgb)
+class OnePersonTracker:
+    """One person (ID 0) through the frames of one sequence, with the backend's own tracking; photos with its retries."""
+
+    alive_ids = frozenset({0})  # one person's state lives through frames without them
+
+    def __init__(self, extractor):
+        self.extractor = extractor
+
+    def frame(self, rgb: np.ndarray, timestamp_s: float) -> list[Person]:
+        """The person in the next frame of the sequence, or [] when nobody is tracked."""
+        found = self.extractor.frame(rgb, timestamp_s)
+        return [] if found is None else [_person(0, *found)]
+
+    def photo(self, rgb: np.ndarray) -> list[Person]:
+        """The person in one photo (static mode, with the backend's retries), or []."""
+        found = self.extractor.photo(rgb)
+        return [] if found.keypoints is None else [_person(0, found.keypoints, found.world, found.attempt)]
+
+
+def _person(person_id: int, keypoints: np.ndarray, world: np.ndarray | None, attempt: str = "") -> Person:
+    return Person(person_id, keypoints.astype(np.float32), None if world is None else world.astype(np.float32),
+                  tuple(float(v) for v in pose_box(keypoints)), attempt)
+
+
+def make_tracker(extractor, max_people: int = 1) -> OnePersonTracker | PeopleTracker:
+    """The tracker for ``max_people`` on ``extractor``: the backend's own for one, :class:`PeopleTracker` (onnx) for more."""
+    if max_people == 1:
+        return OnePersonTracker(extractor)
+    return PeopleTracker(extractor, TrackerConfig(max_people=max_people))

@@ -8,7 +8,6 @@ times while running alone is reported as failed.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -27,7 +26,11 @@ from posenet_cls.pose.outcomes import (
 )
 from posenet_cls.errors import PosenetError
 from posenet_cls.pose.extract import PoseOptions
+from posenet_cls.pose.lifetime import process_pool
 
+
+# What the forkserver imports once, so that each new worker (a fork of it) has MediaPipe loaded already.
+PRELOAD = ("mediapipe", "posenet_cls.pose.mediapipe_backend")
 
 # Each worker process holds one extractor, built once by the pool initialiser.
 _worker_extractor = None
@@ -56,17 +59,15 @@ def _process(job: Job) -> FileResult:
     return result if rgb is None else pose_result(result, _worker_extractor.photo(rgb))
 
 
-def run_extraction(tasks: Iterable[Job], model: str = "full", workers: int = 1,
-                   factory: Callable[[], object] | None = None, processes: bool | None = None,
-                   attempts: tuple[str, ...] | None = None) -> Iterator[FileResult]:
+def run_extraction(tasks: Iterable[Job], factory: Callable[[], object] = PoseOptions(), workers: int = 1,
+                   processes: bool | None = None) -> Iterator[FileResult]:
     """Extract (root, relative path, label) tasks (or :class:`Decoded` frames); results in completion order.
 
-    ``factory`` builds each worker's extractor (default: MediaPipe's ``model``, trying each photo with
-    ``attempts``, by default :data:`posenet_cls.pose.common.ATTEMPTS`). With ``processes``
-    (default: when ``workers`` > 1) they run in a pool of ``workers`` processes that survives a
-    crashing file (:func:`_pool_results`); otherwise in this process.
+    ``factory`` builds each worker's extractor (default: MediaPipe's BlazePose full, trying each photo
+    with :data:`posenet_cls.pose.common.ATTEMPTS`). With ``processes`` (default: when ``workers`` > 1)
+    they run in a pool of ``workers`` processes that survives a crashing file (:func:`_pool_results`);
+    otherwise in this process.
     """
-    factory = factory or PoseOptions(model=model, attempts=attempts)
     if not (workers > 1 if processes is None else processes):
         global _worker_extractor
         _worker_extractor = factory()
@@ -86,9 +87,6 @@ def _pool_results(jobs: Iterator[Job], factory: Callable[[], object], workers: i
     time, so only a job that breaks it while running alone has a crash counted; after
     :data:`MAX_CRASHES` of those it is 'failed' and never run again. Innocent jobs are never counted.
     """
-    # forkserver: workers start from a clean process, never from one whose MediaPipe threads run.
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    ctx.set_forkserver_preload(["mediapipe", "posenet_cls.pose.mediapipe_backend"])
     suspects: deque[Job] = deque()
     crashes: Counter[str] = Counter()
     running: dict[Future, Job] = {}
@@ -107,7 +105,7 @@ def _pool_results(jobs: Iterator[Job], factory: Callable[[], object], workers: i
     try:
         while True:
             if pool is None:
-                pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(factory,))
+                pool = process_pool(workers, _init_worker, (factory,), PRELOAD)
             alone = bool(suspects)
             if alone:
                 if not running:
@@ -153,26 +151,28 @@ def _pool_results(jobs: Iterator[Job], factory: Callable[[], object], workers: i
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def extract_tasks(tasks: Iterable[Job], model: str, workers: int, backend: str = "mediapipe",
-                  batch: int = 16, device: str = "auto", factory: Callable[[], object] | None = None,
-                  processes: bool | None = None, attempts: tuple[str, ...] | None = None) -> Iterator[FileResult]:
-    """Extract (root, relative path, label) tasks (or :class:`Decoded` frames) with either backend; completion order.
+def extract_tasks(tasks: Iterable[Job], options: PoseOptions = PoseOptions(), workers: int = 1,
+                  factory: Callable[[], object] | None = None, processes: bool | None = None) -> Iterator[FileResult]:
+    """Extract (root, relative path, label) tasks (or :class:`Decoded` frames) as ``options`` say; completion order.
 
     ``mediapipe``: :func:`run_extraction` (``workers`` processes, or this one; ``factory`` and
-    ``processes`` as there). ``onnx``: BlazePose on onnxruntime, ``batch`` photos per network call on
-    ``device``, decoding in ``workers`` threads. ``attempts``: what each photo is tried with (default
-    :data:`posenet_cls.pose.common.ATTEMPTS`). A bad backend is refused here, at the call, not when
-    the first result is asked for.
+    ``processes`` as there). ``onnx``: BlazePose on onnxruntime, ``options.batch`` photos per network
+    call on ``options.device``, decoding in ``workers`` threads. Several people (``options.max_people``
+    > 1): photos only, each result's ``keypoints`` the largest person and ``others`` the rest. A bad
+    backend is refused here, at the call, not when the first result is asked for.
     """
-    from posenet_cls.pose.extract import check_backend
-
-    check_backend(backend, model)
-    if backend == "onnx" and factory is not None:
+    options.check()
+    if options.backend == "onnx" and factory is not None:
         raise PosenetError("an extractor factory runs in worker processes: the mediapipe backend only")
     if isinstance(tasks, list | tuple) and not tasks:
         return iter(())
-    if backend == "onnx":
+    if options.several:
+        from posenet_cls.pose.onnx_batch import extract_people
+
+        return extract_people(tasks, options)
+    if options.backend == "onnx":
         from posenet_cls.pose.onnx_batch import extract_files
 
-        return extract_files(tasks, batch=batch, device=device, workers=workers, attempts=attempts)
-    return run_extraction(tasks, model, workers, factory, processes, attempts)
+        return extract_files(tasks, batch=options.batch, device=options.device, workers=workers,
+                             attempts=options.attempts)
+    return run_extraction(tasks, factory or options, workers, processes)

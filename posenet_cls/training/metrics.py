@@ -23,7 +23,7 @@ SHIFT_DEPTH = 0.25  # BlazePose's depth guess: z of every joint moved by N(0, th
 SHIFT_VISIBILITY = 1.0  # another source's visibility: each pose's visibility raised to the power exp(U(-this, this))
 # The "unknown" thresholds are calibrated on validation poses shifted this much (every range here x0.25): the
 # novelty rule before issue 15 keeps 95.6% of the right answers there, against ~96% on the other sources of
-# issue 15 and 71% under the full shift, far harsher on novelty than they were (scripts/calibration_strength.py).
+# issue 15 and 71% under the full shift, far harsher on novelty than they were (docs/novelty.md).
 CALIBRATION_STRENGTH = 0.25
 FEET = (L.LEFT_ANKLE, L.RIGHT_ANKLE, L.LEFT_HEEL, L.RIGHT_HEEL, L.LEFT_FOOT_INDEX, L.RIGHT_FOOT_INDEX)
 

@@ -29,7 +29,7 @@ from posenet_cls.schema import SCHEMA_VERSION
 from posenet_cls.data.splits import Split, make_splits
 from posenet_cls.data.table import PoseTable, read_table
 
-# What the shifted protocol chose (issue 15; scripts/cv_table.py --recipes --seeds 0 1 2, table in the README):
+# What the shifted protocol chose (issue 15; scripts/cv_table.py --recipes --seeds 0 1 2, table in docs/recipe.md):
 # MediaPipe's pairwise offsets as features (z weighted 0.2, no visibility), trained on poses mirrored, rotated
 # up to 10 degrees, seen from a camera turned up to 60 degrees about the vertical and 20 about the horizontal,
 # and with torso and limb lengths x exp(U(-0.15, 0.15)): 99.2% in-set, 98.2% shifted (the old default, x, y, z
