@@ -7,7 +7,7 @@ classes, novelty threshold fitted on its validation poses), then report the shar
 called unknown and the share of the known classes' held-out test photos still given a class, for
 the probability threshold alone, the novelty score alone (thresholds calibrated on shifted validation
 poses, as in training), and both (the shipped rule). Prints a
-markdown table (the README's) and rows for other novelty threshold quantiles (--quantiles) and margins (--margins).
+markdown table (docs/novelty.md's) and rows for other novelty threshold quantiles (--quantiles) and margins (--margins).
 """
 
 from __future__ import annotations
