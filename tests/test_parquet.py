@@ -181,6 +181,38 @@ def test_train_ddp_two_cpu_processes(yoga8_parquet, tmp_path, norm):
     assert 0 <= metrics["training"]["best_epoch"] < 4 and (run / "model.ckpt").is_file()
 
 
+def test_ddp_ranks_end_when_the_command_is_killed(yoga8_parquet, tmp_path):
+    """kill -9 of train --devices 2: the rank Lightning launched does not wait out the process group's timeout."""
+    import os
+    import signal
+    import time
+
+    from procs import descendants, describe, still_alive
+
+    proc = subprocess.Popen([sys.executable, "-m", "posenet_cls", "train", str(yoga8_parquet), "-o", str(tmp_path / "r"),
+                             "--epochs", "500", "--devices", "2", "--strategy", "ddp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ranks = []
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and not ranks:
+            ranks = [p for p in descendants(proc.pid) if "posenet_cls" in describe([p])]
+            time.sleep(0.2)
+        assert ranks and proc.poll() is None, "rank 1 never started"
+        time.sleep(3)  # rank 1 is training (or joining the group) now
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while (left := still_alive(ranks)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left, f"alive 20 s after rank 0 was killed:\n{describe(left)}"
+    finally:
+        proc.kill()
+        proc.wait()
+        for p in still_alive(ranks):
+            os.kill(p.pid, signal.SIGKILL)
+
+
 def test_devices_need_ddp(capsys, yoga8_parquet):
     assert main(["train", str(yoga8_parquet), "--devices", "2"]) == 1
     assert "--devices 2 needs a DDP strategy" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ from posenet_cls.training.models.mlp import NORMS, PoseClassifier, eval_layers
 from posenet_cls.schema import SCHEMA_VERSION
 from posenet_cls.data.splits import Split, make_splits
 from posenet_cls.data.table import PoseTable, read_table
+
+RANK_OWNER = "POSENET_CLS_RANK_OWNER"  # the pid of the process whose DDP ranks must not outlive it
 
 # What the shifted protocol chose (issue 15; scripts/cv_table.py --recipes --seeds 0 1 2, table in docs/recipe.md):
 # MediaPipe's pairwise offsets as features (z weighted 0.2, no visibility), trained on poses mirrored, rotated
@@ -250,6 +253,12 @@ class FitResult:
 
 def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainConfig, progress: bool = False) -> FitResult:
     """Train the MLP on ``split.train`` with early stopping on ``split.val``; returns the best epoch's model."""
+    if int(os.environ.get("LOCAL_RANK", "0")) > 0:  # a DDP rank launched for this run ends with the one that launched it
+        from posenet_cls.pose.lifetime import end_with
+
+        end_with(int(os.environ.get(RANK_OWNER, os.getppid())))
+    elif config.devices > 1:
+        os.environ[RANK_OWNER] = str(os.getpid())  # Lightning's launcher hands its environment to the other ranks
     pl = _lightning()
     from pytorch_lightning.callbacks import EarlyStopping
 
