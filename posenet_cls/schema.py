@@ -3,7 +3,9 @@
 A raw pose is float32 ``(33, 4)`` and a batch ``(N, 33, 4)``: rows follow :class:`Landmark`
 (MediaPipe's order), columns follow :data:`CHANNELS`: ``x`` and ``y`` normalised to the image
 width and height (0..1 inside the image, top-left origin), ``z`` depth on roughly the scale of
-``x`` (smaller is nearer the camera, hips near 0), ``visibility`` in [0, 1].
+``x`` (smaller is nearer the camera, hips near 0), ``visibility`` in [0, 1]. World landmarks are
+float32 ``(33, 3)`` (batch ``(N, 33, 3)``), columns :data:`WORLD_CHANNELS`: metres, origin between
+the hips, x to the image's right, y down, z away from the camera (BlazePose's ``pose_world_landmarks``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ L = Landmark
 NUM_LANDMARKS = len(Landmark)
 CHANNELS: tuple[str, ...] = ("x", "y", "z", "visibility")
 NUM_CHANNELS = len(CHANNELS)
+WORLD_CHANNELS: tuple[str, ...] = ("world_x", "world_y", "world_z")
+NUM_WORLD_CHANNELS = len(WORLD_CHANNELS)
 LANDMARK_NAMES: tuple[str, ...] = tuple(lm.name.lower() for lm in Landmark)
 
 # Left/right pairs, derived from the names so a new landmark cannot be forgotten here.
@@ -116,6 +120,11 @@ def mirror_permutation() -> np.ndarray:
 def landmark_columns() -> list[str]:
     """Table column names ``<landmark>_<channel>`` for all 33 landmarks, in array order."""
     return [f"{name}_{ch}" for name in LANDMARK_NAMES for ch in CHANNELS]
+
+
+def world_columns() -> list[str]:
+    """Table column names ``<landmark>_world_<x|y|z>`` of the 33 world landmarks, in array order."""
+    return [f"{name}_{ch}" for name in LANDMARK_NAMES for ch in WORLD_CHANNELS]
 
 
 def mirror_keypoints(keypoints: np.ndarray) -> np.ndarray:

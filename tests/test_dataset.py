@@ -223,9 +223,12 @@ def _rewrite(src: Path, dst: Path, edit) -> Path:
          r"unnamed index column"),
         ("nolabel", lambda rows: [[c for j, c in enumerate(r) if j != 1] for r in rows], r"no 'label' column"),
         ("nan", lambda rows: [rows[0], rows[1][:10] + ["nan"] + rows[1][11:]] + rows[2:], r"line 2 has NaN"),
-        ("short", lambda rows: [r[:-4] for r in rows], r"missing, first 'right_foot_index_x' .*found 132"),
+        ("short", lambda rows: [r[:-103] for r in rows], r"missing, first 'right_foot_index_x' .*found 132"),
+        ("worldshort", lambda rows: [r[:-4] for r in rows],
+         r"4 world landmark column\(s\) missing, first 'left_foot_index_world_z' \(a table has all 99 or none\)"),
+        ("worldpart", lambda rows: [rows[0], rows[1][:-1] + [""]] + rows[2:], r"line 2 has some world landmark values but not all"),
         ("extra", lambda rows: [r + ["1"] for r in rows[:1]] + [r + ["1"] for r in rows[1:]], r"unexpected column '1'"),
-        ("ragged", lambda rows: rows[:3] + [rows[3][:-1]] + rows[4:], r"line 4 has 135 values, the header has 136"),
+        ("ragged", lambda rows: rows[:3] + [rows[3][:-1]] + rows[4:], r"line 4 has 234 values, the header has 235"),
         ("text", lambda rows: [rows[0], rows[1][:20] + ["abc"] + rows[1][21:]], r"line 2: not a number"),
         ("empty", lambda rows: rows[:1], r"header but no rows"),
     ],
@@ -236,10 +239,25 @@ def test_bad_tables_are_refused(yoga8_csv, tmp_path, name, edit, message):
         read_table(bad)
 
 
+def test_tables_without_world_columns_still_read(yoga8_csv, yoga8_table, tmp_path):
+    old = _rewrite(yoga8_csv, tmp_path / "old.csv", lambda rows: [r[:-99] for r in rows])
+    table = read_table(old)
+    assert table.world is None and np.array_equal(table.keypoints, yoga8_table.keypoints)
+    n = len(table)
+    with pytest.raises(PosenetError, match=rf"the 3D view needs world landmarks, and {n} of the table's {n} rows have "
+                                           r"none; extract the table again"):
+        table.require_world("the 3D view")
+    world = yoga8_table.require_world("the 3D view")  # extracted now: every row has them, in metres about the hips
+    assert world.shape == (len(yoga8_table), 33, 3) and np.abs(world).max() < 2.5
+    hips = (world[:, L.LEFT_HIP] + world[:, L.RIGHT_HIP]) / 2
+    assert np.abs(hips).max() < 0.05
+
+
 def test_table_round_trip_is_lossless_enough(yoga8_csv, yoga8_table, tmp_path):
     from posenet_cls.data.table import pose_row, write_table
 
     t = yoga8_table
-    rows = [pose_row(s, l, h, a, k) for s, l, h, a, k in zip(t.sources, t.labels, t.sha1, t.attempts, t.keypoints)]
+    rows = [pose_row(s, l, h, a, k, world=w) for s, l, h, a, k, w in
+            zip(t.sources, t.labels, t.sha1, t.attempts, t.keypoints, t.world)]
     write_table(rows, tmp_path / "again.csv")
     assert (tmp_path / "again.csv").read_bytes() == yoga8_csv.read_bytes()

@@ -31,6 +31,7 @@ def _same(a, b) -> None:
         assert getattr(a, field).tolist() == getattr(b, field).tolist(), field
     assert a.keypoints.dtype == b.keypoints.dtype == np.float32
     assert np.array_equal(a.keypoints, b.keypoints)
+    assert (a.world is None) == (b.world is None) and (a.world is None or np.array_equal(a.world, b.world, equal_nan=True))
 
 
 def test_parquet_holds_the_csv_rows_and_converts_back_byte_for_byte(yoga8_csv, yoga8_table, yoga8_parquet, tmp_path):
@@ -92,8 +93,10 @@ def _set(table, name, array):
          r"unnamed index column \('Unnamed: 0'\)"),
         ("nolabel", lambda t: t.drop_columns(["label"]), r"no 'label' column"),
         ("short", lambda t: t.drop_columns(["right_foot_index_visibility"]),
-         r"missing, first 'right_foot_index_visibility' .*found 135"),
+         r"missing, first 'right_foot_index_visibility' .*found 234"),
         ("extra", lambda t: t.append_column("score", pa.array([1.0] * t.num_rows)), r"unexpected column 'score'"),
+        ("worldpart", lambda t: _set(t, "nose_world_y", pa.array([None] + [0.5] * (t.num_rows - 1), pa.float32())),
+         r"row 1 has some world landmark values but not all"),
         ("duplicate", lambda t: t.append_column("nose_x", t.column("nose_x")), r"column 'nose_x' appears more than once"),
         ("nan", lambda t: _set(t, "nose_y", pa.array([0.5, float("nan")] + [0.5] * (t.num_rows - 2), pa.float32())),
          r"row 2 has NaN, infinite or missing landmark values"),

@@ -27,8 +27,8 @@ EXAMPLES = """\
   posenet-cls extract group_photos/ -o poses.csv --max-people 3  # a row per person, with a 'person' column
   posenet-cls extract class.mp4 -o people.jsonl --max-people 4   # per frame: people with tracking IDs
 
-A folder run writes poses.csv (source, label, sha1, attempt, <landmark>_<x|y|z|visibility>)
-and poses.report.json (files with no pose or unreadable, duplicates). Interrupted? Run the
+A folder run writes poses.csv (source, label, sha1, attempt, <landmark>_<x|y|z|visibility>,
+<landmark>_world_<x|y|z>: world landmarks in metres, hip-centred) and poses.report.json (files with no pose or unreadable, duplicates). Interrupted? Run the
 same command again: it resumes from poses.csv.partial.
 --engine ray writes a folder of Parquet shards (read by train, evaluate and convert like a
 table), decodes in Ray tasks and runs BlazePose in an actor pool; photos and videos (one row
@@ -132,12 +132,13 @@ def _print_report(report, out: Path, args) -> int:
 
 
 def pose_json(keypoints) -> list[list[float]] | None:
-    """A (33, 4) pose as nested lists rounded for JSON, or None."""
+    """A (33, 4) pose or (33, 3) world landmarks as nested lists rounded for JSON, or None."""
     return None if keypoints is None else [[round(float(v), 6) for v in row] for row in keypoints]
 
 
 def _person_json(person, key: str) -> dict:
-    return {key: person.id, "box": [round(v, 4) for v in person.box], "keypoints": pose_json(person.keypoints)}
+    return {key: person.id, "box": [round(v, 4) for v in person.box], "keypoints": pose_json(person.keypoints),
+            "world": pose_json(person.world)}
 
 
 def _photo(source: Path, args, options) -> int:
@@ -153,7 +154,8 @@ def _photo(source: Path, args, options) -> int:
     else:
         person = people[0] if people else None
         record = {"source": str(source), "pose": person is not None, "attempt": person.attempt if person else None,
-                  "landmarks": list(LANDMARK_NAMES), "keypoints": pose_json(person.keypoints if person else None)}
+                  "landmarks": list(LANDMARK_NAMES), "keypoints": pose_json(person.keypoints if person else None),
+                  "world": pose_json(person.world if person else None)}
         text = f"{source}: no person found" if person is None else f"{source}: pose found (attempt: {person.attempt}), 33 landmarks"
     if args.out:
         write_text_atomic(args.out, json.dumps(record) + "\n")
@@ -169,7 +171,9 @@ def _frame_json(f, several: bool) -> dict:
     head = {"frame": f.frame, "timestamp_s": round(f.timestamp_s, 4)}
     if several:
         return {**head, "people": [_person_json(p, "id") for p in f.people]}
-    return {**head, "pose": bool(f.people), "keypoints": pose_json(f.people[0].keypoints if f.people else None)}
+    person = f.people[0] if f.people else None
+    return {**head, "pose": person is not None, "keypoints": pose_json(person.keypoints if person else None),
+            "world": pose_json(person.world if person else None)}
 
 
 def _video(source, args, options) -> int:

@@ -170,9 +170,11 @@ def _finish(done: dict[str, FileResult], data_dir: str | Path, out: Path, resume
     With ``people``, a photo gives a row per person, numbered in the ``person`` column (0 = the largest).
     """
     results = sorted(done.values(), key=lambda r: (r.label, r.source))
-    rows = [pose_row(r.source, r.label, r.sha1, r.attempt, np.asarray(pose), i if people else None)
+    rows = [pose_row(r.source, r.label, r.sha1, r.attempt, np.asarray(pose), i if people else None,
+                     None if world is None else np.asarray(world))
             for r in results if r.status == Status.POSE and r.keypoints is not None
-            for i, pose in enumerate([r.keypoints, *(r.others or [])])]
+            for i, (pose, world) in enumerate(zip([r.keypoints, *(r.others or [])],
+                                                  [r.world, *(r.others_world or [None] * len(r.others or []))]))]
     report = make_report([r for r in results if not r.video], data_dir, out, resumed)
     report = replace(report, poses=len(rows), attempts=dict(Counter(row["attempt"] for row in rows)))
     write_table(rows, out)

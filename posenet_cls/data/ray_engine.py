@@ -57,7 +57,7 @@ from posenet_cls.errors import PosenetError
 from posenet_cls.io.files import write_text_atomic
 from posenet_cls.io.video import is_video
 from posenet_cls.pose.extract import PoseOptions, check_backend
-from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS
+from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, NUM_WORLD_CHANNELS
 from posenet_cls.data.table import parquet_shards, pose_row, read_table, write_parquet
 
 RAY_INSTALL = 'pip install "posenet-cls[ray]"'
@@ -304,13 +304,17 @@ class PoseActor:
             elif plan[i] == Status.FAILED:
                 status[i], reason[i] = Status.FAILED, crash_reason(MAX_CRASHES)
         keypoints = np.zeros((n, NUM_LANDMARKS * NUM_CHANNELS), np.float32)
+        world = np.full((n, NUM_LANDMARKS * NUM_WORLD_CHANNELS), np.nan, np.float32)
         for i, pose in found.items():
             r = pose_result(FileResult(source[i], str(batch["label"][i]), str(batch["sha1"][i]), Status.PENDING), pose)
             status[i], attempt[i], reason[i] = r.status, r.attempt, r.reason
             if r.keypoints is not None:
                 keypoints[i] = r.keypoints
+            if r.world is not None:
+                world[i] = r.world
         out = {k: v for k, v in batch.items() if k != "image"}
-        out.update(status=np.array(status), attempt=np.array(attempt), reason=np.array(reason), keypoints=keypoints)
+        out.update(status=np.array(status), attempt=np.array(attempt), reason=np.array(reason), keypoints=keypoints,
+                   world=world)
         return out
 
 
@@ -332,7 +336,7 @@ class _Chunk:
         """One result row from the actors; a row that arrives twice (a retried batch) replaces the first."""
         source, label, sha1, status = row["source"], row["label"], row["sha1"], row["status"]
         if status == Status.POSE:
-            self.rows[source] = pose_row(source, label, sha1, row["attempt"], row["keypoints"])
+            self.rows[source] = pose_row(source, label, sha1, row["attempt"], row["keypoints"], world=row["world"])
         if status == "video":
             self.videos[source] = FileResult(source, label, sha1, Status.VIDEO, reason=str(row["frames"]))
         elif row[Status.VIDEO]:
@@ -377,7 +381,7 @@ def _shard_meta(path: Path) -> dict | None:
 def _write_shard(out: Path, chunk: _Chunk, settings: dict) -> None:
     """The chunk's rows (sorted by label, then source) and every file's outcome, as one Parquet file, atomically."""
     rows = sorted(chunk.rows.values(), key=lambda r: (r["label"], r["source"]))
-    files = [asdict(replace(chunk.results[rel], keypoints=None)) for rel, _ in chunk.files]
+    files = [asdict(replace(chunk.results[rel], keypoints=None, world=None)) for rel, _ in chunk.files]
     meta = {"settings": settings, "chunk": chunk.index, "files": files}
     write_parquet(rows, _shard_path(out, chunk.index), metadata={META_KEY: json.dumps(meta)})
 

@@ -3,7 +3,9 @@
 Columns, in order: ``source`` (photo path), ``label`` (class name, from the folder),
 ``sha1`` (of the file's bytes: byte-identical photos share it, so a split can keep them
 together), ``attempt`` (which extraction attempt found the pose), then
-``<landmark>_<x|y|z|visibility>`` for the 33 landmarks of :mod:`posenet_cls.schema`.
+``<landmark>_<x|y|z|visibility>`` for the 33 landmarks of :mod:`posenet_cls.schema`, then
+``<landmark>_world_<x|y|z>``: the 33 world landmarks (metres, hip-centred; empty where the backend
+gave none). Tables without the world columns (written before them) still read, with ``world`` None.
 A table made with ``extract --max-people N`` also has ``person`` after ``attempt``: which person of
 the photo the row is (0 = the largest). There is no index column: a table that has one is refused on read.
 
@@ -23,7 +25,7 @@ import numpy as np
 
 from posenet_cls.io.files import atomic_path
 from posenet_cls.errors import PosenetError
-from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, landmark_columns
+from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, NUM_WORLD_CHANNELS, landmark_columns, world_columns
 
 META_COLUMNS: tuple[str, ...] = ("source", "label", "sha1", "attempt")
 REQUIRED_META = ("source", "label")
@@ -33,9 +35,10 @@ PARQUET_INSTALL = 'pip install "posenet-cls[parquet]"'
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
-def table_columns(person: bool = False) -> list[str]:
-    """All column names of a keypoint table, in order (``person``: with the person column of several people)."""
-    return [*META_COLUMNS, *([PERSON] if person else []), *landmark_columns()]
+def table_columns(person: bool = False, world: bool = True) -> list[str]:
+    """All column names of a keypoint table, in order (``person``: with the person column of several people;
+    ``world``: with the world landmarks, as every table written now has them)."""
+    return [*META_COLUMNS, *([PERSON] if person else []), *landmark_columns(), *(world_columns() if world else [])]
 
 
 def _has_person(rows: list[dict[str, object]]) -> bool:
@@ -44,13 +47,15 @@ def _has_person(rows: list[dict[str, object]]) -> bool:
 
 @dataclass
 class PoseTable:
-    """Poses with their labels: ``keypoints`` float32 (N, 33, 4) and one string per row for the rest."""
+    """Poses with their labels: ``keypoints`` float32 (N, 33, 4), ``world`` float32 (N, 33, 3) (NaN rows where
+    the backend gave none; None for a table without world columns) and one string per row for the rest."""
 
     keypoints: np.ndarray
     labels: np.ndarray
     sources: np.ndarray
     sha1: np.ndarray
     attempts: np.ndarray
+    world: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -62,24 +67,36 @@ class PoseTable:
 
     def subset(self, index: np.ndarray) -> PoseTable:
         """Rows selected by an integer or boolean index."""
-        return PoseTable(*(getattr(self, f)[index] for f in ("keypoints", "labels", "sources", "sha1", "attempts")))
+        return PoseTable(*(getattr(self, f)[index] for f in ("keypoints", "labels", "sources", "sha1", "attempts")),
+                         world=None if self.world is None else self.world[index])
+
+    def require_world(self, what: str) -> np.ndarray:
+        """The world landmarks, or a one-line error saying that ``what`` needs them and how to get them."""
+        if self.world is None or not np.isfinite(self.world).all():
+            missing = len(self) if self.world is None else int((~np.isfinite(self.world).all(axis=(1, 2))).sum())
+            raise PosenetError(f"{what} needs world landmarks, and {missing} of the table's {len(self)} rows have none; "
+                               "extract the table again (posenet-cls extract)")
+        return self.world
 
 
 def pose_row(source: str, label: str, sha1: str, attempt: str, keypoints: np.ndarray,
-             person: int | None = None) -> dict[str, object]:
-    """One table row as a column -> value mapping (with ``person``: the person column too)."""
+             person: int | None = None, world: np.ndarray | None = None) -> dict[str, object]:
+    """One table row as a column -> value mapping (with ``person``: the person column too; ``world`` None: NaN)."""
     values = np.asarray(keypoints, dtype=np.float32).reshape(-1)
     row: dict[str, object] = {"source": source, "label": label, "sha1": sha1, "attempt": attempt}
     if person is not None:
         row[PERSON] = person
     row.update(zip(landmark_columns(), (float(v) for v in values)))
+    world = np.full(NUM_LANDMARKS * NUM_WORLD_CHANNELS, np.nan) if world is None else np.asarray(world, np.float32)
+    row.update(zip(world_columns(), (float(v) for v in world.reshape(-1))))
     return row
 
 
 def table_rows(table: PoseTable) -> list[dict[str, object]]:
     """The rows of a table, as :func:`pose_row` makes them."""
-    return [pose_row(s, lb, h, a, k) for s, lb, h, a, k in
-            zip(table.sources, table.labels, table.sha1, table.attempts, table.keypoints)]
+    worlds = [None] * len(table) if table.world is None else table.world
+    return [pose_row(s, lb, h, a, k, world=w) for s, lb, h, a, k, w in
+            zip(table.sources, table.labels, table.sha1, table.attempts, table.keypoints, worlds)]
 
 
 def check_table_path(path: str | Path) -> str:
@@ -104,7 +121,7 @@ def arrow_table(rows: list[dict[str, object]], path: str | Path = "<table>", met
     """Rows as a pyarrow Table: strings for the meta columns, float32 for the landmarks, optional schema metadata."""
     pa, _ = _pyarrow(Path(path))
     fields = ([pa.field(c, pa.string()) for c in META_COLUMNS] + ([pa.field(PERSON, pa.int32())] if _has_person(rows) else [])
-              + [pa.field(c, pa.float32()) for c in landmark_columns()])
+              + [pa.field(c, pa.float32()) for c in landmark_columns() + world_columns()])
     schema = pa.schema(fields, metadata={k.encode(): v.encode() for k, v in (metadata or {}).items()})
     columns = [pa.array([row[f.name] for row in rows], type=f.type) for f in fields]
     return pa.Table.from_arrays(columns, schema=schema)
@@ -129,7 +146,7 @@ def write_table(rows: list[dict[str, object]], path: str | Path) -> None:
         writer = csv.DictWriter(f, fieldnames=table_columns(_has_person(rows)), extrasaction="raise")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (f"{v:.7g}" if isinstance(v, float) else v) for k, v in row.items()})
+            writer.writerow({k: ((f"{v:.7g}" if v == v else "") if isinstance(v, float) else v) for k, v in row.items()})
 
 
 def _check_header(header: list[str], path: Path, writer: str = "to_csv") -> None:
@@ -153,6 +170,11 @@ def _check_header(header: list[str], path: Path, writer: str = "to_csv") -> None
             f"{path}: {len(missing)} landmark/meta column(s) missing, first '{missing[0]}' "
             f"(expected {len(table_columns())} columns, found {len(header)})"
         )
+    world = [c for c in world_columns() if c in header]
+    if world and len(world) < len(world_columns()):
+        missing_world = next(c for c in world_columns() if c not in header)
+        raise PosenetError(f"{path}: {len(world_columns()) - len(world)} world landmark column(s) missing, first "
+                           f"'{missing_world}' (a table has all {len(world_columns())} or none)")
     extra = [c for c in header if c not in table_columns() and c != PERSON]
     if extra:
         raise PosenetError(
@@ -180,8 +202,9 @@ def read_table(path: str | Path) -> PoseTable:
         _check_header(header, path)
         index = {name: i for i, name in enumerate(header)}
         cols = [index[c] for c in landmark_columns()]
+        world_cols = [index[c] for c in world_columns()] if world_columns()[0] in index else []
         meta: dict[str, list[str]] = {c: [] for c in META_COLUMNS}
-        values = []
+        values, worlds = [], []
         for line_no, row in enumerate(reader, start=2):
             if len(row) != len(header):
                 raise PosenetError(f"{path}: line {line_no} has {len(row)} values, the header has {len(header)}")
@@ -191,6 +214,7 @@ def read_table(path: str | Path) -> PoseTable:
                 raise PosenetError(f"{path}: line {line_no} has an empty label")
             try:
                 values.append([float(row[i]) for i in cols])
+                worlds.append([float(row[i]) if row[i].strip() else np.nan for i in world_cols])
             except ValueError as e:
                 raise PosenetError(f"{path}: line {line_no}: not a number ({e})") from None
     if not values:
@@ -199,7 +223,18 @@ def read_table(path: str | Path) -> PoseTable:
     bad = ~np.isfinite(keypoints).reshape(len(keypoints), -1).all(axis=1)
     if bad.any():
         raise PosenetError(f"{path}: line {int(np.argmax(bad)) + 2} has NaN or infinite landmark values")
-    return PoseTable(keypoints, *(np.asarray(meta[c], dtype=object) for c in ("label", "source", "sha1", "attempt")))
+    world = _world(np.asarray(worlds, dtype=np.float32), path, "line", 2) if world_cols else None
+    return PoseTable(keypoints, *(np.asarray(meta[c], dtype=object) for c in ("label", "source", "sha1", "attempt")),
+                     world=world)
+
+
+def _world(flat: np.ndarray, path: Path, unit: str, first: int) -> np.ndarray:
+    """World columns (N, 99) as (N, 33, 3), refusing a row with some values but not all, or an infinite one."""
+    finite, empty = np.isfinite(flat), np.isnan(flat)
+    bad = ~(finite.all(axis=1) | empty.all(axis=1))
+    if bad.any():
+        raise PosenetError(f"{path}: {unit} {int(np.argmax(bad)) + first} has some world landmark values but not all")
+    return flat.reshape(-1, NUM_LANDMARKS, NUM_WORLD_CHANNELS)
 
 
 def parquet_shards(folder: Path) -> list[Path]:
@@ -225,11 +260,15 @@ def _read_parquet(path: Path) -> PoseTable:
     keypoints = np.concatenate([p[0] for p in parts])
     if not len(keypoints):
         raise PosenetError(f"{path}: the table has its columns but no rows")
-    return PoseTable(keypoints, *(meta[c] for c in ("label", "source", "sha1", "attempt")))
+    worlds = [p[2] if p[2] is not None else np.full((len(p[0]), NUM_LANDMARKS, NUM_WORLD_CHANNELS), np.nan, np.float32)
+              for p in parts]
+    world = np.concatenate(worlds) if any(p[2] is not None for p in parts) else None
+    return PoseTable(keypoints, *(meta[c] for c in ("label", "source", "sha1", "attempt")), world=world)
 
 
-def _parquet_columns(table, path: Path, pa) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(keypoints float32 (N, 33, 4), meta column -> object array) of one Parquet file, refusing bad types and values."""
+def _parquet_columns(table, path: Path, pa) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+    """(keypoints float32 (N, 33, 4), meta column -> object array, world (N, 33, 3) or None) of one Parquet file,
+    refusing bad types and values."""
     meta: dict[str, np.ndarray] = {}
     for c in META_COLUMNS:
         if c not in table.column_names:
@@ -244,18 +283,22 @@ def _parquet_columns(table, path: Path, pa) -> tuple[np.ndarray, dict[str, np.nd
     empty = [i for i, v in enumerate(meta["label"]) if not v.strip()]
     if empty:
         raise PosenetError(f"{path}: row {empty[0] + 1} has an empty label")
-    values = []
-    for c in landmark_columns():
-        col = table.column(c)
-        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
-            raise PosenetError(f"{path}: column '{c}' is {col.type}, expected float32 numbers")
-        values.append(col.to_numpy().astype(np.float32))  # nulls become NaN
-    flat = np.stack(values, axis=1)
+    def numbers(columns: list[str]) -> np.ndarray:
+        values = []
+        for c in columns:
+            col = table.column(c)
+            if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_null(col.type)):
+                raise PosenetError(f"{path}: column '{c}' is {col.type}, expected float32 numbers")
+            values.append(col.to_numpy(zero_copy_only=False).astype(np.float32))  # nulls become NaN
+        return np.stack(values, axis=1)
+
+    flat = numbers(landmark_columns())
     keypoints = flat.reshape(-1, NUM_LANDMARKS, NUM_CHANNELS)
     bad = ~np.isfinite(flat).all(axis=1)
     if bad.any():
         raise PosenetError(f"{path}: row {int(np.argmax(bad)) + 1} has NaN, infinite or missing landmark values")
-    return keypoints, meta
+    world = _world(numbers(world_columns()), path, "row", 1) if world_columns()[0] in table.column_names else None
+    return keypoints, meta, world
 
 
 def convert_table(source: str | Path, out: str | Path) -> PoseTable:

@@ -24,7 +24,7 @@ from posenet_cls.coaching.hints import class_hints, short_text
 from posenet_cls.pose.extract import PoseOptions
 from posenet_cls.pose.people import Person, pose_box
 from posenet_cls.runtime import NOVEL, UNKNOWN, PoseRuntime
-from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
+from posenet_cls.schema import LANDMARK_NAMES, NUM_CHANNELS, NUM_LANDMARKS, NUM_WORLD_CHANNELS, SCHEMA_VERSION
 
 DEFAULT_MODEL = CHECKPOINTS / "pose_mlp.onnx"
 POOL_MIN_PHOTOS = 16  # below this, starting worker processes costs more than it saves
@@ -170,8 +170,11 @@ def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, 
     source = str(root / found.source)
     if found.status != Status.POSE:
         return PhotoResult(source, found.status, reason=found.reason, several=several)
-    poses = [np.asarray(k, dtype=np.float32).reshape(33, 4) for k in [found.keypoints, *(found.others or [])]]
-    people = [Person(i, kp, None, tuple(float(v) for v in pose_box(kp))) for i, kp in enumerate(poses)]
+    poses = [np.asarray(k, dtype=np.float32).reshape(NUM_LANDMARKS, NUM_CHANNELS)
+             for k in [found.keypoints, *(found.others or [])]]
+    worlds = [None if w is None else np.asarray(w, dtype=np.float32).reshape(NUM_LANDMARKS, NUM_WORLD_CHANNELS)
+              for w in [found.world, *(found.others_world or [None] * (len(poses) - 1))]]
+    people = [Person(i, kp, w, tuple(float(v) for v in pose_box(kp))) for i, (kp, w) in enumerate(zip(poses, worlds))]
     result = PhotoResult(source, Status.POSE, classify_people(people, runtime, threshold), found.attempt,
                          several=several)
     if out_dir is not None:

@@ -186,4 +186,6 @@ def extract_people(tasks: Iterable[Task], options) -> Iterator[FileResult]:
                 yield replace(pending, status=Status.NO_POSE, reason="no person found")
                 continue
             poses = [p.keypoints.ravel().tolist() for p in found]
-            yield replace(pending, status=Status.POSE, attempt="people", keypoints=poses[0], others=poses[1:])
+            worlds = [None if p.world is None else p.world.ravel().tolist() for p in found]
+            yield replace(pending, status=Status.POSE, attempt="people", keypoints=poses[0], others=poses[1:],
+                          world=worlds[0], others_world=worlds[1:])

@@ -52,6 +52,8 @@ class FileResult:
     keypoints: list[float] | None = None
     video: str = ""
     others: list[list[float]] | None = None  # with --max-people: the other people's poses, largest first
+    world: list[float] | None = None  # the pose's world landmarks (33 x 3, metres), when the backend gives them
+    others_world: list[list[float] | None] | None = None  # with --max-people: the others' world landmarks
 
 
 @dataclass
@@ -89,7 +91,8 @@ def pose_result(pending: FileResult, found) -> FileResult:
     if found.keypoints is None:
         return replace(pending, status=Status.NO_POSE,
                        reason=f"no person found ({len(found.tried)} attempts: {', '.join(found.tried)})")
-    return replace(pending, status=Status.POSE, attempt=found.attempt, keypoints=found.keypoints.ravel().tolist())
+    return replace(pending, status=Status.POSE, attempt=found.attempt, keypoints=found.keypoints.ravel().tolist(),
+                   world=None if found.world is None else found.world.ravel().tolist())
 
 
 def crash_reason(crashes: int) -> str:
