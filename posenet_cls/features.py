@@ -344,3 +344,38 @@ def augment(keypoints: np.ndarray, config: AugmentConfig, rng: np.random.Generat
 def pose_embedding(keypoints: np.ndarray, config: FeatureConfig, z_weight: float = 0.2) -> np.ndarray:
     """MediaPipe-example embedding: 3-D offsets between joint pairs of normalised poses, z down-weighted; (N, 69)."""
     return normalize(keypoints, FeatureConfig(config.torso_multiplier, view="offsets", z_weight=z_weight))
+
+
+# --- the view-invariant view: world landmarks in a body frame (issue 28; numpy first, the other ports follow) ---
+
+def body_yaw(world: np.ndarray) -> np.ndarray:
+    """The body's turn about the vertical (radians, (N,)): the angle in the x-z plane of the right-to-left line
+    of hips plus shoulders, 0 when the person's left is at the image's right (seen from the front)."""
+    w = np.asarray(world, dtype=np.float64)
+    left_right = (w[:, HIPS[0]] - w[:, HIPS[1]]) + (w[:, SHOULDERS[0]] - w[:, SHOULDERS[1]])
+    return np.arctan2(left_right[:, 2], left_right[:, 0])
+
+
+def body_frame(world: np.ndarray) -> np.ndarray:
+    """World landmarks (N, 33, 3) in the body's frame: centred between the hips, turned about the vertical so
+    the right-to-left line of hips plus shoulders lies along +x, divided by the torso length; float32 (N, 33, 3).
+
+    Only the yaw is taken out: up stays up, so a lying pose stays lying and an inverted one inverted. A pose
+    seen from the other side (world x and z negated, the camera walked round) gives the same frame.
+    """
+    w = np.asarray(world, dtype=np.float64)
+    yaw = body_yaw(w)
+    cos, sin = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    centre = (w[:, HIPS[0]] + w[:, HIPS[1]]) / 2
+    p = w - centre[:, None]
+    turned = np.stack([cos * p[..., 0] + sin * p[..., 2], p[..., 1], -sin * p[..., 0] + cos * p[..., 2]], axis=-1)
+    torso = np.linalg.norm((w[:, SHOULDERS[0]] + w[:, SHOULDERS[1]]) / 2 - centre, axis=1)
+    return (turned / np.maximum(torso, EPS)[:, None, None]).astype(np.float32)
+
+
+def world_view(world: np.ndarray) -> np.ndarray:
+    """The view-invariant features of world landmarks (N, 33, 3): :func:`body_frame` coordinates and the
+    offsets of :data:`EMBEDDING_PAIRS` in that frame; float32 (N, 99 + 66)."""
+    frame = body_frame(world)
+    offsets = np.stack([frame[:, a] - frame[:, b] for a, b in EMBEDDING_PAIRS], axis=1)
+    return np.concatenate([frame.reshape(len(frame), -1), offsets.reshape(len(frame), -1)], axis=1)

@@ -178,7 +178,7 @@ def test_train_cv_command_writes_cv_json(yoga8_csv, tmp_path, capsys):
 def test_unknown_model_name_is_a_clear_error(yoga8_csv, tmp_path, capsys):
     assert main(["train", str(yoga8_csv), "--model", "resnet", "-o", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
-    assert "posenet-cls train: error: unknown model 'resnet' (choose from mlp, svc, svc-poly, knn, softvote)" in err
+    assert "posenet-cls train: error: unknown model 'resnet' (choose from mlp, svc, svc-poly, knn, softvote, logreg)" in err
     assert not (tmp_path / "x").exists()
 
 

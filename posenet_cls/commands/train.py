@@ -28,7 +28,7 @@ and for the MLP curves.png and baseline_svc.joblib (an SVC on the same split, fo
 
 
 def register(sub) -> None:
-    MODEL_NAMES = ("mlp", "svc", "svc-poly", "knn", "softvote")  # posenet_cls.training.models.MODEL_NAMES, without importing torch
+    MODEL_NAMES = ("mlp", "svc", "svc-poly", "knn", "softvote", "logreg")  # posenet_cls.training.models.MODEL_NAMES, without importing torch
 
     p = add_command(sub, "train", "Train a pose classifier (MLP or a baseline) on a keypoint table.", EXAMPLES)
     p.add_argument("table", help="keypoint table (.csv, .parquet or a folder of shards) made by 'posenet-cls extract'")

@@ -9,6 +9,7 @@ import numpy as np
 
 from posenet_cls.data.table import PoseTable
 from posenet_cls.errors import PosenetError
+from posenet_cls.schema import Landmark as L
 
 
 VAL_FOLDS = 6  # the validation set (early stopping, best checkpoint) is 1/6 of the non-test rows
@@ -71,4 +72,38 @@ def make_splits(table: PoseTable, folds: int = 5, seed: int = 0, what: str = "ta
             raise PosenetError(f"{what}: too few poses per class to hold out a validation set")
         tr, va = _group_folds(labels[rest], groups[rest], inner_k, seed)[0]
         splits.append(Split(np.sort(rest[tr]), np.sort(rest[va]), np.sort(test)))
+    return splits
+
+
+def facing_front(table: PoseTable) -> np.ndarray:
+    """Per row, whether the pose is seen from the front: the person's left (hips plus shoulders) at the image's
+    right, from the world landmarks where the row has them, from the image otherwise."""
+    def left_to_right(points: np.ndarray) -> np.ndarray:
+        return (points[:, L.LEFT_HIP, 0] - points[:, L.RIGHT_HIP, 0]
+                + points[:, L.LEFT_SHOULDER, 0] - points[:, L.RIGHT_SHOULDER, 0])
+
+    image = left_to_right(table.keypoints) > 0
+    if table.world is None:
+        return image
+    world = left_to_right(table.world)
+    return np.where(np.isfinite(world), world > 0, image)
+
+
+def facing_splits(table: PoseTable, seed: int = 0, min_train: int = 3, what: str = "table") -> dict[str, Split]:
+    """The facing split: train on poses seen from one side, test on those seen from the other, both ways
+    ("front->back", "back->front"). A class with fewer than ``min_train`` training poses on a side is left out
+    of that direction's test (no model can learn it); validation is carved from the training side."""
+    labels = table.labels.astype(str)
+    front = facing_front(table)
+    splits = {}
+    for name, train_side in (("front->back", front), ("back->front", ~front)):
+        classes, counts = np.unique(labels[train_side], return_counts=True)
+        learnable = classes[counts >= min_train]
+        rest = np.flatnonzero(train_side & np.isin(labels, learnable))
+        test = np.flatnonzero(~train_side & np.isin(labels, learnable))
+        if len(learnable) < 2 or not len(test):
+            raise PosenetError(f"{what}: too few poses seen from each side for the facing split ({name})")
+        inner_k = min(VAL_FOLDS, int(np.unique(labels[rest], return_counts=True)[1].min()))
+        tr, va = _group_folds(labels[rest], group_keys(table)[rest], inner_k, seed)[0]
+        splits[name] = Split(np.sort(rest[tr]), np.sort(rest[va]), test)
     return splits

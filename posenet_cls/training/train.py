@@ -355,13 +355,13 @@ def fit_split_novelty(model: PoseClassifier, table: PoseTable, split: Split, cla
 
 
 def fit_baseline(name: str, table: PoseTable, index: np.ndarray, config: TrainConfig):
-    """Fit baseline ``name`` ('svc', 'svc-poly', 'knn') on rows ``index`` (train + val: it needs no validation)."""
+    """Fit baseline ``name`` (:data:`models.MODEL_NAMES` but the MLP) on rows ``index`` (train + val: it needs no
+    validation); the SVC and the logistic regression get the mirror augmentation as extra, mirrored rows."""
     from posenet_cls.features import mirror
     from posenet_cls.training.models.baselines import make_baseline
 
     x, y = table.keypoints[index], table.labels[index].astype(str)
-    if name == "svc" and config.augment.mirror > 0:
-        # The SVC gets the MLP's mirror augmentation as extra, mirrored training rows.
+    if name in ("svc", "logreg") and config.augment.mirror > 0:
         x, y = np.concatenate([x, mirror(x)]), np.concatenate([y, y])
     return make_baseline(name, config.features, config.seed).fit(x, y)
 
@@ -447,14 +447,16 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
 
 
 def cross_validate(table: PoseTable, config: TrainConfig, models: tuple[str, ...] | None = None,
-                   progress: Callable[[Iterator], Iterator] | None = None, what: str = "table") -> dict:
-    """Stratified group K-fold (K = ``config.folds``) of each model on the same splits; per-fold and mean figures."""
+                   progress: Callable[[Iterator], Iterator] | None = None, what: str = "table",
+                   splits: list[Split] | None = None) -> dict:
+    """Stratified group K-fold (K = ``config.folds``) of each model on the same splits (or on ``splits``, such as
+    :func:`data.splits.facing_splits`); per-fold and mean figures."""
     from posenet_cls.training.metrics import classification_report, robustness, summarize_folds
 
     models = models or (config.model,)
     for name in models:
         replace(config, model=name).check()
-    splits = make_splits(table, config.folds, config.seed, what)
+    splits = make_splits(table, config.folds, config.seed, what) if splits is None else splits
     classes = table.classes
     per_model: dict[str, list[dict]] = {m: [] for m in models}
     folds = enumerate(splits)
@@ -468,5 +470,5 @@ def cross_validate(table: PoseTable, config: TrainConfig, models: tuple[str, ...
             if name == "mlp":
                 report["epochs_run"] = len(t["fit"].history)
             per_model[name].append(report)
-    return {"folds": config.folds, "seed": config.seed, "classes": classes, "n": len(table),
+    return {"folds": len(splits), "seed": config.seed, "classes": classes, "n": len(table),
             "config": config.to_dict(), "models": {m: summarize_folds(r, classes) for m, r in per_model.items()}}

@@ -2,6 +2,6 @@
 
 from posenet_cls.training.models.mlp import PoseClassifier, PoseMLP
 
-MODEL_NAMES = ("mlp", "svc", "svc-poly", "knn", "softvote")
+MODEL_NAMES = ("mlp", "svc", "svc-poly", "knn", "softvote", "logreg")
 
 __all__ = ["MODEL_NAMES", "PoseClassifier", "PoseMLP"]

@@ -118,7 +118,10 @@ class EmbeddingKNN(ClassifierMixin, BaseEstimator):
 
 
 def make_baseline(name: str, features: FeatureConfig, seed: int = 0):
-    """An unfitted scikit-learn estimator that takes raw poses (N, 33, 4): 'svc', 'svc-poly', 'knn' or 'softvote'."""
+    """An unfitted scikit-learn estimator that takes raw poses (N, 33, 4): 'svc', 'svc-poly', 'knn', 'softvote'
+    or 'logreg'."""
+    from sklearn.linear_model import LogisticRegression
+
     if name == "svc":
         return make_pipeline(FunctionTransformer(_Normalized(features)), StandardScaler(),
                              SVC(kernel="rbf", C=10.0, gamma="scale", random_state=seed))
@@ -129,4 +132,7 @@ def make_baseline(name: str, features: FeatureConfig, seed: int = 0):
         return EmbeddingKNN(features)
     if name == "softvote":
         return MirroredSoftVote(features, seed)
-    raise PosenetError(f"unknown baseline model '{name}'; choose from svc, svc-poly, knn, softvote")
+    if name == "logreg":  # the plain baseline of issue 28: logistic regression on MediaPipe's pose embedding
+        return make_pipeline(FunctionTransformer(_Normalized(FeatureConfig(features.torso_multiplier, view="offsets"))),
+                             StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
+    raise PosenetError(f"unknown baseline model '{name}'; choose from svc, svc-poly, knn, softvote, logreg")
