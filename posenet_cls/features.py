@@ -361,11 +361,16 @@ def body_frame(world: np.ndarray) -> np.ndarray:
     the right-to-left line of hips plus shoulders lies along +x, divided by the torso length; float32 (N, 33, 3).
 
     Only the yaw is taken out: up stays up, so a lying pose stays lying and an inverted one inverted. A pose
-    seen from the other side (world x and z negated, the camera walked round) gives the same frame.
+    seen from the other side (world x and z negated, the camera walked round) gives the same frame. When that
+    line is vertical (no yaw to read), the pose is left unturned; a degenerate pose gives zeros, never NaN.
+    Its torch twin is :class:`posenet_cls.training.models.normalize.WorldView`.
     """
     w = np.asarray(world, dtype=np.float64)
-    yaw = body_yaw(w)
-    cos, sin = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    left_right = (w[:, HIPS[0]] - w[:, HIPS[1]]) + (w[:, SHOULDERS[0]] - w[:, SHOULDERS[1]])
+    length = np.hypot(left_right[:, 0], left_right[:, 2])
+    turnable = length > EPS
+    cos = np.where(turnable, left_right[:, 0] / np.maximum(length, EPS), 1.0)[:, None]
+    sin = np.where(turnable, left_right[:, 2] / np.maximum(length, EPS), 0.0)[:, None]
     centre = (w[:, HIPS[0]] + w[:, HIPS[1]]) / 2
     p = w - centre[:, None]
     turned = np.stack([cos * p[..., 0] + sin * p[..., 2], p[..., 1], -sin * p[..., 0] + cos * p[..., 2]], axis=-1)

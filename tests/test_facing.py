@@ -92,3 +92,24 @@ def test_the_logistic_regression_baseline_trains_from_the_command_line(yoga8_csv
 
     assert main(["train", str(yoga8_csv), "--model", "logreg", "-o", str(tmp_path / "lr"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["test"]["accuracy"] > 0.9
+
+
+def test_numpy_torch_and_onnxruntime_give_the_same_world_view(yoga8_table, tmp_path):
+    import onnxruntime as ort
+    import torch
+
+    from posenet_cls.training.models.normalize import WorldView
+
+    world = yoga8_table.require_world("the world view")
+    edge = np.zeros((2, 33, 3), np.float32)  # degenerate: zeros, never NaN
+    edge[1, :, 1] = np.linspace(-1, 1, 33)  # everything on the vertical: nothing to turn
+    poses = np.concatenate([world, edge])
+    expected = world_view(poses)
+    module = WorldView().eval()
+    got = module(torch.from_numpy(poses)).detach().numpy()
+    assert np.isfinite(expected).all() and np.abs(expected - got).max() <= 1e-5
+    path = tmp_path / "world_view.onnx"
+    torch.onnx.export(module, (torch.from_numpy(poses[:2]),), str(path), dynamo=False, input_names=["world"],
+                      output_names=["features"], dynamic_axes={"world": {0: "batch"}, "features": {0: "batch"}})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert np.abs(session.run(None, {"world": poses})[0] - expected).max() <= 1e-5

@@ -1,4 +1,6 @@
-"""The torch twin of :func:`posenet_cls.features.normalize`, the first layer of every exported model."""
+"""The torch twins of the feature views, the first layer of every exported model: :class:`Normalize`
+(:func:`posenet_cls.features.normalize`, image landmarks) and :class:`WorldView`
+(:func:`posenet_cls.features.world_view`, world landmarks in the body frame)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from posenet_cls.features import EPS, FeatureConfig, normalize_matrices, offset_matrix
+from posenet_cls.features import EMBEDDING_PAIRS, EPS, HIPS, SHOULDERS, FeatureConfig, normalize_matrices, offset_matrix
 from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS
 
 
@@ -41,3 +43,33 @@ class Normalize(nn.Module):
         features = centred * (torch.matmul(1.0 / torch.clamp(size, min=EPS), self.coords) + self.visibility)
         features = torch.index_select(features, 1, self.columns) if self.select else features
         return features if self.offsets is None else torch.matmul(features, self.offsets)
+
+
+class WorldView(nn.Module):
+    """Torch twin of :func:`posenet_cls.features.world_view`: world landmarks (N, 33, 3) -> (N, 99 + 66) features
+    in the body's frame (centred between the hips, yaw taken out, torso-scaled); ONNX-exportable (no atan2:
+    the turn is the unit vector of the hips-plus-shoulders line in the x-z plane)."""
+
+    def __init__(self):
+        super().__init__()
+        pairs = torch.tensor([[int(a), int(b)] for a, b in EMBEDDING_PAIRS], dtype=torch.int64)
+        self.register_buffer("first", pairs[:, 0].contiguous(), persistent=False)
+        self.register_buffer("second", pairs[:, 1].contiguous(), persistent=False)
+
+    def forward(self, world: torch.Tensor) -> torch.Tensor:
+        hips = (world[:, HIPS[0]] + world[:, HIPS[1]]) / 2  # (N, 3)
+        left_right = world[:, HIPS[0]] - world[:, HIPS[1]] + world[:, SHOULDERS[0]] - world[:, SHOULDERS[1]]
+        lx, lz = left_right[:, 0:1], left_right[:, 2:3]
+        length = torch.sqrt(lx * lx + lz * lz)
+        turnable = length > EPS
+        safe = torch.clamp(length, min=EPS)
+        cos = torch.where(turnable, lx / safe, torch.ones_like(lx))
+        sin = torch.where(turnable, lz / safe, torch.zeros_like(lz))
+        p = world - hips[:, None, :]
+        px, py, pz = p[..., 0], p[..., 1], p[..., 2]
+        turned = torch.stack([cos * px + sin * pz, py, cos * pz - sin * px], dim=-1)  # (N, 33, 3)
+        shoulders = (world[:, SHOULDERS[0]] + world[:, SHOULDERS[1]]) / 2 - hips
+        torso = torch.sqrt(torch.sum(shoulders * shoulders, dim=1, keepdim=True))
+        frame = turned / torch.clamp(torso, min=EPS)[:, :, None]
+        offsets = torch.index_select(frame, 1, self.first) - torch.index_select(frame, 1, self.second)
+        return torch.cat([torch.flatten(frame, start_dim=1), torch.flatten(offsets, start_dim=1)], dim=1)
