@@ -29,7 +29,7 @@ import numpy as np
 
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import (LEFT_RIGHT_PAIRS, LIMB_SEGMENTS, NUM_CHANNELS, NUM_LANDMARKS, UPPER_BODY, Landmark,
-                                mirror_keypoints)
+                                mirror_keypoints, mirror_permutation)
 
 EPS = 1e-6
 HIPS = (int(Landmark.LEFT_HIP), int(Landmark.RIGHT_HIP))
@@ -183,6 +183,16 @@ def normalize_matrices(config: FeatureConfig) -> dict[str, np.ndarray]:
 def mirror(keypoints: np.ndarray) -> np.ndarray:
     """Raw poses (N, 33, 4) seen in a mirror: x -> 1 - x and every left landmark swapped with its right twin."""
     return mirror_keypoints(check_keypoints(keypoints))
+
+
+def swap_sides(points: np.ndarray) -> np.ndarray:
+    """Poses (..., 33, C), image or world (C >= 3), as BlazePose reads a person seen from behind when it takes them
+    to face the camera: every left landmark's label exchanged with its right twin's and the depth (z) reversed
+    about the hips, x and y kept (unlike :func:`mirror`, which flips x)."""
+    out = np.asarray(points)[..., mirror_permutation(), :].copy()
+    hips_z = out[..., HIPS, 2].mean(axis=-1, keepdims=True)
+    out[..., 2] = 2 * hips_z - out[..., 2]
+    return out
 
 
 def rotate(keypoints: np.ndarray, degrees: np.ndarray) -> np.ndarray:

@@ -12,7 +12,9 @@ All models see the same seeded, stratified splits that keep byte-identical photo
 "Shifted": accuracy on the held-out fold as another photo source would show it (people of other
 proportions, camera yaw +-45, pitch +-20, roll +-10 degrees, framing x0.83-1.2, far-side limbs
 guessed, 20% with the feet cropped, depth and visibility guessed otherwise; five copies of each
-pose: posenet_cls.training.metrics.shifted); "wide": the same with the yaw up to +-90. In-set CV
+pose: posenet_cls.training.metrics.shifted); "wide": the same with the yaw up to +-90; "behind": the same
+seen from the person's other side (the camera turned 90-180 degrees) with BlazePose's left/right label
+swap in half of them (metrics.behind). In-set CV
 alone has proved misleading here. "Mirrored", "rotated", "stretched": the held-out fold seen in a
 mirror, rotated by 10-20 degrees, or with its aspect ratio changed by x0.8-1.25.
 "Facing split" (--facing): trained on the poses seen from the front (the person's left at the image's
@@ -79,27 +81,30 @@ def row(name: str, s: dict) -> str:
         return f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"
 
     rob = s["robustness"]
-    return (f"| {name} | {pct(s['accuracy'])} | {pct(rob['shifted'])} | {100 * rob['wide']['mean']:.1f} | {pct(s['macro_f1'])} | "
+    return (f"| {name} | {pct(s['accuracy'])} | {pct(rob['shifted'])} | {100 * rob['wide']['mean']:.1f} | "
+            f"{100 * rob['behind']['mean']:.1f} | {pct(s['macro_f1'])} | "
             f"{100 * rob['mirrored']['mean']:.1f} | {100 * rob['rotated']['mean']:.1f} | {100 * rob['stretched']['mean']:.1f} | "
             f"{s['fit_seconds']['mean']:.2f} |")
 
 
-HEADER = ("| {} | in-set accuracy % | shifted accuracy % | wide % | macro-F1 % | mirrored % | rotated % | stretched % | fit s/fold |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| {} | in-set accuracy % | shifted accuracy % | wide % | behind % | macro-F1 % | mirrored % | rotated % | "
+          "stretched % | fit s/fold |\n|---|---|---|---|---|---|---|---|---|---|")
 
 
 FACING_MODELS = {"mlp": "MLP (posenet-cls, image landmarks)", "svc": "SVC (rbf) on normalised features",
                  "knn": "k-NN on MediaPipe pose embedding", "logreg": "logistic regression on MediaPipe pose embedding"}
 
 
-def world_logreg(table, split, seed: int) -> float:
-    """Accuracy on ``split.test`` of logistic regression on the world landmarks' body-frame view, mirror-augmented."""
+def world_logreg(table, split, seed: int) -> tuple[float, float]:
+    """Accuracy on ``split.test`` of logistic regression on the world landmarks' body-frame view, mirror-augmented:
+    as they are, and seen from behind (:func:`metrics.behind_world`, SHIFT_DRAWS copies)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from posenet_cls.features import world_view
     from posenet_cls.schema import mirror_world
+    from posenet_cls.training.metrics import SHIFT_DRAWS, behind_world
 
     world = table.require_world("logistic regression on world landmarks")
     train = np.concatenate([split.train, split.val])
@@ -107,23 +112,32 @@ def world_logreg(table, split, seed: int) -> float:
     y = np.concatenate([table.labels[train], table.labels[train]]).astype(str)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000, random_state=seed))
     model.fit(world_view(x), y)
-    return float((model.predict(world_view(world[split.test])) == table.labels[split.test].astype(str)).mean())
+    truth = table.labels[split.test].astype(str)
+    rng = np.random.default_rng(seed)
+    turned = np.concatenate([behind_world(world[split.test], rng) for _ in range(SHIFT_DRAWS)])
+    return (float((model.predict(world_view(world[split.test])) == truth).mean()),
+            float((model.predict(world_view(turned)) == np.tile(truth, SHIFT_DRAWS)).mean()))
 
 
 def facing_table(table, base: TrainConfig, seeds: list[int], what: str) -> str:
-    """The markdown table of in-set CV accuracy beside the facing split's two directions, one row per model."""
-    rows: dict[str, list[list[float]]] = {}
+    """The markdown table of in-set CV accuracy and its "behind" shift beside the facing split's two directions."""
+    world_name = "logistic regression on world landmarks (body frame)"
+    rows: dict[str, list[list[float]]] = {name: [[], [], [], []] for name in [*FACING_MODELS.values(), world_name]}
     for seed in seeds:
         config = replace(base, seed=seed)
         splits = {"in-set": make_splits(table, config.folds, seed, what), **{k: [v] for k, v in facing_splits(table, seed).items()}}
-        for name, parts in splits.items():
+        for column, (name, parts) in zip((0, 2, 3), splits.items()):
             out = cross_validate(table, config, tuple(FACING_MODELS), what=what, splits=parts)
             for m, label in FACING_MODELS.items():
-                rows.setdefault(label, [[], [], []])[list(splits).index(name)] += [f["accuracy"] for f in out["models"][m]["folds"]]
-            rows.setdefault("logistic regression on world landmarks (body frame)", [[], [], []])[list(splits).index(name)] += [
-                world_logreg(table, split, seed) for split in parts]
+                rows[label][column] += [f["accuracy"] for f in out["models"][m]["folds"]]
+                if column == 0:
+                    rows[label][1] += [f["robustness"]["behind"] for f in out["models"][m]["folds"]]
+            world = [world_logreg(table, split, seed + i) for i, split in enumerate(parts)]
+            rows[world_name][column] += [w[0] for w in world]
+            if column == 0:
+                rows[world_name][1] += [w[1] for w in world]
     sides = facing_splits(table, seeds[0])
-    lines = ["| model | in-set CV % | facing split front->back % | back->front % |", "|---|---|---|---|"]
+    lines = ["| model | in-set CV % | behind % | facing split front->back % | back->front % |", "|---|---|---|---|---|"]
     lines += [f"| {name} | " + " | ".join(f"{100 * np.mean(v):.1f}" for v in cells) + " |" for name, cells in rows.items()]
     lines.append(f"\n{len(table)} poses; front->back tests {len(sides['front->back'].test)} poses, back->front "
                  f"{len(sides['back->front'].test)} (classes with at least 3 training poses on the side); "
