@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from posenet_cls.bench.config import ARTICLE, BenchConfig, KNN_CHUNK, Progress
-from posenet_cls.bench.targets import model_flops
 from posenet_cls.bench.timing import latency, throughput
 
 
@@ -41,7 +40,6 @@ class TrainedClassifiers:
     split: dict
     onnx_path: Path
     runtime: object  # PoseRuntime of onnx_path
-    flops_per_pose: int  # of the MLP as trained (posenet_cls.bench.targets.model_flops)
 
 
 def train_classifiers(table, work_dir: Path, epochs: int | None = None, what: str = "table",
@@ -109,7 +107,7 @@ def train_classifiers(table, work_dir: Path, epochs: int | None = None, what: st
     targets = np.searchsorted(index, table.labels[split.test].astype(str))
     sizes = {"train": len(split.train), "val": len(split.val), "test": len(split.test), "fold": config.fold,
              "folds": config.folds, "seed": config.seed, "epochs_run": len(fit.history)}
-    return TrainedClassifiers(backends, test, targets, sizes, onnx_path, runtime, model_flops(model))
+    return TrainedClassifiers(backends, test, targets, sizes, onnx_path, runtime)
 
 
 def _default_session(path: Path):
