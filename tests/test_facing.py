@@ -6,6 +6,7 @@ import sys
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from posenet_cls.config import PROJECT_ROOT
 from posenet_cls.data.splits import facing_front, facing_splits
@@ -94,6 +95,7 @@ def test_the_logistic_regression_baseline_trains_from_the_command_line(yoga8_csv
     assert json.loads(capsys.readouterr().out)["test"]["accuracy"] > 0.9
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's TorchScript exporter, as training.export uses it
 def test_numpy_torch_and_onnxruntime_give_the_same_world_view(yoga8_table, tmp_path):
     import onnxruntime as ort
     import torch

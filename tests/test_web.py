@@ -225,9 +225,13 @@ def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, chromium, 
         # one snapshot of what the page says and shows (it changes with every frame)
         state = page.evaluate("({...document.body.dataset, shown: $('label').textContent, "
                               "shown_reps: $('reps').textContent, shown_hold: $('hold').textContent, "
-                              "shown_fps: $('fps').textContent, reason: $('reason').textContent})"
+                              "shown_fps: $('fps').textContent, reason: $('reason').textContent, "
+                              "coach: $('coach').textContent, coach_hidden: $('coach').hidden, "
+                              "class_hidden: $('pose-class').hidden})"
                               .replace("$(", "document.getElementById("))
         assert state["label"] in classes | {"unknown"}, state
+        # the page speaks about the exercise; the model has no class of its name, so the class block is hidden
+        assert state["coach"].startswith(f"{exercise}: ") and not state["coach_hidden"] and state["class_hidden"], state
         assert float(state["fps"]) > 0 and state["shown_fps"].endswith("fps")
         assert state["shown"] == state["label"]
         if clip.startswith("squat"):
@@ -245,14 +249,30 @@ def test_webcam_on_a_fake_camera_shows_labels_and_counts_reps(served, chromium, 
         assert not errors, errors
 
 
-def test_file_picker_labels_a_photo(served, chromium, yoga8: Path):
+def test_file_picker_labels_a_photo(served, chromium, yoga8: Path, videos: Path, tmp_path: Path):
+    import cv2
+
     base, _ = served
     with browser(chromium) as b:
         page, errors = open_page(b, base, "backend=wasm")
         page.set_input_files("#file", str(yoga8 / "Triangle" / "triangle1.jpg"))
         page.wait_for_function("document.body.dataset.label", timeout=60_000)
         assert page.evaluate("document.body.dataset.label") == "Triangle"
-        assert "triangle1.jpg: pose (plain)" in page.inner_text("#status") and not errors
+        assert "triangle1.jpg: pose (plain)" in page.inner_text("#status")
+        assert page.evaluate("document.getElementById('coach').hidden") and not page.evaluate(
+            "document.getElementById('pose-class').hidden")
+        # with an exercise, a photo is its one-frame case, as predict PHOTO --exercise: the squat's bottom
+        frame = tmp_path / "squat_bottom.png"
+        video = cv2.VideoCapture(str(videos / "squat_1rep.mp4"))
+        video.set(cv2.CAP_PROP_POS_FRAMES, 31)
+        cv2.imwrite(str(frame), video.read()[1])
+        page.select_option("#exercise", "squat")
+        page.set_input_files("#file", str(frame))
+        page.wait_for_function("document.body.dataset.coach", timeout=60_000)
+        state = page.evaluate("({...document.body.dataset, hidden: document.getElementById('pose-class').hidden})")
+        assert state["coach"] == "squat: down" and state["form"] == "good form" and state["hidden"], state
+        assert state["label"] and state["label"] != "Triangle"  # the class stays in the page's data
+        assert not errors, errors
 
 
 # -- each stage of the port against its Python original ------------------------------------------
@@ -338,6 +358,13 @@ def test_tracking_and_rep_count_equal_python_on_a_clip(test_page, served, squat_
     assert [f["reps"] for f in on_python] == [f.reps for f in want]
     assert np.allclose([f["signal"] for f in on_python], [f.signal for f in want], atol=1e-6)
     assert on_web[-1]["reps"] == want[-1].reps == 1
+    # the phase and the rep's form verdict (coaching.js's FormRecorder against form.FormRecorder)
+    assert [f["phase"] for f in on_python] == [f.phase for f in want]
+    judged = [(w, p) for w, p in zip(want, on_python) if w.form is not None or p["form"] is not None]
+    assert len(judged) == 1 and judged[0][0].form["faults"] == judged[0][1]["form"]["faults"] == []
+    for name, value in judged[0][0].form["values"].items():
+        assert abs(judged[0][1]["form"]["values"][name] - value) <= 0.051, (name, judged)  # Python rounds to 0.1
+    assert [f["form"]["faults"] for f in on_web if f["form"]] == [[]]
 
 
 def test_auto_counter_equals_python(test_page, squat_frames):

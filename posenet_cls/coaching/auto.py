@@ -14,6 +14,9 @@ window whose spread is under ``min_range`` (standing still) gives no signal; a c
 than ``min_period_frac`` of the recent reps' median period is wobble; a person whose hips travel
 sideways faster than ``max_drift`` torso lengths per second (walking in, walking off) restarts
 the window. The warm-up frames are counted once the warm-up ends, so a rep that starts at once counts.
+
+For a file, the counter also keeps every frame (``whole_clip``): its summary is then the whole clip's
+count (:mod:`posenet_cls.coaching.clip`), with the online count beside it as ``live_reps``.
 """
 
 from __future__ import annotations
@@ -24,14 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from posenet_cls.coaching.angles import HIPS, SHOULDERS
+from posenet_cls.coaching.clip import ClipConfig, count_clip
+from posenet_cls.coaching.motion import MOTION_JOINTS, motion_features
 from posenet_cls.coaching.temporal import CounterConfig, RepCounter
 from posenet_cls.errors import PosenetError
-from posenet_cls.schema import Landmark as L
 
-MOTION_JOINTS: tuple[L, ...] = (
-    L.NOSE, L.LEFT_SHOULDER, L.RIGHT_SHOULDER, L.LEFT_ELBOW, L.RIGHT_ELBOW, L.LEFT_WRIST, L.RIGHT_WRIST,
-    L.LEFT_HIP, L.RIGHT_HIP, L.LEFT_KNEE, L.RIGHT_KNEE, L.LEFT_ANKLE, L.RIGHT_ANKLE,
-)
 DRIFT_WINDOW_S = 1.0  # time constant of the hips' averaged sideways velocity
 SPREAD_PERCENTILE = 10.0  # the window's spread runs from this percentile of the signal to 100 minus it
 
@@ -62,14 +62,6 @@ class AutoConfig:
                 raise PosenetError(f"auto counter: {name} must be >= 0, got {getattr(self, name)}")
 
 
-def motion_features(points: np.ndarray) -> np.ndarray:
-    """x, y of :data:`MOTION_JOINTS`, each axis min-max normalised per frame: (..., 33, >=2) -> (..., 26)."""
-    xy = np.asarray(points, dtype=np.float64)[..., list(MOTION_JOINTS), :2]
-    low, high = xy.min(axis=-2, keepdims=True), xy.max(axis=-2, keepdims=True)
-    out = (xy - low) / np.maximum(high - low, 1e-6)
-    return out.reshape(*out.shape[:-2], 2 * len(MOTION_JOINTS))
-
-
 def _hips_and_torso(points: np.ndarray, aspect: float) -> tuple[float, float]:
     """The hip centre's x and the torso length (shoulder centre to hip centre) of one pose, in units of the
     image's height (x scaled by ``aspect``, the width / height)."""
@@ -91,9 +83,14 @@ class AutoFrame:
 class AutoCounter:
     """Counts cycles of the dominant movement, online, frame by frame (see the module's docstring)."""
 
-    def __init__(self, config: AutoConfig = AutoConfig()):
+    def __init__(self, config: AutoConfig = AutoConfig(), whole_clip: ClipConfig | None = None):
         config.check()
+        if whole_clip is not None:
+            whole_clip.check()
         self.config = config
+        self.whole_clip = whole_clip
+        self._clip: list[tuple[float, np.ndarray | None]] = []  # every frame's time and x, y (whole_clip only)
+        self._aspect = 1.0
         self._times: deque[float] = deque()
         self._features: deque[np.ndarray] = deque()
         self._direction: np.ndarray | None = None
@@ -186,6 +183,9 @@ class AutoCounter:
             points = np.asarray(points)
             if not np.all(np.isfinite(points[list(MOTION_JOINTS), :2])):
                 points = None
+        if self.whole_clip is not None:
+            self._clip.append((t, None if points is None else points[:, :2].astype(np.float32)))
+            self._aspect = aspect
         if points is not None:
             if self._last is None or t - self._last > self.config.max_gap_s:
                 self._restart(t)
@@ -198,5 +198,17 @@ class AutoCounter:
         return AutoFrame(signal if signal is None else self._counters[0][0] * signal, signal is not None, self.count)
 
     def summary(self) -> dict[str, object]:
-        """Reps and the rep log (range of motion in units of the window's half spread)."""
-        return self.counter.summary()
+        """Reps and the rep log (range of motion in units of the window's half spread).
+
+        With ``whole_clip``: the whole clip's reps and rep log (range in normalised body units) and its
+        ``period_s``, the online ones as ``live_reps`` and ``live_rep_log``; where the clip shows no period
+        (a single rep, stillness), the online count stands (``counted_by``: "clip" or "live").
+        """
+        live = self.counter.summary()
+        if self.whole_clip is None:
+            return live
+        clip = count_clip([t for t, _ in self._clip], [p for _, p in self._clip], self.whole_clip, self._aspect)
+        out = clip.summary() if clip.period_s is not None else {**live, "period_s": None}
+        out.update(counted_by="clip" if clip.period_s is not None else "live", live_reps=live["reps"],
+                   live_rep_log=live["rep_log"])
+        return out

@@ -37,8 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_cls.coaching.angles import ANGLE_NAMES, BASE_NAMES, angle_visibility, joint_angles
+from posenet_cls.coaching.angles import ANGLE_NAMES, BASE_NAMES, TRUNK_LEAN, angle_visibility, joint_angles
 from posenet_cls.coaching.auto import AutoConfig, AutoCounter
+from posenet_cls.coaching.clip import ClipConfig
+from posenet_cls.coaching.form import BODY_LINE, FormCheck, FormRecorder, form_summary, parse_checks
 from posenet_cls.errors import PosenetError
 from posenet_cls.coaching.temporal import CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter
 
@@ -68,6 +70,7 @@ class Exercise:
     smooth_s: float = 0.15
     space: str = "image"
     description: str = ""
+    checks: tuple[FormCheck, ...] = ()  # form checks judged per rep (a hold: its range checks over the hold)
 
     def counter_config(self) -> CounterConfig:
         """The thresholds handed to the one rep counter."""
@@ -84,26 +87,54 @@ class Exercise:
         gate = ("; while " + ", ".join(f"{a} {lo:g}-{hi:g}" for a, lo, hi in self.when)) if self.when else ""
         return f"{self.name:14s} reps  {self.angle} ({self.side}) up {self.up:g}, down {self.down:g}{gate}"
 
+    def check_rows(self) -> list[str]:
+        """One line per form check, for listings under :meth:`table_row`."""
+        return [f"{'':14s}   check {c.describe()}: \"{c.message}\"" for c in self.checks]
+
+
+def _check(name: str, kind: str, message: str, angle: str | None = None, low: float | None = None,
+           high: float | None = None, phase: str | None = None, space: str = "image") -> FormCheck:
+    return FormCheck(name, kind, message, angle, phase, low, high, space)
+
+
+# The presets' form checks: textbook ranges with margins; docs/form.md has each value's reason and the
+# measured values on real reps (scripts/form_study.py).
+_SAG = _check("sag", "range", "hips sagging: keep them in line", BODY_LINE, high=15)
+_PIKE = _check("pike", "range", "hips piked: lower them into line", BODY_LINE, low=-25)
+
 
 def _builtin() -> dict[str, Exercise]:
     """The presets: textbook joint ranges with margins, not tuned to any clip."""
     presets = [
         Exercise("squat", angle="knee", up=150, down=115,
-                 description="both knees ~170 standing, <100 at a parallel squat"),
+                 description="both knees ~170 standing, <100 at a parallel squat",
+                 checks=(_check("depth", "bottom", "squat deeper: knees to 100 deg", "knee", high=100),
+                         _check("tempo", "tempo", "slow down: at least 0.6 s a rep", phase="rep", low=0.6))),
         Exercise("push-up", angle="elbow", up=150, down=100, when=(("trunk_lean", 45, 135),),
-                 description="elbows ~170 at the top, ~90 at the bottom; trunk near horizontal"),
+                 description="elbows ~170 at the top, ~90 at the bottom; trunk near horizontal",
+                 checks=(_check("depth", "bottom", "go lower: elbows to 90 deg", "elbow", high=90),
+                         _check("lockout", "top", "lock the elbows out at the top", "elbow", low=155),
+                         _SAG, _PIKE)),
         Exercise("lunge", angle="knee", up=150, down=115,
-                 description="both knees ~170 standing, ~90 at the bottom; either leg forward"),
+                 description="both knees ~170 standing, ~90 at the bottom; either leg forward",
+                 checks=(_check("depth", "bottom", "lunge deeper: front knee to 100 deg", "knee", high=100),
+                         _check("upright", "range", "keep the torso upright", TRUNK_LEAN, high=35))),
         Exercise("jumping-jack", angle="shoulder", up=50, down=120, smooth_s=0.1,
-                 description="arms ~15 at the sides, ~160 overhead"),
+                 description="arms ~15 at the sides, ~160 overhead",
+                 checks=(_check("reach", "bottom", "arms all the way overhead", "shoulder", low=130),
+                         _check("even", "asymmetry", "raise both arms together", "shoulder", high=35))),
         Exercise("sit-up", angle="hip", up=110, down=75,
-                 description="hips ~130 lying with knees bent, ~50 sitting up"),
+                 description="hips ~130 lying with knees bent, ~50 sitting up",
+                 checks=(_check("height", "bottom", "sit all the way up", "hip", high=65),)),
         Exercise("biceps-curl", angle="elbow", up=140, down=70,
-                 description="elbow ~170 extended, ~40 curled; either arm"),
+                 description="elbow ~170 extended, ~40 curled; either arm",
+                 checks=(_check("curl", "bottom", "curl all the way up", "elbow", high=60),
+                         _check("extend", "top", "straighten the arm between reps", "elbow", low=150))),
         Exercise(AUTO, kind=AUTO,
                  description="whatever repeats: the dominant movement of the body's joints, its cycles counted"),
-        Exercise("plank", kind="hold", hold=(("hip", 145, 180), ("knee", 145, 180), ("trunk_lean", 60, 120)),
-                 description="body straight (hips and knees near 180), trunk near horizontal"),
+        Exercise("plank", kind="hold", hold=(("hip", 135, 180), ("knee", 145, 180), ("trunk_lean", 60, 120)),
+                 description="body straight (hips and knees near 180), trunk near horizontal",
+                 checks=(_SAG, _PIKE)),
     ]
     return {e.name: e for e in presets}
 
@@ -190,6 +221,13 @@ def parse_exercise(name: str, entry: object, where: str) -> Exercise:
         values["description"] = str(entry["description"])
     if "when" in entry:
         values["when"] = _conditions(entry["when"], f"{here}.when")
+    if "checks" in entry:
+        values["checks"] = parse_checks(entry["checks"], f"{here}.checks")
+        if kind == "hold":
+            for check in values["checks"]:  # type: ignore[attr-defined]
+                if check.kind != "range":
+                    raise PosenetError(f"{here}.checks.{check.name}.kind: a hold has no reps; "
+                                       f"its checks are kind = \"range\", got {check.kind!r}")
     if kind == "hold":
         if "hold" not in entry:
             raise PosenetError(f"{here}.hold: missing; a hold exercise needs hold = {{ angle = [low, high], ... }}")
@@ -256,6 +294,8 @@ class ExerciseFrame:
     valid: bool
     reps: int
     hold_s: float | None
+    phase: str | None = None  # "down" or "up" (a rep's confirmed phase), "holding" or None
+    form: dict | None = None  # a rep completed at this frame, or a hold's last second: its verdict (form.verdict)
 
 
 def _combine(values: list[float], visibilities: list[float], side: str, min_visibility: float,
@@ -291,6 +331,7 @@ class ExerciseTracker:
 
     exercise: Exercise
     auto_config: AutoConfig = AutoConfig()  # the auto exercise's settings
+    whole_clip: ClipConfig | None = None  # a file: auto's summary counts the whole clip (coaching.clip)
     counter: RepCounter | None = field(init=False)
     timer: HoldTimer | None = field(init=False)
     auto: AutoCounter | None = field(init=False)
@@ -298,9 +339,14 @@ class ExerciseTracker:
     def __post_init__(self):
         ex = self.exercise
         self.counter = RepCounter(ex.counter_config()) if ex.kind == "reps" else None
-        self.auto = AutoCounter(self.auto_config) if ex.kind == AUTO else None
+        self.auto = AutoCounter(self.auto_config, self.whole_clip) if ex.kind == AUTO else None
         self.timer = HoldTimer() if ex.kind == "hold" else None
         self._smoother = ProbabilitySmoother(ex.smooth_s)
+        self.form = (FormRecorder(ex.checks, ex.side, ex.min_visibility, ex.smooth_s,
+                                  down_is_smaller=ex.kind != "reps" or ex.down < ex.up)  # type: ignore[operator]
+                     if ex.checks else None)
+        self._verdicts: list[dict] = []  # per rep, in order
+        self._hold_verdicts: list[dict] = []  # per closed hold, in order
         self._needed = sorted({n for a, *_ in (*ex.hold, *ex.when) for n in _angle_names(a, ex.side)}
                               | (set(_angle_names(ex.angle, ex.side)) if ex.angle else set()))
 
@@ -322,7 +368,7 @@ class ExerciseTracker:
         ex = self.exercise
         if self.auto is not None:
             state = self.auto.update(t, keypoints, aspect)
-            return ExerciseFrame(None, state.signal, state.valid, state.reps, None)
+            return ExerciseFrame(None, state.signal, state.valid, state.reps, None, self.auto.counter.phase)
         angles = smoothed = None
         valid = False
         signal = None
@@ -349,12 +395,30 @@ class ExerciseTracker:
                 assert ex.angle is not None
                 signal = self._value(ex.angle, smoothed, visibility, self._deeper())
                 valid = valid and signal is not None
-        hold_s = None
+        hold_s = form = phase = None
+        if self.form is not None:
+            self.form.update(t, keypoints, world, aspect, signal if valid else None)
         if self.counter is not None:
-            self.counter.update(t, signal, valid=valid)
+            rep = self.counter.update(t, signal, valid=valid)
+            phase = self.counter.phase
+            if rep is not None and self.form is not None:
+                form = self.form.rep(rep)
+                self._verdicts.append(form)
+                form = {"rep": rep.index, **form}
         if self.timer is not None:
+            closed = len(self.timer.holds)
             hold_s = self.timer.update(t, valid)
-        return ExerciseFrame(angles, signal, valid, self.reps, hold_s)
+            self._judge_holds(closed)
+            phase = "holding" if hold_s > 0 else None
+            if hold_s > 0 and self.form is not None:  # the hold's last second, live
+                form = self.form.span(max(t - 1.0, t - hold_s), t)
+        return ExerciseFrame(angles, signal, valid, self.reps, hold_s, phase, form)
+
+    def _judge_holds(self, judged: int) -> None:
+        """Verdicts for the holds the timer closed since it had ``judged`` of them."""
+        assert self.timer is not None
+        for start, end in self.timer.holds[judged:]:
+            self._hold_verdicts.append(self.form.span(start, end) if self.form is not None else {})
 
     @property
     def counts_reps(self) -> bool:
@@ -375,5 +439,47 @@ class ExerciseTracker:
         if self.auto is not None:
             out.update(self.auto.summary())
         if self.timer is not None:
-            out["holds"] = self.timer.finish()
+            closed = len(self.timer.holds)
+            holds = self.timer.finish()
+            self._judge_holds(closed)
+            if self.form is not None:
+                for hold, judged in zip(holds["holds"], self._hold_verdicts):
+                    hold.update(checks=judged["values"], faults=judged["faults"])
+            out["holds"] = holds
+        if self.form is not None:
+            log = out["rep_log"] if self.counter is not None else out["holds"]["holds"]  # type: ignore[index]
+            for rep, judged in zip(out["rep_log"], self._verdicts):  # type: ignore[call-overload]
+                rep.update(checks=judged["values"], faults=judged["faults"])
+            unit = "reps" if self.counter is not None else "holds"
+            out["form"] = {"checks": [c.describe() for c in self.exercise.checks], **form_summary(log, unit)}
         return out
+
+
+def exercise_photo(exercise: Exercise, keypoints: np.ndarray, world: np.ndarray | None = None,
+                   aspect: float = 1.0) -> dict[str, object]:
+    """An exercise in one photo, the one-frame case of a stream: its phase and the checks one frame can judge.
+
+    ``phase``: for a reps exercise the zone of its angle ("up", "down", or None between the thresholds), for a
+    hold "holding" when every condition is met; ``auto`` has neither (None). The checks are those of
+    :meth:`FormRecorder.still` (no tempo, no reps). Returns ``{"exercise", "phase", "values", "faults", "messages"}``.
+    """
+    tracker = ExerciseTracker(exercise)
+    state = tracker.update(0.0, keypoints, world, aspect)
+    phase = None
+    if exercise.kind == "reps" and state.valid and state.signal is not None:
+        phase = exercise.counter_config().zone(state.signal)
+    elif exercise.kind == "hold" and state.valid:
+        phase = "holding"
+    judged = {"values": {}, "faults": [], "messages": []}
+    if tracker.form is not None and state.valid:  # out of position (a hold's conditions, a push-up's gate): no verdict
+        judged = tracker.form.still(phase)
+    return {"exercise": exercise.name, "kind": exercise.kind, "phase": phase, **judged}
+
+
+def exercise_text(photo: dict) -> str:
+    """One line for an :func:`exercise_photo` result: ``squat: down``, ``squat: between up and down``, ``plank: holding``."""
+    if photo["kind"] == "hold":
+        return f"{photo['exercise']}: {'holding' if photo['phase'] else 'not in position'}"
+    if photo["kind"] == AUTO:
+        return f"{photo['exercise']}: counts videos only"
+    return f"{photo['exercise']}: {photo['phase'] or 'between up and down'}"

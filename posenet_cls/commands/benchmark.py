@@ -25,6 +25,7 @@ EXAMPLES = """\
   posenet-cls benchmark --json > benchmark.json
   posenet-cls benchmark --only reps                       # rep counting on the data folder's repcount/ (MAE, OBO)
   posenet-cls benchmark --only reps --data clips/         # your videos: clips/counts.csv (name,exercise,count) + clips/NAME.mp4
+  posenet-cls benchmark --only reps --folds               # also each half of a two-fold split by person
 
 Sections: classifiers (onnxruntime MLP, torch MLP, SVC, the article's raw-coordinate SVC, k-NN,
 trained on one seeded split and timed on the same held-out poses), extraction (static and
@@ -33,9 +34,11 @@ frames/s of MediaPipe and of the onnxruntime BlazePose at batch 1, 16, 64, 256, 
 alone; skipped with a note until `python -m posenet_cls.pose.blazepose` has made the networks) and
 end to end (photos/s from file to label, video frames/s). Each row's 'vs' is its figure over the reference row's, measured
 in the same run. Writes OUT/benchmark.md and OUT/benchmark.json.
-reps (runs alone): counts repetitions with --exercise auto and with the matching preset on a folder
-in RepCount's format (counts.csv + poses/NAME.npy) or of videos with a counts.csv, and prints MAE
-and OBO per exercise and overall beside published figures. Writes OUT/reps.md and OUT/reps.json.
+reps (runs alone): counts repetitions with --exercise auto (auto: the file counter, which sees the
+whole clip; live: the online counter of webcams) and with the matching preset on a folder in
+RepCount's format (counts.csv + poses/NAME.npy) or of videos with a counts.csv, and prints MAE and
+OBO per exercise and overall beside published figures, with rep-level misses, double counts and
+extras where counts.csv has rep_frames. Writes OUT/reps.md and OUT/reps.json.
 """
 
 
@@ -57,6 +60,8 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, help="runs of each extraction and end-to-end row, fastest kept (default 1)")
     p.add_argument("--quick", action="store_true", help="few photos, frames, epochs and calls: a smoke run")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of the markdown tables")
+    p.add_argument("--folds", action="store_true",
+                   help="--only reps: also the tables of each half of a two-fold split by person (stuN_ prefix)")
     p.set_defaults(func=run)
 
 
@@ -69,7 +74,7 @@ def command_line(args) -> str:
             parts += [f"--{name}", str(value)]
     for section in args.only or ():
         parts += ["--only", section]
-    parts += [f"--{flag.replace('_', '-')}" for flag in ("no_video", "quick", "json") if getattr(args, flag)]
+    parts += [f"--{flag.replace('_', '-')}" for flag in ("no_video", "quick", "folds", "json") if getattr(args, flag)]
     return shlex.join(parts)
 
 
@@ -97,6 +102,10 @@ def run(args) -> int:
 
     if args.only and REPS in args.only:
         return _reps(args)
+    if args.folds:
+        from posenet_cls.errors import PosenetError
+
+        raise PosenetError("--folds is for --only reps (it splits the counted videos by person)")
     base = QUICK if args.quick else BenchConfig()
     options = ("workers", "limit", "calls", "seconds", "repeats")
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
@@ -129,7 +138,7 @@ def _reps(args) -> int:
         raise PosenetError("--only reps runs alone (its --data is a folder of counts, not photos)")
     progress = _progress()
     cmd = command_line(args)
-    report = rep_rows(Path(args.data) if args.data else data_dir() / "repcount", progress)
+    report = rep_rows(Path(args.data) if args.data else data_dir() / "repcount", progress, folds=args.folds)
     markdown = render_reps_markdown(report, cmd)
     md, js = write_files(args.out, {"reps.md": markdown, "reps.json": json.dumps({"command": cmd, **report}, indent=1)})
     if args.json:

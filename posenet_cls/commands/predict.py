@@ -38,8 +38,11 @@ Photos with no person and files that are not images get one line each; they stop
 Videos and webcams: BlazePose tracking, probabilities smoothed over --window seconds (an
 exponential moving average with that time constant), an annotated H.264 MP4 in the output
 folder (skeleton, label, confidence, reps, FPS) and a summary of pose segments at the end.
---exercise counts reps (or times a hold) from joint angles with up/down thresholds and hysteresis;
-with --json each frame gains "angles", "reps" and "hold_s", and the summary "reps", "rep_log", "holds".
+--exercise counts reps (or times a hold) from joint angles with up/down thresholds and hysteresis
+and judges each rep's form (the exercise's checks); the tag and the text then speak about the exercise,
+and the pose class shows only where the model has that class (or with --show-class). With --json each
+frame gains "angles", "reps", "phase", "form" and "hold_s", the summary "reps", "rep_log" (each rep's
+"checks" and "faults"), "form" and "holds". On a photo, --exercise gives its phase and one-frame checks.
 """
 
 
@@ -65,13 +68,16 @@ def register(sub) -> None:
     video.add_argument("--reps", nargs=2, metavar=("UP_CLASS", "DOWN_CLASS"),
                        help="count repetitions that alternate between two of the model's classes")
     video.add_argument("--exercise", metavar="NAME",
-                       help="count reps or time a hold of an exercise preset (see --list-exercises); "
-                            "auto counts any repeated movement")
+                       help="count reps or time a hold of an exercise preset (see --list-exercises), with form "
+                            "checks per rep; auto counts any repeated movement")
     video.add_argument("--exercises", metavar="FILE", help="extra exercises from a .toml or .json file (one table each)")
     video.add_argument("--hold", metavar="CLASS", help="time how long the smoothed label stays CLASS")
     video.add_argument("--mirror", action="store_true",
                        help="selfie view (front camera): flip x and swap left and right, so 'left' is the user's left")
     video.add_argument("--list-exercises", action="store_true", help="list the exercises (presets and --exercises) and exit")
+    video.add_argument("--show-class", action="store_true",
+                       help="with --exercise: show the pose class too (default: only when the model has a class "
+                            "of the exercise's name; --json always has it)")
     video.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
                        help="live window with the annotated frames (default: when a display exists)")
     p.set_defaults(func=run)
@@ -85,6 +91,8 @@ def _exercise_options(args):
     if args.list_exercises:
         for exercise in {**BUILTIN, **extra}.values():
             print(exercise.table_row())
+            for row in exercise.check_rows():
+                print(row)
         return None
     if args.exercises and not args.exercise:
         raise PosenetError("--exercises adds exercises; choose one with --exercise NAME")
@@ -106,7 +114,8 @@ def run(args) -> int:
     runtime = load_model(args.model)
     if args.webcam is not None or is_video(args.source):
         return _video(args, runtime, options)
-    used = [o for o, v in (("--exercise", args.exercise), ("--hold", args.hold), ("--mirror", args.mirror)) if v]
+    auto = args.exercise_spec is not None and args.exercise_spec.kind == "auto"  # a photo has no repetitions
+    used = [o for o, v in (("--exercise auto", auto), ("--hold", args.hold), ("--mirror", args.mirror)) if v]
     if used:
         raise PosenetError(f"{used[0]} is for videos and webcams; {args.source} is not a video")
     return _photos(args, runtime, options)
@@ -119,10 +128,23 @@ def _photo_line(r) -> str:
     if r.status != Status.POSE:
         return f"{r.source}: skipped, {r.reason}"
     if r.several:
-        return f"{r.source}: " + "; ".join(f"#{p.person} {p.label} {p.confidence:.2f}" for p in r.people)
-    extra = f" (best {r.best})" if r.label != r.best else ""
-    hint = f"; {r.hints[0]['text']}" if r.hints else ""
-    return f"{r.source}: {r.label} {r.confidence:.2f}{extra}{hint}"
+        return f"{r.source}: " + "; ".join(f"#{p.person} {_person_text(p)}" for p in r.people)
+    return f"{r.source}: {_person_text(r.people[0])}"
+
+
+def _person_text(p) -> str:
+    """One person of a photo: the label (best class, first hint); with --exercise the exercise's phase and form
+    first, the class only where shown."""
+    from posenet_cls.coaching.exercises import exercise_text
+    from posenet_cls.coaching.form import form_text
+
+    extra = f" (best {p.best})" if p.label != p.best else ""
+    hint = f"; {p.hints[0]['text']}" if p.hints else ""
+    label = f"{p.label} {p.confidence:.2f}{extra}{hint}"
+    if p.exercise is None:
+        return label
+    form = f", {form_text(p.exercise)}" if p.exercise["values"] else ""
+    return exercise_text(p.exercise) + form + (f" ({label})" if p.show_class else "")
 
 
 def _photos(args, runtime, options) -> int:
@@ -132,7 +154,8 @@ def _photos(args, runtime, options) -> int:
     out_dir = None if args.no_annotate else args.out_dir
     counts: Counter[str] = Counter()
     people = 0
-    for r in predict_photos(args.source, runtime, args.threshold, out_dir, options, args.workers):
+    for r in predict_photos(args.source, runtime, args.threshold, out_dir, options, args.workers,
+                            args.exercise_spec, True if args.show_class else None):
         labels = [p.label for p in r.people]
         counts[r.status if r.status != Status.POSE else
                ("unknown" if all(label == "unknown" for label in labels) else "classified")] += 1
@@ -170,7 +193,7 @@ def _video(args, runtime, options) -> int:
         with VideoReader(source) as video:
             total = video.frame_count
     config = StreamConfig(args.window, args.threshold, tuple(args.reps) if args.reps else None, args.exercise_spec,
-                          args.hold, args.mirror)
+                          args.hold, args.mirror, show_class=True if args.show_class else None)
     stream = predict_video(source, runtime, config, options, out_video, args.show)
     bar = tqdm(stream, total=total, unit="frame", desc="predict", disable=True if args.json else None)
     try:
@@ -206,26 +229,47 @@ def _video(args, runtime, options) -> int:
 def _progress_text(frame) -> str:
     """The progress bar's note: the one person's label, reps and hold, or each person's label and reps."""
     if frame.several:
-        return ", ".join(f"#{p.id} {r.label}" + (f" {r.reps}" if r.reps is not None else "")
-                         for p, r in frame.people) or "no person"
+        return ", ".join(f"#{p.id} {r.exercise if r.exercise is not None and not r.show_class else r.label}"
+                         + (f" {r.reps}" if r.reps is not None else "") for p, r in frame.people) or "no person"
     r = frame.result
-    return r.label + (f", reps {r.reps}" if r.reps is not None else "") + (f", hold {r.hold_s:.1f}s" if r.hold_s is not None else "")
+    name = r.exercise if r.exercise is not None and not r.show_class else r.label
+    return name + (f", reps {r.reps}" if r.reps is not None else "") + (f", hold {r.hold_s:.1f}s" if r.hold_s is not None else "")
 
 
 def _print_session(summary: dict, indent: str = "") -> None:
-    """The text summary of one person's stream: pose segments, reps and their log, holds."""
-    for seg in summary["segments"]:
-        print(f"{indent}  {seg['start_s']:7.2f}s - {seg['end_s']:7.2f}s  {seg['label']} ({seg['duration_s']:.2f}s)")
+    """The text summary of one person's stream: pose segments (unless an exercise hides the class), reps and their
+    log with each rep's form, holds."""
+    if summary.get("show_class", True):
+        for seg in summary["segments"]:
+            print(f"{indent}  {seg['start_s']:7.2f}s - {seg['end_s']:7.2f}s  {seg['label']} ({seg['duration_s']:.2f}s)")
+    form = summary.get("form")
     if "rep_classes" in summary:
         print(f"{indent}reps ({' -> '.join(summary['rep_classes'])}): {summary['reps']}")
     elif "exercise" in summary and summary["hold_target"] != summary["exercise"]:  # not a hold exercise
-        print(f"{indent}{summary['exercise']}: {summary['reps']} rep(s)")
+        print(f"{indent}{summary['exercise']}: {summary['reps']} rep(s)" + (_form_line(form, "reps") if form else ""))
     in_degrees = summary.get("exercise") != "auto"  # auto's signal has no unit: its range says nothing here
     for rep in summary.get("rep_log", []) if "exercise" in summary else []:
         print(f"{indent}  rep {rep['index']}: {rep['start_s']:.2f}s - {rep['end_s']:.2f}s, "
               + (f"range {rep['range_of_motion']:.0f} deg, " if in_degrees else "")
-              + f"down {rep['time_down_s']:.2f}s, up {rep['time_up_s']:.2f}s")
+              + f"down {rep['time_down_s']:.2f}s, up {rep['time_up_s']:.2f}s" + _checks_text(rep))
     if summary.get("hold_target"):
         holds, target = summary["holds"], summary["hold_target"]
         print(f"{indent}{target} held: longest {holds['longest_hold_s']:.2f}s, total {holds['total_hold_s']:.2f}s "
-              f"in {len(holds['holds'])} hold(s)")
+              f"in {len(holds['holds'])} hold(s)" + (_form_line(form, "holds") if form and target == summary.get("exercise") else ""))
+        for i, hold in enumerate(holds["holds"], start=1) if "checks" in (holds["holds"] or [{}])[0] else ():
+            print(f"{indent}  hold {i}: {hold['start_s']:.2f}s - {hold['end_s']:.2f}s{_checks_text(hold)}")
+
+
+def _form_line(form: dict, unit: str) -> str:
+    """``, 5 clean; most common fault: depth`` after the rep count."""
+    common = form.get("most_common_fault")
+    return f", {form[f'clean_{unit}']} clean" + (f"; most common fault: {common}" if common else "")
+
+
+def _checks_text(entry: dict) -> str:
+    """A rep's (or hold's) measured checks and its verdict: ``; depth 62.5, tempo 1.03: good form``."""
+    if "checks" not in entry:
+        return ""
+    values = ", ".join(f"{name} {v[0]:g}..{v[1]:g}" if isinstance(v, list) else f"{name} {'-' if v is None else f'{v:g}'}"
+                       for name, v in entry["checks"].items())
+    return f"; {values}: " + (f"fault: {', '.join(entry['faults'])}" if entry["faults"] else "good form")

@@ -20,6 +20,8 @@ from posenet_cls.config import CHECKPOINTS
 from posenet_cls.pose.outcomes import Status
 from posenet_cls.io.files import list_files
 from posenet_cls.errors import PosenetError
+from posenet_cls.coaching.exercises import Exercise, exercise_photo, exercise_text, normalise_name
+from posenet_cls.coaching.form import form_text
 from posenet_cls.coaching.hints import class_hints, short_text
 from posenet_cls.pose.extract import PoseOptions
 from posenet_cls.pose.people import Person, pose_box
@@ -44,11 +46,14 @@ class PersonResult:
     unknown_reason: str | None
     hints: list[dict] | None
     keypoints: np.ndarray = field(repr=False)
+    exercise: dict | None = None  # with --exercise: coaching.exercises.exercise_photo's phase and checks
+    show_class: bool = True  # the annotated copy shows the class (False: an exercise the model has no class for)
 
     def to_json(self) -> dict[str, object]:
-        return {"person": self.person, "box": [round(v, 4) for v in self.box], "label": self.label,
-                "confidence": self.confidence, "best": self.best, "probabilities": self.probabilities,
-                "novelty": self.novelty, "unknown_reason": self.unknown_reason, "hints": self.hints}
+        out = {"person": self.person, "box": [round(v, 4) for v in self.box], "label": self.label,
+               "confidence": self.confidence, "best": self.best, "probabilities": self.probabilities,
+               "novelty": self.novelty, "unknown_reason": self.unknown_reason, "hints": self.hints}
+        return out if self.exercise is None else {**out, "exercise": self.exercise}
 
 
 @dataclass
@@ -78,16 +83,18 @@ class PhotoResult:
     unknown_reason = property(lambda self: self._first("unknown_reason"))
     hints = property(lambda self: self._first("hints"))
     keypoints = property(lambda self: self._first("keypoints"))
+    exercise = property(lambda self: self._first("exercise"))
 
     def to_json(self) -> dict:
         """JSON-safe fields (keypoints left out): one person's flat, several people as a list."""
         if self.several:
             return {"source": self.source, "status": self.status, "people": [p.to_json() for p in self.people],
                     "reason": self.reason, "annotated": self.annotated}
-        return {"source": self.source, "status": self.status, "label": self.label, "confidence": self.confidence,
-                "best": self.best, "probabilities": self.probabilities, "novelty": self.novelty,
-                "unknown_reason": self.unknown_reason, "attempt": self.attempt, "reason": self.reason,
-                "annotated": self.annotated, "hints": self.hints}
+        out = {"source": self.source, "status": self.status, "label": self.label, "confidence": self.confidence,
+               "best": self.best, "probabilities": self.probabilities, "novelty": self.novelty,
+               "unknown_reason": self.unknown_reason, "attempt": self.attempt, "reason": self.reason,
+               "annotated": self.annotated, "hints": self.hints}
+        return out if self.exercise is None else {**out, "exercise": self.exercise}
 
 
 def load_model(path: str | Path | None = None) -> PoseRuntime:
@@ -124,12 +131,16 @@ def predict_photos(
     out_dir: str | Path | None = None,
     pose: PoseOptions = PoseOptions(),
     workers: int | None = None,
+    exercise: Exercise | None = None,
+    show_class: bool | None = None,
 ) -> Iterator[PhotoResult]:
     """One result per file under ``source``, in sorted order; annotated copies go to ``out_dir`` when given.
 
     ``pose``: how BlazePose runs (backend, up to ``max_people`` people per photo; one person is tried with
     :data:`posenet_cls.pose.common.PREDICT_ATTEMPTS` unless it names its attempts). ``workers``: pose
-    processes for MediaPipe, decoding threads for onnx (default: all cores for 16+ photos).
+    processes for MediaPipe, decoding threads for onnx (default: all cores for 16+ photos). ``exercise``: each
+    person also gets that exercise's phase and one-frame checks, and class hints only for the exercise's own class;
+    ``show_class`` as in :class:`posenet_cls.infer.stream.StreamConfig`.
     """
     from posenet_cls.pose.common import PREDICT_ATTEMPTS
     from posenet_cls.pose.workers import extract_tasks
@@ -144,28 +155,38 @@ def predict_photos(
     nxt = 0
     # Results come in completion order; they are yielded in file order.
     for found in extract_tasks(tasks, replace(pose, attempts=pose.attempts or PREDICT_ATTEMPTS), workers):
-        waiting[order[found.source]] = _classify(found, root, runtime, threshold, out_dir, pose.several)
+        waiting[order[found.source]] = _classify(found, root, runtime, threshold, out_dir, pose.several, exercise,
+                                                 show_class)
         while nxt in waiting:
             yield waiting.pop(nxt)
             nxt += 1
 
 
-def classify_people(people: list[Person], runtime: PoseRuntime, threshold: float | None = None) -> list[PersonResult]:
-    """Each person of a photo classified, with the form hints of their class."""
+def classify_people(people: list[Person], runtime: PoseRuntime, threshold: float | None = None,
+                    exercise: Exercise | None = None, aspect: float = 1.0,
+                    show_class: bool | None = None) -> list[PersonResult]:
+    """Each person of a photo classified, with the form hints of their class; with an ``exercise``, its phase and
+    one-frame checks (``aspect``: the photo's width / height), and hints only where the class is the exercise's."""
+    own = None if exercise is None else next((c for c in runtime.classes if normalise_name(c) == exercise.name), None)
+    shown = (exercise is None or own is not None) if show_class is None else show_class
     out = []
     for person in people:
         probs, novelty = runtime.pose_scores(person.keypoints)
         probs = probs.copy()  # the runtime overwrites its buffer on the next call
         pred = runtime.decide(probs, threshold, novelty)
+        hinted = exercise is None or pred.label == own  # a class's profile describes that class only
         out.append(PersonResult(person.id, person.box, pred.label, round(pred.confidence, 6), pred.best,
                                 {c: round(float(p), 6) for c, p in zip(runtime.classes, probs)},
                                 None if novelty is None else round(novelty, 4), pred.reason,
-                                class_hints(person.keypoints, pred.label, runtime.metadata.get("angle_profile")),
-                                person.keypoints))
+                                class_hints(person.keypoints, pred.label, runtime.metadata.get("angle_profile"))
+                                if hinted else [], person.keypoints,
+                                None if exercise is None else exercise_photo(exercise, person.keypoints, person.world,
+                                                                             aspect), shown))
     return out
 
 
-def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, out_dir, several: bool) -> PhotoResult:
+def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, out_dir, several: bool,
+              exercise: Exercise | None = None, show_class: bool | None = None) -> PhotoResult:
     """Turn one extraction result into a prediction per person, writing its annotated copy."""
     source = str(root / found.source)
     if found.status != Status.POSE:
@@ -175,8 +196,14 @@ def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, 
     worlds = [None if w is None else np.asarray(w, dtype=np.float32).reshape(NUM_LANDMARKS, NUM_WORLD_CHANNELS)
               for w in [found.world, *(found.others_world or [None] * (len(poses) - 1))]]
     people = [Person(i, kp, w, tuple(float(v) for v in pose_box(kp))) for i, (kp, w) in enumerate(zip(poses, worlds))]
-    result = PhotoResult(source, Status.POSE, classify_people(people, runtime, threshold), found.attempt,
-                         several=several)
+    aspect = 1.0
+    if exercise is not None:  # exercise angles are measured in pixels, as on a video's frames
+        from posenet_cls.io.images import load_image
+
+        height, width = load_image(root / found.source).shape[:2]
+        aspect = width / height
+    result = PhotoResult(source, Status.POSE, classify_people(people, runtime, threshold, exercise, aspect, show_class),
+                         found.attempt, several=several)
     if out_dir is not None:
         result.annotated = str(annotate_photo(root / found.source, result, Path(out_dir) / found.source))
     return result
@@ -199,10 +226,13 @@ def annotate_photo(photo: str | Path, result: PhotoResult, out: str | Path) -> P
     rgb = load_image(photo)
 
     def lines(p: PersonResult) -> list[str]:
-        return [(f"#{p.person} " if result.several else "") + label_text(p)] + ([short_text(p.hints[0])] if p.hints else [])
+        text = ([label_text(p)] if p.show_class else []) + ([short_text(p.hints[0])] if p.hints else [])
+        if p.exercise is not None:  # the exercise first, as on a video's tag
+            text = [exercise_text(p.exercise)] + ([form_text(p.exercise)] if p.exercise["values"] else []) + text
+        return [(f"#{p.person} " if result.several and i == 0 else "") + line for i, line in enumerate(text)]
 
     if not result.several:
         p = result.people[0]
-        return write_image(annotate(rgb, p.keypoints, lines(p), p.label == UNKNOWN), out)
-    tags = [PersonTag(p.keypoints, lines(p), p.label == UNKNOWN, p.person) for p in result.people]
+        return write_image(annotate(rgb, p.keypoints, lines(p), p.label == UNKNOWN and p.show_class), out)
+    tags = [PersonTag(p.keypoints, lines(p), p.label == UNKNOWN and p.show_class, p.person) for p in result.people]
     return write_image(annotate_people(rgb, tags), out)

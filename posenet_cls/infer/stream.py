@@ -18,7 +18,9 @@ import numpy as np
 
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import mirror_keypoints, mirror_world
-from posenet_cls.coaching.exercises import Exercise, ExerciseTracker
+from posenet_cls.coaching.clip import ClipConfig
+from posenet_cls.coaching.exercises import Exercise, ExerciseTracker, normalise_name
+from posenet_cls.coaching.form import SHOW_S, form_text
 from posenet_cls.pose.extract import PoseOptions, TrackedVideo
 from posenet_cls.pose.people import Person
 from posenet_cls.coaching.hints import class_hints, short_text
@@ -47,6 +49,11 @@ class FrameResult:
     exercise: str | None = None
     novelty: float | None = None  # smoothed, like the probabilities; None for a model without a novelty score
     hints: list[dict] | None = None  # form hints for the smoothed label (models with an angle profile)
+    phase: str | None = None  # with an exercise: "down", "up", "holding" or None (not yet in a phase)
+    form: dict | None = None  # with checks: the last rep's verdict for SHOW_S after it ({"rep", "values", "faults",
+    # "messages"}), or a hold's last second
+    show_class: bool = True  # the tag shows the pose class (False: an exercise the model has no class for)
+    hold_exercise: bool = False  # the exercise times a hold (its tag shows the hold, not reps)
 
     def to_json(self) -> dict[str, object]:
         record: dict[str, object] = {
@@ -62,6 +69,10 @@ class FrameResult:
             record["angles"] = {k: (round(v, 1) if np.isfinite(v) else None) for k, v in self.angles.items()}
         if self.reps is not None:
             record["reps"] = self.reps
+        if self.exercise is not None:
+            record["phase"] = self.phase
+        if self.form is not None:
+            record["form"] = self.form
         if self.hold_s is not None:
             record["hold_s"] = round(self.hold_s, 3)
             record["longest_hold_s"] = round(self.longest_hold_s or 0.0, 3)
@@ -76,7 +87,10 @@ class StreamConfig:
     (None: the model's); ``rep_classes``: (UP, DOWN) classes whose alternation counts reps;
     ``exercise``: angle-based reps or a hold (:mod:`posenet_cls.coaching.exercises`); ``hold_class``:
     time how long the smoothed label equals that class; ``mirror``: selfie view, x flipped and left
-    and right swapped first.
+    and right swapped first; ``show_class``: with an exercise, show the pose class in the tag and the text
+    (None: only when the model has a class of the exercise's name); ``whole_clip``: the stream is a
+    file, so at its end the ``auto`` exercise's summary counts the whole clip (None: decided by
+    :class:`VideoStream`, files yes, webcams no).
     """
 
     window_s: float = DEFAULT_WINDOW_S
@@ -85,6 +99,8 @@ class StreamConfig:
     exercise: Exercise | None = None
     hold_class: str | None = None
     mirror: bool = False
+    whole_clip: bool | None = None
+    show_class: bool | None = None
 
 
 class PersonSession:
@@ -120,7 +136,15 @@ class PersonSession:
             raise PosenetError(f"--hold: class '{hold_class}' is not in the model (classes: {classes})")
         if hold_class is not None and exercise is not None and exercise.kind == "hold":
             raise PosenetError(f"--hold and the hold exercise '{exercise.name}' both time a hold; give one of them")
-        self.tracker = ExerciseTracker(exercise) if exercise is not None else None
+        self.tracker = (ExerciseTracker(exercise, whole_clip=ClipConfig() if config.whole_clip else None)
+                        if exercise is not None else None)
+        # With an exercise the tag speaks about it; the class shows where the model has one of its name (or asked)
+        self.exercise_class = None if exercise is None else next(
+            (c for c in runtime.classes if normalise_name(c) == exercise.name), None)
+        self.show_class = (exercise is None or self.exercise_class is not None) if config.show_class is None \
+            else config.show_class
+        self._form: dict | None = None  # the last rep's verdict, shown until _form_until
+        self._form_until = -np.inf
         self.hold_class = hold_class
         self.class_timer = HoldTimer() if hold_class is not None else None
         self.mirror = mirror
@@ -151,7 +175,8 @@ class PersonSession:
             self.frames_with_pose += keypoints is not None
             label, confidence = self.runtime.decide(smoothed, self.threshold, novelty)[:2]
             probs = dict(zip(self.runtime.classes, smoothed.tolist()))
-            hints = class_hints(keypoints, label, self.profile)
+            if self.tracker is None or label == self.exercise_class:  # a class's profile describes that class only
+                hints = class_hints(keypoints, label, self.profile)
         self.segments.update(t, label)
         reps = None
         if self.counter is not None and self._pair is not None:
@@ -159,11 +184,13 @@ class PersonSession:
             signal = None if smoothed is None else float(smoothed[down] - smoothed[up])
             self.counter.update(t, signal, valid=smoothed is not None and keypoints is not None)
             reps = self.counter.count
-        angles = hold_s = None
+        angles = hold_s = phase = None
         if self.tracker is not None:
             state = self.tracker.update(t, keypoints, world, aspect)
-            angles, hold_s = state.angles, state.hold_s
+            angles, hold_s, phase = state.angles, state.hold_s, state.phase
             reps = state.reps if self.tracker.counts_reps else reps
+            if state.form is not None:  # a rep's verdict stays up for SHOW_S; a hold's is live
+                self._form, self._form_until = state.form, t + (SHOW_S if self.tracker.counts_reps else 0.0)
         if self.class_timer is not None:
             hold_s = self.class_timer.update(t, label == self.hold_class)
         if hold_s is not None:
@@ -172,7 +199,9 @@ class PersonSession:
                            probabilities=probs, reps=reps, keypoints=keypoints, angles=angles, hold_s=hold_s,
                            longest_hold_s=None if hold_s is None else self.longest_hold_s,
                            exercise=None if self.tracker is None else self.tracker.exercise.name, novelty=novelty,
-                           hints=hints)
+                           hints=hints, phase=phase, form=self._form if t <= self._form_until else None,
+                           show_class=self.show_class,
+                           hold_exercise=self.tracker is not None and not self.tracker.counts_reps)
 
     def summary(self, end_s: float | None = None) -> dict[str, object]:
         """What happened in the stream: frames, pose segments, reps (--reps, --exercise) and holds."""
@@ -190,6 +219,7 @@ class PersonSession:
             if self.counter is not None:  # a hold exercise beside --reps: the class pair's reps stay
                 exercise = {k: v for k, v in exercise.items() if k not in ("reps", "rep_log")}
             out.update(exercise)
+            out["show_class"] = self.show_class  # the text shows the pose segments only then
         if self.class_timer is not None:
             out["hold_class"] = self.hold_class
             out["holds"] = self.class_timer.finish()
@@ -200,7 +230,14 @@ class PersonSession:
 
 
 def overlay_lines(result: FrameResult, fps: float | None = None) -> list[str]:
-    """The person's tag on a frame: label and confidence, the first hint, reps, hold time (``fps``: also a line)."""
+    """The person's tag on a frame: label and confidence, the first hint, reps, hold time (``fps``: also a line).
+
+    With an exercise the tag speaks about it: its name, reps and phase (or the hold), the last rep's form
+    for a second after it; the pose class only where ``show_class``.
+    """
+    if result.exercise is not None:
+        lines = _exercise_lines(result)
+        return lines + ([f"{fps:.0f} FPS"] if fps else [])
     if not result.pose:
         lines = [NO_PERSON]
     else:
@@ -215,12 +252,35 @@ def overlay_lines(result: FrameResult, fps: float | None = None) -> list[str]:
     return lines
 
 
+def _exercise_lines(result: FrameResult) -> list[str]:
+    """An exercise's tag: ``squat: 3 reps, down``; ``rep 3: good form`` for SHOW_S after a rep; the class if shown."""
+    if result.hold_exercise:
+        head = f"{result.exercise}: " + (f"holding {result.hold_s:.1f} s" if result.hold_s else "not holding") \
+            + f" (best {result.longest_hold_s or 0.0:.1f} s)"
+    else:
+        head = f"{result.exercise}: {result.reps} rep{'s' if result.reps != 1 else ''}" \
+            + (f", {result.phase}" if result.phase else "")
+        if result.hold_s is not None:  # --hold CLASS beside a reps exercise
+            head += f"; hold {result.hold_s:.1f} s"
+    lines = [head if result.pose else f"{head} ({NO_PERSON})"]
+    if result.hold_exercise and result.reps is not None:  # --reps UP DOWN beside a hold exercise
+        lines.append(f"reps: {result.reps}")
+    if result.form is not None:
+        lines.append((f"rep {result.form['rep']}: " if "rep" in result.form else "") + form_text(result.form))
+    if result.show_class and result.pose:
+        lines.append(f"{result.label} {result.confidence:.0%}")
+        if result.hints:
+            lines.append(short_text(result.hints[0]))
+    return lines
+
+
 def display_available() -> bool:
     """A window can be opened (an X or Wayland display is set)."""
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-PERSON_KEYS = ("label", "confidence", "probabilities", "novelty", "reps", "hold_s", "longest_hold_s", "hints")
+PERSON_KEYS = ("label", "confidence", "probabilities", "novelty", "reps", "phase", "form", "hold_s", "longest_hold_s",
+               "hints")
 
 
 @dataclass
@@ -304,6 +364,8 @@ class VideoStream:
                  pose: PoseOptions = PoseOptions(), out_video: str | Path | None = None, show: bool | None = None):
         self.source, self.runtime, self.config, self.out_video = source, runtime, config, out_video
         self.pose = replace(pose, tracking=True)
+        if config.whole_clip is None:  # a file is seen whole at its end; a webcam never ends
+            config = self.config = replace(config, whole_clip=not isinstance(source, int))
         self.pose.check()
         self.show = display_available() if show is None else (show and display_available())
         self.session = StreamSession(runtime, config, pose.max_people)
@@ -328,9 +390,10 @@ class VideoStream:
         rate = f"{fps:.0f} FPS" if fps else ""
         if not frame.several:
             r = frame.result
-            return annotate(rgb, r.keypoints, overlay_lines(r), unknown=r.label == UNKNOWN, copy=False, status=rate or None)
+            return annotate(rgb, r.keypoints, overlay_lines(r), unknown=r.label == UNKNOWN and r.show_class, copy=False,
+                            status=rate or None)
         tags = [PersonTag(r.keypoints, [f"#{p.id} " + line if i == 0 else line for i, line in enumerate(overlay_lines(r))],
-                          r.label == UNKNOWN, p.id) for p, r in frame.people]
+                          r.label == UNKNOWN and r.show_class, p.id) for p, r in frame.people]
         counts = ", ".join(f"#{p.id} {r.reps}" for p, r in frame.people if r.reps is not None)
         status = " | ".join(x for x in (rate, f"{len(frame.people)} people", f"reps {counts}" if counts else "") if x)
         return annotate_people(rgb, tags, status, copy=False)

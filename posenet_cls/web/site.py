@@ -98,11 +98,14 @@ def coaching_config() -> dict:
     from posenet_cls.coaching import auto
     from posenet_cls.coaching.angles import BASE_NAMES, HIPS, JOINT_ANGLES, SHOULDERS, TRUNK_LEAN
     from posenet_cls.coaching.exercises import BUILTIN
+    from posenet_cls.coaching.form import BODY_LINE, LINES, SHOW_S
     from posenet_cls.coaching.temporal import DEFAULT_WINDOW_S, HoldTimer
 
     return {"angles": {name: [int(j) for j in joints] for name, joints in JOINT_ANGLES.items()},
             "trunk_lean": TRUNK_LEAN, "shoulders": [int(j) for j in SHOULDERS], "hips": [int(j) for j in HIPS],
             "base_names": list(BASE_NAMES), "window_s": DEFAULT_WINDOW_S, "hold_tolerance_s": HoldTimer.tolerance_s,
+            "body_line": BODY_LINE, "body_lines": {name: [int(j) for j in joints] for name, joints in LINES.items()},
+            "form_show_s": SHOW_S,
             "exercises": {name: dataclasses.asdict(ex) for name, ex in BUILTIN.items()},
             "auto": {**dataclasses.asdict(auto.AutoConfig()), "joints": [int(j) for j in auto.MOTION_JOINTS],
                      "spread_percentile": auto.SPREAD_PERCENTILE, "drift_window_s": auto.DRIFT_WINDOW_S}}

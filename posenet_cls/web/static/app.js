@@ -2,10 +2,15 @@
 // smoothing over time, a repetition count for the chosen exercise preset, frames per second. It uses only the
 // public API of posenet.js (window.posenet), as a developer's page would.
 //
-// URL options: ?backend=wasm|webgpu|auto (default auto), &exercise=NAME (preselect a preset), &autostart=webcam.
+// URL options: ?backend=wasm|webgpu|auto (default auto), &exercise=NAME (preselect a preset), &autostart=webcam,
+// &showclass=1 (with an exercise, show the pose class too).
+//
+// With an exercise the page speaks about it, as `predict --exercise` does: its name, reps and phase (or the
+// hold), the last rep's form for a second after the rep; the pose class only where the model has a class of the
+// exercise's name or "show the pose class" is ticked (document.body.dataset.label always has it).
 
 import { backendFromUrl, install, UNKNOWN } from './posenet.js';
-import { ExerciseTracker, Smoother } from './coaching.js';
+import { ExerciseTracker, formText, Smoother } from './coaching.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -41,6 +46,33 @@ function showExercise(tracker, frame) {
   $('hold').textContent = tracker && tracker.ex.kind === 'hold' ? `${frame.holdS.toFixed(1)} s` : '-';
   document.body.dataset.reps = tracker ? String(frame.reps) : '';
   document.body.dataset.hold = tracker && tracker.ex.kind === 'hold' ? frame.holdS.toFixed(2) : '';
+}
+
+/** Exercise names ignore case and treat '_' and ' ' as '-' (exercises.normalise_name). */
+const normalise = (name) => name.trim().toLowerCase().replace(/[_ ]/g, '-');
+
+/** Whether the pose class is shown beside an exercise: the model has a class of its name, or the user asked. */
+function classShown(name) {
+  return !name || $('showclass').checked || posenet.classes.some((c) => normalise(c) === name);
+}
+
+/** The exercise's lines (the tag of `predict --exercise`): `squat: 2 reps, down`, then the form line, if any. */
+function showCoach(name, head, form) {
+  const on = Boolean(name);
+  $('coach').hidden = !on;
+  $('coach').textContent = on ? head : '';
+  $('form').textContent = on && form ? form : '';
+  $('pose-class').hidden = $('probabilities').hidden = !classShown(name);
+  Object.assign(document.body.dataset, { coach: on ? head : '', form: on && form ? form : '' });
+}
+
+/** The head line of an exercise frame: reps and phase, or the hold. */
+function coachHead(tracker, frame, person) {
+  const ex = tracker.ex;
+  const head = ex.kind === 'hold'
+    ? `${ex.name}: ${frame.holdS > 0 ? `holding ${frame.holdS.toFixed(1)} s` : 'not holding'} (best ${tracker.timer.longest.toFixed(1)} s)`
+    : `${ex.name}: ${frame.reps} rep${frame.reps === 1 ? '' : 's'}${frame.phase ? `, ${frame.phase}` : ''}`;
+  return person ? head : `${head} (no person)`;
 }
 
 /** The source drawn full size with the skeleton (edges from the schema) on top. */
@@ -80,6 +112,16 @@ async function photo(file) {
   draw(bitmap, Math.round(width * scale), Math.round(height * scale), result.landmarks, result.label === UNKNOWN);
   show(result.status === 'pose' ? result : { label: result.status === 'no_pose' ? 'no person' : result.status });
   showExercise(null, {});
+  const name = $('exercise').value, ex = name ? posenet.config.coaching.exercises[name] : null;
+  if (ex && ex.kind !== 'auto' && result.landmarks) {  // a photo: the one-frame case (exercises.exercise_photo)
+    const one = new ExerciseTracker(ex, posenet.config.coaching).photo(result.landmarks, width / height);
+    const phase = ex.kind === 'hold' ? (one.phase ? 'holding' : 'not in position') : one.phase || 'between up and down';
+    showCoach(name, `${name}: ${phase}`, Object.keys(one.values).length ? formText(one) : '');
+    document.body.dataset.phase = one.phase || '';
+  } else {
+    showCoach(name, ex && ex.kind === 'auto' ? `${name}: counts videos only` : `${name}: no person`, '');
+    document.body.dataset.phase = '';
+  }
   $('status').textContent = `${file.name}: ${result.status}${result.attempt ? ` (${result.attempt})` : ''}`;
   $('fps').textContent = '';
 }
@@ -111,6 +153,7 @@ async function frames(label, file = false) {
   const smoother = new Smoother(posenet.config.coaching.window_s);
   const name = $('exercise').value;
   const tracker = name ? new ExerciseTracker(posenet.config.coaching.exercises[name], posenet.config.coaching) : null;
+  let lastForm = null, formUntil = -Infinity;  // a rep's verdict stays up for form_show_s
   const classes = posenet.classes;
   let count = 0, fps = null, last = performance.now();
   $('stop').disabled = false;
@@ -139,7 +182,16 @@ async function frames(label, file = false) {
     if (id !== run) break;
     draw(video, width, height, landmarks, state.label === UNKNOWN);
     show(state);
-    showExercise(tracker, tracker ? tracker.update(t, landmarks, width / height) : {});
+    const frame = tracker ? tracker.update(t, landmarks, width / height) : {};
+    showExercise(tracker, frame);
+    if (tracker) {
+      if (frame.form) [lastForm, formUntil] = [frame.form, t + (tracker.ex.kind === 'hold' ? 0 : posenet.config.coaching.form_show_s)];
+      const form = lastForm && t <= formUntil ? (lastForm.rep ? `rep ${lastForm.rep}: ` : '') + formText(lastForm) : '';
+      showCoach(name, coachHead(tracker, frame, Boolean(landmarks)), form);
+      document.body.dataset.phase = frame.phase || '';
+    } else {
+      showCoach('', '', '');
+    }
     const now = performance.now();
     fps = fps === null ? 1000 / (now - last) : 0.9 * fps + 0.1 * (1000 / (now - last));
     last = now;
@@ -190,6 +242,7 @@ api.ready.then((p) => {
     $('exercise').append(option);
   }
   if (params.get('exercise')) $('exercise').value = params.get('exercise');
+  $('showclass').checked = params.get('showclass') === '1';
   $('backend').textContent = p.backend;
   $('ort').textContent = p.config.onnxruntime_web;
   $('status').textContent = `ready: ${p.classes.length} classes`;

@@ -50,11 +50,14 @@ export function angleVisibility(pose, coaching) {
   return out;
 }
 
-/** Counts up -> down -> up cycles of a signal with hysteresis and minimum phase times (temporal.RepCounter). */
+/**
+ * Counts up -> down -> up cycles of a signal with hysteresis and minimum phase times (temporal.RepCounter).
+ * `update` returns the rep completed at that frame ({index, start_s, bottom_s, end_s, time_down_s, time_up_s}).
+ */
 export class RepCounter {
   constructor({ up, down, min_phase_s: minPhase, max_gap_s: maxGap, min_period_frac: minPeriodFrac = 0 }) {
     Object.assign(this, { up, down, minPhase, maxGap, minPeriodFrac, count: 0, phase: null, candidate: null, since: 0,
-      last: null, lastEnd: null, periods: [] });
+      last: null, lastEnd: null, periods: [], leftUp: 0, downSince: 0, downUntil: 0 });
   }
 
   zone(value) {
@@ -67,20 +70,34 @@ export class RepCounter {
   update(t, value, valid = true) {
     if (!valid || value === null || !Number.isFinite(value)) {
       if (this.last !== null && t - this.last > this.maxGap) this.phase = this.candidate = null;
-      return;
+      return null;
     }
     this.last = t;
     const zone = this.zone(value);
-    if (zone !== this.candidate) [this.candidate, this.since] = [zone, t];
-    if (zone === null || zone === this.phase || t - this.since < this.minPhase) return;
+    if (zone !== this.candidate) {
+      if (this.phase === 'up' && this.candidate === 'up') this.leftUp = t;
+      if (this.phase === 'down' && this.candidate === 'down') this.downUntil = t;
+      [this.candidate, this.since] = [zone, t];
+    }
+    if (zone === null || zone === this.phase || t - this.since < this.minPhase) return null;
     const previous = this.phase;
     this.phase = zone;
-    if (zone === 'down' && previous === null) this.phase = null;  // started at the bottom: wait for a real 'up'
-    if (zone === 'up' && previous === 'down' && !this.tooShort(t)) {
-      if (this.lastEnd !== null) this.periods.push(t - this.lastEnd);
-      this.lastEnd = t;
-      this.count += 1;
+    if (zone === 'down') {
+      if (previous === null) this.phase = null;  // started at the bottom: wait for a real 'up'
+      else this.downSince = this.since;
+      return null;
     }
+    if (previous !== 'down') {
+      this.leftUp = t;
+      return null;
+    }
+    if (this.tooShort(t)) return null;
+    if (this.lastEnd !== null) this.periods.push(t - this.lastEnd);
+    this.lastEnd = t;
+    this.count += 1;
+    const r3 = (v) => Math.round(v * 1000) / 1000;
+    return { index: this.count, start_s: r3(this.leftUp), bottom_s: r3(this.downSince), end_s: r3(this.since),
+      time_down_s: r3(this.downUntil - this.downSince), time_up_s: r3(this.since - this.downUntil) };
   }
 
   /** A cycle ending at t much shorter than the recent reps' median period (min_period_frac). */
@@ -108,6 +125,140 @@ export class HoldTimer {
   }
 }
 
+/** Signed degrees of the hip off the shoulder-ankle line (form.body_line, 2D): + sagging (toward +y), - piked. */
+export function bodyLine(pose, aspect, [s, h, a]) {
+  const p = (i) => [pose[i][0] * aspect, pose[i][1]];
+  const [S, H, A] = [p(s), p(h), p(a)];
+  const bend = 180 - between([S[0] - H[0], S[1] - H[1]], [A[0] - H[0], A[1] - H[1]]);
+  const line = [A[0] - S[0], A[1] - S[1]], k = line[1] / (line[0] * line[0] + line[1] * line[1]);
+  const across = [-k * line[0], 1 - k * line[1]];  // 'down', square to the line
+  return Math.sign((H[0] - S[0]) * across[0] + (H[1] - S[1]) * across[1]) < 0 ? -bend : bend;
+}
+
+const TOP_WINDOW_S = 2.0, BUFFER_S = 30.0;
+
+/** form.FormRecorder: each frame's check measures, judged per rep (`rep`), over a hold (`span`) or alone (`still`). */
+export class FormRecorder {
+  constructor(exercise, coaching) {
+    Object.assign(this, { checks: exercise.checks, side: exercise.side, floor: exercise.min_visibility,
+      coaching, frames: [], lastEnd: null, downIsSmaller: exercise.kind !== 'reps' || exercise.down < exercise.up });
+    const names = new Set();
+    for (const c of this.checks) if (c.angle) this.sideNames(c.angle, 'both').forEach((n) => names.add(n));
+    this.names = [...names].sort();  // the browser has no world landmarks: every check is measured in the image
+    this.smoother = new Smoother(exercise.smooth_s);
+  }
+
+  sideNames(angle, side) {
+    if (!this.coaching.base_names.includes(angle) && angle !== this.coaching.body_line) return [angle];
+    return side === 'left' || side === 'right' ? [`${side}_${angle}`] : [`left_${angle}`, `right_${angle}`];
+  }
+
+  update(t, pose, aspect, signal) {
+    const values = Object.fromEntries(this.checks.map((c) => [c.name, null]));
+    let smoothed = null;
+    if (pose && this.names.length) {
+      const angles = jointAngles(pose, aspect, this.coaching), vis = angleVisibility(pose, this.coaching);
+      for (const [name, ids] of Object.entries(this.coaching.body_lines)) {
+        angles[name] = bodyLine(pose, aspect, ids);
+        vis[name] = Math.min(...ids.map((i) => pose[i][3]));
+      }
+      const vector = this.names.map((n) => angles[n]);
+      const out = this.smoother.update(t, vector.every(Number.isFinite) ? vector : null);
+      if (out) smoothed = { values: Object.fromEntries(this.names.map((n, i) => [n, out[i]])), vis };
+    } else {
+      this.smoother.update(t, null);
+    }
+    for (const c of smoothed ? this.checks : []) {
+      if (!c.angle) continue;
+      const names = this.sideNames(c.angle, c.kind === 'asymmetry' ? 'both' : this.side);
+      const sided = names.map((n) => smoothed.values[n]), seen = names.map((n) => smoothed.vis[n] ?? 0);
+      if (c.kind === 'asymmetry') {
+        values[c.name] = sided.length === 2 && Math.min(...seen) >= this.floor ? Math.abs(sided[0] - sided[1]) : null;
+      } else {
+        values[c.name] = this.combine(sided, seen, c);
+      }
+    }
+    this.frames.push({ t, signal, values });
+    while (this.frames.length && this.frames[0].t < t - BUFFER_S) this.frames.shift();
+  }
+
+  combine(values, vis, check) {
+    if (this.side === 'best') {
+      const i = vis.indexOf(Math.max(...vis));
+      return vis[i] >= this.floor && Number.isFinite(values[i]) ? values[i] : null;
+    }
+    const seen = values.filter((v, i) => vis[i] >= this.floor && Number.isFinite(v));
+    if (!seen.length) return null;
+    if (this.side === 'deeper') {
+      if (check.kind === 'range') {  // nearest its range
+        const lo = check.low ?? -Infinity, hi = check.high ?? Infinity, off = (v) => Math.max(lo - v, 0, v - hi);
+        return seen.reduce((a, b) => (off(b) < off(a) ? b : a));
+      }
+      return this.downIsSmaller ? Math.min(...seen) : Math.max(...seen);
+    }
+    if (this.side === 'min') return Math.min(...seen);
+    if (this.side === 'max') return Math.max(...seen);
+    return seen.reduce((a, b) => a + b, 0) / seen.length;
+  }
+
+  rep(rep) {
+    const inside = this.frames.filter((f) => rep.start_s <= f.t && f.t <= rep.end_s);
+    const extreme = (frames, smaller) => frames.filter((f) => f.signal !== null)
+      .reduce((a, b) => (a === null || (smaller ? b.signal < a.signal : b.signal > a.signal) ? b : a), null);
+    const bottom = extreme(inside, this.downIsSmaller);
+    const since = Math.max(rep.start_s - TOP_WINDOW_S, this.lastEnd ?? -Infinity);
+    const top = extreme(this.frames.filter((f) => since <= f.t && f.t <= rep.start_s), !this.downIsSmaller);
+    this.lastEnd = rep.end_s;
+    const values = {};
+    for (const c of this.checks) {
+      if (c.kind === 'tempo') {
+        values[c.name] = { down: rep.time_down_s, up: rep.time_up_s, rep: Math.round((rep.end_s - rep.start_s) * 1000) / 1000 }[c.phase];
+      } else if (c.kind === 'bottom' || c.kind === 'asymmetry') {
+        values[c.name] = bottom ? bottom.values[c.name] : null;
+      } else if (c.kind === 'top') {
+        values[c.name] = top ? top.values[c.name] : null;
+      } else {
+        values[c.name] = extent(inside.map((f) => f.values[c.name]));
+      }
+    }
+    return verdict(this.checks, values);
+  }
+
+  span(start, end) {
+    const inside = this.frames.filter((f) => start <= f.t && f.t <= end);
+    const checks = this.checks.filter((c) => c.kind === 'range');
+    return verdict(checks, Object.fromEntries(checks.map((c) => [c.name, extent(inside.map((f) => f.values[c.name]))])));
+  }
+
+  still(phase) {
+    const last = this.frames.length ? this.frames[this.frames.length - 1].values : {};
+    const judged = { range: true, bottom: phase === 'down', asymmetry: phase === 'down', top: phase === 'up' };
+    const checks = this.checks.filter((c) => judged[c.kind]);
+    return verdict(checks, Object.fromEntries(checks.map((c) => [c.name, last[c.name] ?? null])));
+  }
+}
+
+function extent(values) {
+  const seen = values.filter((v) => v !== null);
+  return seen.length ? [Math.min(...seen), Math.max(...seen)] : null;
+}
+
+/** form.verdict: {values, faults, messages}; a value not measured is no fault. */
+export function verdict(checks, values) {
+  const passes = (c, v) => {
+    if (v === null || v === undefined) return true;
+    const [lo, hi] = Array.isArray(v) ? v : [v, v];
+    return (c.low === null || lo >= c.low) && (c.high === null || hi <= c.high);
+  };
+  const faults = checks.filter((c) => !passes(c, values[c.name]));
+  return { values, faults: faults.map((c) => c.name), messages: faults.map((c) => c.message) };
+}
+
+/** form.form_text: 'good form' or the faults' messages. */
+export function formText(result) {
+  return result.messages.length ? result.messages.join('; ') : 'good form';
+}
+
 /** One exercise preset (config.json's coaching.exercises entry) fed frame by frame: reps or the current hold. */
 export class ExerciseTracker {
   constructor(exercise, coaching) {
@@ -117,6 +268,7 @@ export class ExerciseTracker {
     this.counter = exercise.kind === 'reps' ? new RepCounter(exercise) : null;
     this.timer = exercise.kind === 'hold' ? new HoldTimer(coaching.hold_tolerance_s) : null;
     this.smoother = new Smoother(exercise.smooth_s);
+    this.form = exercise.checks && exercise.checks.length ? new FormRecorder(exercise, coaching) : null;
     const names = new Set();
     for (const [angle] of [...exercise.hold, ...exercise.when]) this.names(angle).forEach((n) => names.add(n));
     if (exercise.angle) this.names(exercise.angle).forEach((n) => names.add(n));
@@ -151,7 +303,7 @@ export class ExerciseTracker {
 
   /** Feed one frame's pose (33 x 4) or null (no person) at time `t`; `aspect` is width / height. */
   update(t, pose, aspect) {
-    if (this.auto) return { ...this.auto.update(t, pose, aspect), holdS: 0 };
+    if (this.auto) return { ...this.auto.update(t, pose, aspect), holdS: 0, phase: this.auto.counters[0][1].phase, form: null };
     const ex = this.ex;
     let smoothed = null, signal = null, valid = false;
     if (pose) {
@@ -178,9 +330,29 @@ export class ExerciseTracker {
         valid = valid && signal !== null;
       }
     }
-    if (this.counter) this.counter.update(t, signal, valid);
-    if (this.timer) this.holdS = this.timer.update(t, valid);
-    return { signal, valid, reps: this.reps, holdS: this.holdS };
+    if (this.form) this.form.update(t, pose, aspect, valid ? signal : null);
+    let phase = null, form = null;
+    if (this.counter) {
+      const rep = this.counter.update(t, signal, valid);
+      phase = this.counter.phase;
+      if (rep && this.form) form = { rep: rep.index, ...this.form.rep(rep) };
+    }
+    if (this.timer) {
+      this.holdS = this.timer.update(t, valid);
+      phase = this.holdS > 0 ? 'holding' : null;
+      if (this.holdS > 0 && this.form) form = this.form.span(Math.max(t - 1, t - this.holdS), t);
+    }
+    return { signal, valid, reps: this.reps, holdS: this.holdS, phase, form };
+  }
+
+  /** The exercise in one photo (exercises.exercise_photo): its phase and the checks one frame can judge. */
+  photo(pose, aspect) {
+    const state = this.update(0, pose, aspect);
+    let phase = null;
+    if (this.ex.kind === 'reps' && state.valid && state.signal !== null) phase = this.counter.zone(state.signal);
+    else if (this.ex.kind === 'hold' && state.valid) phase = 'holding';
+    const judged = this.form && state.valid ? this.form.still(phase) : { values: {}, faults: [], messages: [] };
+    return { exercise: this.ex.name, kind: this.ex.kind, phase, ...judged };
   }
 }
 
