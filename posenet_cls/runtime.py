@@ -38,6 +38,7 @@ NUM_LANDMARKS, NUM_CHANNELS = 33, 4
 WITH_NOVELTY = np.array(1.0, dtype=np.float32)
 WITHOUT_NOVELTY = np.array(0.0, dtype=np.float32)
 BATCH_SESSION_MIN = 256  # batches from this size run on the multi-threaded session (measured on 2 cores)
+HEAD_CHUNK = 1024  # poses per novelty-head call in a batch: scores of 4096 poses ran at 66k poses/s in one call, ~100k so (2 cores)
 
 
 class Prediction(NamedTuple):
@@ -200,8 +201,11 @@ class PoseRuntime:
             out = session.run([OUTPUT_NAME, NOVELTY_OUTPUT][:1 + with_novelty], {INPUT_NAME: x, NOVELTY_FLAG: flag})
         else:
             out = session.run([OUTPUT_NAME], {INPUT_NAME: x})
-            if with_novelty:
-                out += self._head_session(small).run([NOVELTY_OUTPUT], {INPUT_NAME: x, OUTPUT_NAME: out[0]})
+            if with_novelty:  # in chunks: a 4096 x references distance matrix outgrows the caches
+                head = self._head_session(small)
+                out.append(np.concatenate([head.run([NOVELTY_OUTPUT], {INPUT_NAME: x[i:i + HEAD_CHUNK],
+                                                                       OUTPUT_NAME: out[0][i:i + HEAD_CHUNK]})[0]
+                                           for i in range(0, len(x), HEAD_CHUNK)]))
         if not np.isfinite(out[0]).all():
             bad = int(np.argmax(~np.isfinite(out[0]).all(axis=1)))
             raise PosenetError(f"{self.path}: pose {bad} gives non-finite probabilities (NaN or infinite landmarks?)")

@@ -54,6 +54,17 @@ def test_large_batch_uses_the_threaded_session_with_the_same_answers(runtime, yo
     np.testing.assert_allclose(big, small, atol=1e-6)
 
 
+def test_a_batch_larger_than_the_novelty_heads_chunk_gives_each_poses_own_novelty(runtime, yoga8_table):
+    from posenet_cls.runtime import HEAD_CHUNK
+
+    poses = np.resize(yoga8_table.keypoints, (2 * HEAD_CHUNK + 17, 33, 4))
+    probs, novelty = runtime.scores(poses)
+    assert novelty.shape == (len(poses),)
+    pieces = [runtime.scores(poses[i:i + 100]) for i in range(0, len(poses), 100)]
+    assert np.allclose(novelty, np.concatenate([n for _, n in pieces]), atol=1e-5)
+    assert np.allclose(probs, np.concatenate([p for p, _ in pieces]), atol=1e-6)
+
+
 def test_float64_and_list_input_are_accepted(runtime, yoga8_table):
     pose = yoga8_table.keypoints[3]
     assert runtime.classify(pose.astype(np.float64)) == runtime.classify(pose)
