@@ -96,3 +96,21 @@ def no_process_left_behind():
     while (left := _leftovers()) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, "processes left behind by the tests:\n" + describe(left)
+
+
+@pytest.fixture(scope="session")
+def clips(videos: Path) -> dict[str, list[tuple]]:
+    """Each example clip's frames tracked once (MediaPipe, tracking mode): (time, keypoints, world, aspect)."""
+    from posenet_cls.io.video import VideoReader
+    from posenet_cls.pose.mediapipe_backend import PoseExtractor
+
+    out = {}
+    for name in ("squat_1rep", "squat_1rep_head_cut", "plank_hold"):
+        frames = []
+        with VideoReader(videos / f"{name}.mp4") as video, PoseExtractor(tracking=True) as extractor:
+            for _, t, rgb in video:
+                found = extractor.frame(rgb, t)
+                kp, world = found if found is not None else (None, None)
+                frames.append((t, kp, world, rgb.shape[1] / rgb.shape[0]))
+        out[name] = frames
+    return out

@@ -15,7 +15,6 @@ from posenet_cls.schema import NUM_LANDMARKS, Landmark
 
 L = Landmark
 FPS = 30.0
-CLIPS = ("squat_1rep", "squat_1rep_head_cut", "plank_hold")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,24 +175,6 @@ def test_list_exercises_shows_every_preset(capsys):
 # ---------------------------------------------------------------------------------------------
 # Real clips
 # ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def clips(videos) -> dict[str, list[tuple[float, np.ndarray | None, np.ndarray | None, float]]]:
-    """Each clip's frames tracked once: (time, keypoints, world, aspect)."""
-    from posenet_cls.io.video import VideoReader
-    from posenet_cls.pose.mediapipe_backend import PoseExtractor
-
-    out = {}
-    for name in CLIPS:
-        frames = []
-        with VideoReader(videos / f"{name}.mp4") as video, PoseExtractor(tracking=True) as extractor:
-            for _, t, rgb in video:
-                found = extractor.frame(rgb, t)
-                kp, world = found if found is not None else (None, None)
-                frames.append((t, kp, world, rgb.shape[1] / rgb.shape[0]))
-        out[name] = frames
-    return out
 
 
 def _run_clip(frames, exercise: Exercise, mirror: bool = False) -> dict:

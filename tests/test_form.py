@@ -19,24 +19,6 @@ from posenet_cls.errors import PosenetError
 NOISE = 1e-3  # normalised units: the size of landmark differences between CPUs
 
 
-@pytest.fixture(scope="module")
-def clips(videos) -> dict[str, list[tuple[float, np.ndarray | None, np.ndarray | None, float]]]:
-    """Each example clip's frames tracked once: (time, keypoints, world, aspect)."""
-    from posenet_cls.io.video import VideoReader
-    from posenet_cls.pose.mediapipe_backend import PoseExtractor
-
-    out = {}
-    for name in ("squat_1rep", "squat_1rep_head_cut", "plank_hold"):
-        frames = []
-        with VideoReader(videos / f"{name}.mp4") as video, PoseExtractor(tracking=True) as extractor:
-            for _, t, rgb in video:
-                found = extractor.frame(rgb, t)
-                kp, world = found if found is not None else (None, None)
-                frames.append((t, kp, world, rgb.shape[1] / rgb.shape[0]))
-        out[name] = frames
-    return out
-
-
 def _run(frames, exercise: Exercise, change=None, noise: float = 0.0, seed: int = 0, slow: float = 1.0) -> dict:
     """The exercise's summary; ``change(kp, aspect, t)`` makes a fault, ``noise`` jitters x and y, ``slow`` stretches time."""
     rng = np.random.default_rng(seed)

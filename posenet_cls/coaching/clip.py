@@ -31,6 +31,7 @@ import numpy as np
 
 from posenet_cls.coaching.angles import HIPS, SHOULDERS
 from posenet_cls.coaching.motion import MOTION_JOINTS, motion_features
+from posenet_cls.coaching.temporal import Rep
 from posenet_cls.errors import PosenetError
 
 DRIFT_WINDOW_S = 1.0  # the hips' sideways speed is averaged over this long (the live counter's too)
@@ -74,24 +75,10 @@ class ClipConfig:
 
 
 @dataclass
-class ClipRep:
-    """One repetition of the whole clip, the fields of :class:`temporal.Rep`: start, turning point (half a cycle)
-    and end in seconds; range of motion in normalised body units (the band-passed signal's spread)."""
-
-    index: int
-    start_s: float
-    bottom_s: float
-    end_s: float
-    range_of_motion: float
-    time_down_s: float
-    time_up_s: float
-
-
-@dataclass
 class ClipCount:
     """The whole clip's count: each rep, the period (None: no periodic movement found) and the exercising time."""
 
-    reps: list[ClipRep]
+    reps: list[Rep]
     period_s: float | None
     active_s: float
 
@@ -234,6 +221,6 @@ def count_clip(times: np.ndarray | list[float], poses: list[np.ndarray | None] |
             start = int(np.flatnonzero(active)[0])
         t0, t1, t2 = (float(times[i]) for i in (start, bottom, end))
         rom = float(np.ptp(signal[start:end + 1]))
-        reps.append(ClipRep(k + 1, round(t0, 3), round(t1, 3), round(t2, 3), round(rom, 3), round(t1 - t0, 3),
+        reps.append(Rep(k + 1, round(t0, 3), round(t1, 3), round(t2, 3), round(rom, 3), round(t1 - t0, 3),
                             round(t2 - t1, 3)))
     return ClipCount(reps, period / fps, float(np.sum(np.diff(times)[active[1:]])))
