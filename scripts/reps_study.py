@@ -27,8 +27,10 @@ CLIP_PATH = [("start: components = 1, active = 0.3", dict(components=1, active=0
 CLIP_CHANGES = [("components", 1), ("components", 3), ("components", 10), ("peak_share", 0.7), ("peak_share", 0.9),
                 ("detrend_s", 5.0), ("detrend_s", 12.0), ("active", 0.3), ("active", 0.5), ("band", (0.5, 1.6)),
                 ("band", (0.75, 1.6)), ("band", (0.6, 1.4)), ("band", (0.6, 2.0)), ("smooth_s", 0.1)]
+# min_periodicity = 1.0: the wobble rule on the reps' median period alone, as before issue 29
 LIVE_CHANGES = [("window_s", 4.0), ("window_s", 8.0), ("hysteresis", 0.3), ("hysteresis", 0.5),
-                ("min_period_frac", 0.0)]
+                ("min_period_frac", 0.0), ("min_periodicity", 1.0), ("min_periodicity", 0.2), ("min_periodicity", 0.4),
+                ("period_components", 1), ("period_components", 3), ("period_components", 10)]
 
 
 def _scores(counts: list[int], videos) -> list[tuple[float, float]]:

@@ -123,6 +123,38 @@ def _walk(pose: np.ndarray, seconds: float, speed: float) -> list[np.ndarray]:
     return out
 
 
+def test_wobble_rule_follows_the_window_period_after_a_slow_false_rep():
+    """After a slow false rep and a pause, the reps' median period is too long and fast reps look like wobble;
+    the window's period (when it shows one) keeps them."""
+    from posenet_cls.coaching.temporal import CounterConfig, RepCounter
+
+    def square(cycles: list[float]) -> list[float]:  # each cycle: up half, down half, at 30 frames per second
+        return [v for c in cycles for v in [1.0] * int(c * FPS / 2) + [-1.0] * int(c * FPS / 2)] + [1.0] * 10
+
+    values = square([0.6, 3.0] + [0.6] * 6)  # a fast rep, a slow false one (3 s), then six fast ones
+    config = CounterConfig(up=0.4, down=-0.4, min_phase_s=0.06, max_gap_s=2.0, min_period_frac=0.3)
+    counts = []
+    for expected in (None, lambda: 0.6):
+        counter = RepCounter(config, expected)
+        for i, v in enumerate(values):
+            counter.update(i / FPS, v)
+        counts.append(counter.count)
+    assert counts == [6, 8], counts  # the median rule drops two of the fast reps; the window's period none
+
+
+def test_window_period_of_a_fast_set(squat_ends):
+    """The live counter's window period: 0.6 s on a fast set, none while standing still."""
+    counter = AutoCounter()
+    for i, pose in enumerate(_still(squat_ends, 1.0) + _cycles(squat_ends, 8, period_s=0.6)):
+        counter.update(i / FPS, pose, ASPECT)
+    assert counter._window_period() == pytest.approx(0.6, abs=1 / FPS)
+    still = AutoCounter()
+    for i, pose in enumerate(_still(squat_ends, 4.0)):
+        still.update(i / FPS, pose + np.float32(1e-3) * np.random.default_rng(i).normal(size=pose.shape).astype(np.float32),
+                     ASPECT)
+    assert still._window_period() is None
+
+
 def test_walking_in_is_no_rep(squat_ends):
     # 0.3 image widths per second: about 1.4 m/s for a person of 0.7 of this 16:9 frame's height
     # then a second's pause (the walking check lets go about a second after the hips stop) and 4 squats
@@ -139,7 +171,8 @@ def test_motion_features_ignore_place_size_and_aspect(squat_ends):
 
 
 def test_bad_settings_are_refused():
-    for bad in (dict(hysteresis=1.0), dict(warmup_s=0.0), dict(warmup_s=9.0), dict(min_range=-1.0)):
+    for bad in (dict(hysteresis=1.0), dict(warmup_s=0.0), dict(warmup_s=9.0), dict(min_range=-1.0),
+                dict(period_components=0), dict(min_periodicity=1.5)):
         with pytest.raises(PosenetError, match="auto counter"):
             AutoCounter(replace(AutoConfig(), **bad))
 
@@ -278,7 +311,8 @@ def test_repcount_shared_half_scores(repcount):
     """Both counters on all 74 shared videos and on each fold (split by person), with rep-level misses.
 
     Measured (docs/reps.md): file counter MAE 0.214, OBO 0.73 (folds 0.19 / 0.69 and 0.23 / 0.76); live
-    counter 0.303 / 0.64 (issue 17's floor was 0.41 / 0.43). The presets' figures stay as they were.
+    counter 0.299 / 0.65 (folds 0.363 / 0.53 and 0.238 / 0.76; issue 17's floor was 0.41 / 0.43). The presets'
+    figures stay as they were.
     """
     from posenet_cls.bench.reps import rep_rows
 
@@ -286,13 +320,14 @@ def test_repcount_shared_half_scores(repcount):
     overall = report["rows"][-1]
     assert overall["exercise"] == "all" and overall["videos"] == 74
     assert overall["auto"]["mae"] <= 0.24 and overall["auto"]["obo"] >= 0.69, overall
-    assert overall["live"]["mae"] <= 0.33 and overall["live"]["obo"] >= 0.58, overall
+    assert overall["live"]["mae"] <= 0.31 and overall["live"]["obo"] >= 0.62, overall
     assert overall["preset_scores"] == {"mae": pytest.approx(0.734, abs=0.01), "obo": pytest.approx(0.2, abs=0.03)}
     folds = report["folds"]
     assert [f["rows"][-1]["videos"] for f in folds] == [36, 38] and not set(folds[0]["people"]) & set(folds[1]["people"])
     for fold in folds:
-        auto = fold["rows"][-1]["auto"]
+        auto, live = fold["rows"][-1]["auto"], fold["rows"][-1]["live"]
         assert auto["mae"] <= 0.26 and auto["obo"] >= 0.64, (fold["fold"], auto)
+        assert live["mae"] <= 0.38 and live["obo"] >= 0.5, (fold["fold"], live)
     reps, live = overall["auto_match"], overall["live_match"]  # the file counter misses fewer and adds fewer
     assert reps["true"] == live["true"] == 1235 and reps["missed"] < live["missed"]
     assert reps["doubled"] + reps["extra"] < live["doubled"] + live["extra"]

@@ -11,9 +11,10 @@ rep is rest -> turn -> rest. Online: a rep counts as it ends.
 
 What keeps set-up and noise out: nothing counts during the first ``warmup_s`` of a track; a
 window whose spread is under ``min_range`` (standing still) gives no signal; a cycle shorter
-than ``min_period_frac`` of the recent reps' median period is wobble; a person whose hips travel
-sideways faster than ``max_drift`` torso lengths per second (walking in, walking off) restarts
-the window. The warm-up frames are counted once the warm-up ends, so a rep that starts at once counts.
+than ``min_period_frac`` of the movement's period is wobble (the window's own period, found as the
+file counter finds it, where the window repeats at least ``min_periodicity``; else the recent reps'
+median period); a person whose hips travel sideways faster than ``max_drift`` torso lengths per
+second (walking in, walking off) restarts the window. The warm-up frames are counted once the warm-up ends, so a rep that starts at once counts.
 
 For a file, the counter also keeps every frame (``whole_clip``): its summary is then the whole clip's
 count (:mod:`posenet_cls.coaching.clip`), with the online count beside it as ``live_reps``.
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posenet_cls.coaching.angles import HIPS, SHOULDERS
-from posenet_cls.coaching.clip import ClipConfig, count_clip
+from posenet_cls.coaching.clip import ClipConfig, count_clip, periodicity
 from posenet_cls.coaching.motion import MOTION_JOINTS, motion_features
 from posenet_cls.coaching.temporal import CounterConfig, RepCounter
 from posenet_cls.errors import PosenetError
@@ -45,7 +46,11 @@ class AutoConfig:
     hysteresis: float = 0.4  # the signal must pass +-this (of the window's half spread) to change phase
     min_range: float = 0.15  # spread under this (normalised body units) is stillness, not a movement
     min_phase_s: float = 0.06  # a phase counts once the signal stays past its level this long
-    min_period_frac: float = 0.3  # a cycle shorter than this share of the recent median period is wobble
+    min_period_frac: float = 0.3  # a cycle shorter than this share of the period is wobble
+    period_components: int = 6  # principal components of the window whose autocorrelation gives its period
+    # The window's period sets the wobble rule where their mean autocorrelation there reaches this; else the
+    # recent reps' median period does (after a false rep in set-up, that median is too long for fast reps).
+    min_periodicity: float = 0.3
     max_gap_s: float = 2.0  # tracking lost for longer forgets the phase and restarts the window (the count stays)
     # Hip speed sideways (torso lengths per second) above which the person is walking; None: no such
     # check, for keypoints normalised per frame (RepCount's), where the hips' place in the image is lost.
@@ -57,6 +62,9 @@ class AutoConfig:
             raise PosenetError(f"auto counter: warmup_s must be in (0, window_s], got {self.warmup_s}")
         if not 0 < self.hysteresis < 1:
             raise PosenetError(f"auto counter: hysteresis must be in (0, 1), got {self.hysteresis}")
+        if self.period_components < 1 or not 0 <= self.min_periodicity <= 1:
+            raise PosenetError(f"auto counter: need period_components >= 1 and min_periodicity in [0, 1], got "
+                               f"{self.period_components}, {self.min_periodicity}")
         for name in ("min_range", "min_phase_s", "min_period_frac", "max_gap_s", "max_drift"):
             if (getattr(self, name) or 0) < 0:
                 raise PosenetError(f"auto counter: {name} must be >= 0, got {getattr(self, name)}")
@@ -101,7 +109,8 @@ class AutoCounter:
         cfg = CounterConfig(up=config.hysteresis, down=-config.hysteresis, min_phase_s=config.min_phase_s,
                             max_gap_s=config.max_gap_s, min_period_frac=config.min_period_frac)
         # The signal's sign is arbitrary: one counter per orientation until one confirms its rest position.
-        self._counters: list[tuple[float, RepCounter]] = [(1.0, RepCounter(cfg)), (-1.0, RepCounter(cfg))]
+        self._counters: list[tuple[float, RepCounter]] = [(sign, RepCounter(cfg, self._window_period))
+                                                          for sign in (1.0, -1.0)]
 
     @property
     def counter(self) -> RepCounter:
@@ -118,6 +127,20 @@ class AutoCounter:
         self._direction = None
         self._first = t
         self._warm = False
+
+    def _window_period(self) -> float | None:
+        """The window's period in seconds, from the autocorrelation of its first ``period_components`` principal
+        components (:func:`clip.periodicity`), or None where it repeats less than ``min_periodicity``."""
+        if len(self._features) < 10:
+            return None
+        x = np.asarray(self._features)
+        fps = (len(x) - 1) / max(self._times[-1] - self._times[0], 1e-6)
+        centred = x - x.mean(axis=0)
+        _, vectors = np.linalg.eigh(centred.T @ centred)
+        found = periodicity(centred @ vectors[:, ::-1][:, :self.config.period_components], fps)
+        if found is None or found[1] < self.config.min_periodicity:
+            return None
+        return found[0] / fps
 
     def _walking(self, t: float, points: np.ndarray, aspect: float) -> bool:
         """True while the hips travel sideways faster than ``max_drift`` torso lengths per second.

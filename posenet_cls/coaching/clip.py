@@ -148,8 +148,13 @@ def _autocorrelation(x: np.ndarray, lags: int) -> np.ndarray:
     return full / np.maximum(full[:1], 1e-12)
 
 
-def _period(z: np.ndarray, fps: float, config: ClipConfig) -> int | None:
-    """The period in frames: the first autocorrelation peak reaching ``peak_share`` of the highest, or None."""
+def periodicity(z: np.ndarray, fps: float, config: ClipConfig = ClipConfig()) -> tuple[int, float] | None:
+    """The period of components z (N, k) in frames and their mean autocorrelation there, or None (step 3).
+
+    The period is the first peak of the mean autocorrelation reaching ``peak_share`` of the highest, at a
+    lag where the whole pose (the components weighted by their variance) resembles itself. The live
+    counter uses it on its recent window.
+    """
     from scipy.signal import find_peaks
 
     lags = min(int(config.max_period_s * fps), int(len(z) / config.min_cycles))
@@ -165,7 +170,8 @@ def _period(z: np.ndarray, fps: float, config: ClipConfig) -> int | None:
     if not len(peaks):
         return None
     best = mean[peaks].max()
-    return int(peaks[np.flatnonzero(mean[peaks] >= config.peak_share * best)[0]])
+    period = int(peaks[np.flatnonzero(mean[peaks] >= config.peak_share * best)[0]])
+    return period, float(mean[period])
 
 
 def count_clip(times: np.ndarray | list[float], poses: list[np.ndarray | None] | np.ndarray,
@@ -195,9 +201,10 @@ def count_clip(times: np.ndarray | list[float], poses: list[np.ndarray | None] |
     _, _, vectors = np.linalg.svd(x[valid] - centre, full_matrices=False)
     z = (x - centre) @ vectors[:config.components].T
     z[~valid] = 0.0
-    period = _period(z[valid], fps, config)
-    if period is None:
+    found = periodicity(z[valid], fps, config)
+    if found is None:
         return none
+    period = found[0]
     frequency = fps / period
     high = min(config.band[1] * frequency, 0.45 * fps)
     sos = butter(2, [config.band[0] * frequency, high], btype="band", fs=fps, output="sos")

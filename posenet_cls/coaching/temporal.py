@@ -6,6 +6,7 @@ scalar signal) so it serves class probabilities and joint angles alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -54,8 +55,9 @@ class CounterConfig:
     of 160 and 100 degrees; or, for two classes, ``p(down) - p(up)`` of -0.4 and 0.4). The band
     between them is hysteresis: wobble inside it changes nothing. A phase counts once the signal
     stays past its level for ``min_phase_s``; tracking lost for over ``max_gap_s`` forgets the phase.
-    A cycle shorter than ``min_period_frac`` of the median of the last reps' periods is wobble, not
-    a rep (0: every cycle counts).
+    A cycle shorter than ``min_period_frac`` of the movement's period (the counter's ``expected_period``
+    where it gives one, else the median of the last reps' periods) is wobble, not a rep (0: every cycle
+    counts).
     """
 
     up: float
@@ -100,8 +102,11 @@ class RepCounter:
     counting stops while the person is not tracked (``valid=False``).
     """
 
-    def __init__(self, config: CounterConfig):
+    def __init__(self, config: CounterConfig, expected_period: Callable[[], float | None] | None = None):
         self.config = config
+        # The movement's current period in seconds where the caller knows it (None: unknown): the wobble rule
+        # then measures a cycle against it instead of the recent reps' median period.
+        self.expected_period = expected_period
         self.reps: list[Rep] = []
         self.phase: str | None = None  # confirmed phase, None until the first 'up'
         self._candidate: str | None = None
@@ -171,8 +176,13 @@ class RepCounter:
         return None
 
     def _too_short(self, t: float) -> bool:
-        """A cycle ending at t much shorter than the recent reps' median period (``min_period_frac``)."""
-        if not self.config.min_period_frac or self._last_end is None or not self._periods:
+        """A cycle ending at t much shorter than the expected period, else the recent reps' median one (``min_period_frac``)."""
+        if not self.config.min_period_frac or self._last_end is None:
+            return False
+        expected = None if self.expected_period is None else self.expected_period()
+        if expected is not None:
+            return t - self._last_end < self.config.min_period_frac * expected
+        if not self._periods:
             return False
         return t - self._last_end < self.config.min_period_frac * float(np.median(self._periods[-5:]))
 

@@ -97,6 +97,7 @@ def coaching_config() -> dict:
     """Joint angles by landmark index, the exercise presets, ``auto``'s settings and the default smoothing window."""
     from posenet_cls.coaching import auto
     from posenet_cls.coaching.angles import BASE_NAMES, HIPS, JOINT_ANGLES, SHOULDERS, TRUNK_LEAN
+    from posenet_cls.coaching.clip import ClipConfig
     from posenet_cls.coaching.exercises import BUILTIN
     from posenet_cls.coaching.form import BODY_LINE, LINES, SHOW_S
     from posenet_cls.coaching.temporal import DEFAULT_WINDOW_S, HoldTimer
@@ -108,7 +109,9 @@ def coaching_config() -> dict:
             "form_show_s": SHOW_S,
             "exercises": {name: dataclasses.asdict(ex) for name, ex in BUILTIN.items()},
             "auto": {**dataclasses.asdict(auto.AutoConfig()), "joints": [int(j) for j in auto.MOTION_JOINTS],
-                     "spread_percentile": auto.SPREAD_PERCENTILE, "drift_window_s": auto.DRIFT_WINDOW_S}}
+                     "spread_percentile": auto.SPREAD_PERCENTILE, "drift_window_s": auto.DRIFT_WINDOW_S,
+                     "period": {name: getattr(ClipConfig(), name)  # the window's period, found as the file counter does
+                                for name in ("min_period_s", "max_period_s", "min_cycles", "peak_share")}}}
 
 
 def site_config(metadata: dict, version: str) -> dict:

@@ -55,9 +55,11 @@ export function angleVisibility(pose, coaching) {
  * `update` returns the rep completed at that frame ({index, start_s, bottom_s, end_s, time_down_s, time_up_s}).
  */
 export class RepCounter {
-  constructor({ up, down, min_phase_s: minPhase, max_gap_s: maxGap, min_period_frac: minPeriodFrac = 0 }) {
-    Object.assign(this, { up, down, minPhase, maxGap, minPeriodFrac, count: 0, phase: null, candidate: null, since: 0,
-      last: null, lastEnd: null, periods: [], leftUp: 0, downSince: 0, downUntil: 0 });
+  /** `expectedPeriod`: a function giving the movement's period in seconds, or null where unknown. */
+  constructor({ up, down, min_phase_s: minPhase, max_gap_s: maxGap, min_period_frac: minPeriodFrac = 0 },
+    expectedPeriod = null) {
+    Object.assign(this, { up, down, minPhase, maxGap, minPeriodFrac, expectedPeriod, count: 0, phase: null,
+      candidate: null, since: 0, last: null, lastEnd: null, periods: [], leftUp: 0, downSince: 0, downUntil: 0 });
   }
 
   zone(value) {
@@ -100,9 +102,12 @@ export class RepCounter {
       time_down_s: r3(this.downUntil - this.downSince), time_up_s: r3(this.since - this.downUntil) };
   }
 
-  /** A cycle ending at t much shorter than the recent reps' median period (min_period_frac). */
+  /** A cycle ending at t much shorter than the expected period, else the recent reps' median one (min_period_frac). */
   tooShort(t) {
-    if (!this.minPeriodFrac || this.lastEnd === null || !this.periods.length) return false;
+    if (!this.minPeriodFrac || this.lastEnd === null) return false;
+    const expected = this.expectedPeriod ? this.expectedPeriod() : null;
+    if (expected !== null) return t - this.lastEnd < this.minPeriodFrac * expected;
+    if (!this.periods.length) return false;
     const recent = this.periods.slice(-5).sort((a, b) => a - b), m = recent.length >> 1;
     const median = recent.length % 2 ? recent[m] : (recent[m - 1] + recent[m]) / 2;
     return t - this.lastEnd < this.minPeriodFrac * median;
@@ -362,8 +367,11 @@ function percentile(values, q) {
   return lo + 1 < v.length ? v[lo] + (v[lo + 1] - v[lo]) * (pos - lo) : v[lo];
 }
 
-/** The eigenvector of the largest eigenvalue of a symmetric n x n matrix (cyclic Jacobi; arrays of rows). */
-function topEigenvector(a) {
+/** The eigenvector of the largest eigenvalue of a symmetric n x n matrix (arrays of rows). */
+function topEigenvector(a) { return eigenvectors(a, 1)[0]; }
+
+/** The eigenvectors of the k largest eigenvalues of a symmetric n x n matrix, largest first (cyclic Jacobi). */
+function eigenvectors(a, k) {
   const n = a.length, m = a.map((row) => Float64Array.from(row));
   const v = Array.from({ length: n }, (_, i) => Float64Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
   for (let sweep = 0; sweep < 50; sweep++) {
@@ -391,9 +399,57 @@ function topEigenvector(a) {
       }
     }
   }
-  let best = 0;
-  for (let i = 1; i < n; i++) if (m[i][i] > m[best][best]) best = i;
-  return v.map((row) => row[best]);
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => m[j][j] - m[i][i]);
+  return order.slice(0, k).map((best) => v.map((row) => row[best]));
+}
+
+/** The d x d scatter matrix (sum of r r^T) of centred rows of length d. */
+function scatter(centred, d) {
+  return Array.from({ length: d }, (_, i) =>
+    Array.from({ length: d }, (_, j) => centred.reduce((s, r) => s + r[i] * r[j], 0)));
+}
+
+/** Unbiased, normalised autocorrelation of each column of x (n rows of k), lags 0..lags-1 (clip._autocorrelation). */
+function autocorrelation(x, lags) {
+  const n = x.length, k = x[0].length;
+  const mean = Array.from({ length: k }, (_, j) => x.reduce((s, r) => s + r[j], 0) / n);
+  const c = x.map((r) => r.map((v, j) => v - mean[j]));
+  const out = [];
+  for (let lag = 0; lag < lags; lag++) {
+    const row = new Float64Array(k);
+    for (let i = 0; i + lag < n; i++) for (let j = 0; j < k; j++) row[j] += c[i][j] * c[i + lag][j];
+    out.push(row.map((v) => v / (n - lag)));
+  }
+  return out.map((row) => row.map((v, j) => v / Math.max(out[0][j], 1e-12)));
+}
+
+/** The period of components z (n rows of k) in frames and their mean autocorrelation there, or null
+ * (clip.periodicity with the file counter's settings, `cfg`: min_period_s, max_period_s, min_cycles, peak_share). */
+function periodicity(z, fps, cfg) {
+  const lags = Math.min(Math.floor(cfg.max_period_s * fps), Math.floor(z.length / cfg.min_cycles));
+  const low = Math.ceil(cfg.min_period_s * fps);
+  if (lags <= low + 2) return null;
+  const each = autocorrelation(z, lags), k = z[0].length;
+  const mean = each.map((row) => row.reduce((s, v) => s + v, 0) / k);
+  const variance = Array.from({ length: k }, (_, j) => z.reduce((s, r) => s + r[j] * r[j], 0) / z.length
+    - (z.reduce((s, r) => s + r[j], 0) / z.length) ** 2);
+  const total = Math.max(variance.reduce((s, v) => s + v, 0), 1e-12);
+  const whole = each.map((row) => row.reduce((s, v, j) => s + v * variance[j], 0) / total);
+  const peaks = [];  // scipy.signal.find_peaks(mean, height=0): local maxima (a plateau's middle)
+  for (let i = 1; i < lags - 1; i++) {
+    if (!(mean[i - 1] < mean[i])) continue;
+    let j = i;
+    while (j + 1 < lags - 1 && mean[j + 1] === mean[i]) j++;
+    if (mean[j + 1] < mean[i] && mean[i] >= 0) {
+      const p = (i + j) >> 1;
+      if (p >= low && whole[p] > 0) peaks.push(p);
+    }
+    i = j;
+  }
+  if (!peaks.length) return null;
+  const best = Math.max(...peaks.map((p) => mean[p]));
+  const period = peaks.find((p) => mean[p] >= cfg.peak_share * best);
+  return [period, mean[period]];
 }
 
 /** The rep counter of `--exercise auto` (posenet_cls/coaching/auto.py): cycles of the dominant movement, online. */
@@ -405,10 +461,25 @@ export class AutoCounter {
     this.warm = false; this.drift = null;
     const counter = { up: cfg.hysteresis, down: -cfg.hysteresis, min_phase_s: cfg.min_phase_s,
       max_gap_s: cfg.max_gap_s, min_period_frac: cfg.min_period_frac };
-    this.counters = [[1, new RepCounter(counter)], [-1, new RepCounter(counter)]];  // until one settles
+    const period = () => this.windowPeriod();
+    this.counters = [[1, new RepCounter(counter, period)], [-1, new RepCounter(counter, period)]];  // until one settles
   }
 
   get count() { return this.counters[0][1].count; }
+
+  /** The window's period in seconds from its first principal components' autocorrelation, or null (auto.py). */
+  windowPeriod() {
+    const cfg = this.cfg, n = this.features.length;
+    if (n < 10) return null;
+    const fps = (n - 1) / Math.max(this.times[n - 1] - this.times[0], 1e-6), d = this.features[0].length;
+    const mean = Array.from({ length: d }, (_, j) => this.features.reduce((s, f) => s + f[j], 0) / n);
+    const centred = this.features.map((f) => f.map((v, j) => v - mean[j]));
+    const cov = scatter(centred, d);
+    const dirs = eigenvectors(cov, cfg.period_components);
+    const z = centred.map((r) => dirs.map((dir) => r.reduce((s, v, i) => s + v * dir[i], 0)));
+    const found = periodicity(z, fps, cfg.period);
+    return found === null || found[1] < cfg.min_periodicity ? null : found[0] / fps;
+  }
 
   restart(t) { this.times = []; this.features = []; this.direction = null; this.first = t; this.warm = false; }
 
@@ -442,7 +513,7 @@ export class AutoCounter {
     const n = this.features.length, d = feature.length;
     const mean = Array.from({ length: d }, (_, j) => this.features.reduce((s, f) => s + f[j], 0) / n);
     const centred = this.features.map((f) => f.map((v, j) => v - mean[j]));
-    const cov = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => centred.reduce((s, r) => s + r[i] * r[j], 0)));
+    const cov = scatter(centred, d);
     let dir = topEigenvector(cov);
     if (this.direction && dir.reduce((s, v, i) => s + v * this.direction[i], 0) < 0) dir = dir.map((v) => -v);
     this.direction = dir;
