@@ -28,13 +28,14 @@ from posenet_cls.errors import PosenetError
 METADATA_KEY = "posenet_cls"
 INPUT_NAME = "landmarks"
 OUTPUT_NAME = "probabilities"
+WORLD_NAME = "world"  # a second input of models that read world landmarks: float (batch, 33, 3), metres, hip-centred
 NOVELTY_OUTPUT = "novelty"  # (batch,): distance to the nearest training poses of the predicted class
 NOVELTY_GRAPH_KEY = "posenet_cls.novelty"  # metadata: the novelty head, (landmarks, probabilities) -> novelty
 NOVELTY_FLAG = "with_novelty"  # float scalar input of the If form (older exports, the web copy): 1 runs the head
 UNKNOWN = "unknown"
 NOVEL = "unlike the training poses"  # Prediction.reason when novelty, not confidence, makes the answer unknown
 LOW_CONFIDENCE = "low confidence"
-NUM_LANDMARKS, NUM_CHANNELS = 33, 4
+NUM_LANDMARKS, NUM_CHANNELS, NUM_WORLD_CHANNELS = 33, 4, 3  # posenet_cls.schema's sizes: the runtime imports only its error type
 WITH_NOVELTY = np.array(1.0, dtype=np.float32)
 WITHOUT_NOVELTY = np.array(0.0, dtype=np.float32)
 BATCH_SESSION_MIN = 256  # batches from this size run on the multi-threaded session (measured on 2 cores)
@@ -87,6 +88,7 @@ class PoseRuntime:
         self.landmarks: tuple[str, ...] = tuple(self.metadata["landmarks"])
         self.unknown_threshold: float = float(self.metadata.get("unknown_threshold", 0.0))
         self._check_signature(self._single)
+        self.reads_world = WORLD_NAME in [i.name for i in self._single.get_inputs()]
         head = self._single.get_modelmeta().custom_metadata_map.get(NOVELTY_GRAPH_KEY)
         self._head = base64.b64decode(head) if head is not None else None
         self._flagged = NOVELTY_OUTPUT in [o.name for o in self._single.get_outputs()]  # the older If form
@@ -103,6 +105,9 @@ class PoseRuntime:
         self._binding.bind_ortvalue_output(OUTPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._y1))
         self._x1_view = self._x1[0]
         self._p1 = self._y1[0]
+        self._w1 = np.zeros((1, NUM_LANDMARKS, NUM_WORLD_CHANNELS), dtype=np.float32)
+        if self.reads_world:
+            self._binding.bind_ortvalue_input(WORLD_NAME, ort.OrtValue.ortvalue_from_numpy(self._w1))
         self._run_bound = self._single.run_with_iobinding
         if self._flagged:  # an If form graph: the flag is fed 0 here, and 1 on the novelty binding
             self._binding.bind_ortvalue_input(NOVELTY_FLAG, ort.OrtValue.ortvalue_from_numpy(WITHOUT_NOVELTY))
@@ -111,6 +116,8 @@ class PoseRuntime:
             session = self._single if self._flagged else self._head_session(single=True)
             self._scores_binding = session.io_binding()
             self._scores_binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._x1))
+            if WORLD_NAME in [i.name for i in session.get_inputs()]:
+                self._scores_binding.bind_ortvalue_input(WORLD_NAME, ort.OrtValue.ortvalue_from_numpy(self._w1))
             if self._flagged:
                 self._scores_binding.bind_ortvalue_input(NOVELTY_FLAG, ort.OrtValue.ortvalue_from_numpy(WITH_NOVELTY))
                 self._scores_binding.bind_ortvalue_output(OUTPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._y1))
@@ -155,14 +162,17 @@ class PoseRuntime:
 
     def _check_signature(self, session: ort.InferenceSession) -> None:
         inputs, outputs = [i for i in session.get_inputs() if i.name != NOVELTY_FLAG], session.get_outputs()
-        if [i.name for i in inputs] != [INPUT_NAME] or OUTPUT_NAME not in [o.name for o in outputs]:
+        names = [i.name for i in inputs]
+        if names not in ([INPUT_NAME], [INPUT_NAME, WORLD_NAME]) or OUTPUT_NAME not in [o.name for o in outputs]:
             raise PosenetError(
-                f"{self.path}: expected input '{INPUT_NAME}' and output '{OUTPUT_NAME}', "
-                f"found inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]}"
+                f"{self.path}: expected input '{INPUT_NAME}' (and '{WORLD_NAME}') and output '{OUTPUT_NAME}', "
+                f"found inputs {names} and outputs {[o.name for o in outputs]}"
             )
-        shape = inputs[0].shape
-        if len(shape) != 3 or list(shape[1:]) != [NUM_LANDMARKS, NUM_CHANNELS] or inputs[0].type != "tensor(float)":
-            raise PosenetError(f"{self.path}: input '{INPUT_NAME}' is {inputs[0].type} {shape}, expected float (batch, 33, 4)")
+        for given, channels in zip(inputs, (NUM_CHANNELS, NUM_WORLD_CHANNELS)):
+            shape = given.shape
+            if len(shape) != 3 or list(shape[1:]) != [NUM_LANDMARKS, channels] or given.type != "tensor(float)":
+                raise PosenetError(f"{self.path}: input '{given.name}' is {given.type} {shape}, "
+                                   f"expected float (batch, {NUM_LANDMARKS}, {channels})")
         out_shape = next(o for o in outputs if o.name == OUTPUT_NAME).shape
         if isinstance(out_shape[-1], int) and out_shape[-1] != len(self.classes):
             raise PosenetError(f"{self.path}: the model has {out_shape[-1]} outputs but {len(self.classes)} class names")
@@ -188,9 +198,27 @@ class PoseRuntime:
             )
         return np.ascontiguousarray(poses, dtype=np.float32)
 
-    def _run_batch(self, poses: np.ndarray, with_novelty: bool) -> list[np.ndarray]:
+    def _check_world(self, world: np.ndarray | None, n: int) -> np.ndarray | None:
+        """The world landmarks (n, 33, 3) a model that reads them needs (None for one that does not)."""
+        if not self.reads_world:
+            return None
+        if world is None:
+            raise PosenetError(f"{self.path}: this model reads world landmarks too; pass world ({n}, "
+                               f"{NUM_LANDMARKS}, {NUM_WORLD_CHANNELS}) (a backend that gives none cannot feed it)")
+        world = np.asarray(world)
+        if world.shape != (n, NUM_LANDMARKS, NUM_WORLD_CHANNELS):
+            raise PosenetError(f"{self.path}: expected world landmarks of shape ({n}, {NUM_LANDMARKS}, "
+                               f"{NUM_WORLD_CHANNELS}), got {world.shape}")
+        return np.ascontiguousarray(world, dtype=np.float32)
+
+    def _feeds(self, session: ort.InferenceSession, **arrays: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The arrays ``session`` takes, by input name (landmarks, world, probabilities, the novelty flag)."""
+        return {i.name: arrays[i.name] for i in session.get_inputs()}
+
+    def _run_batch(self, poses: np.ndarray, with_novelty: bool, world: np.ndarray | None = None) -> list[np.ndarray]:
         """[probabilities (N, C)] or [probabilities, novelty (N,)] of a checked batch, on the session for its size."""
         x = self._check_batch(poses)
+        w = self._check_world(world, len(x))
         if len(x) == 0:
             empty = [np.zeros((0, len(self.classes)), dtype=np.float32), np.zeros((0,), np.float32)]
             return empty if with_novelty else empty[:1]
@@ -198,58 +226,66 @@ class PoseRuntime:
         session = self._single if small else self._batch_session()
         if self._flagged:
             flag = WITH_NOVELTY if with_novelty else WITHOUT_NOVELTY
-            out = session.run([OUTPUT_NAME, NOVELTY_OUTPUT][:1 + with_novelty], {INPUT_NAME: x, NOVELTY_FLAG: flag})
+            out = session.run([OUTPUT_NAME, NOVELTY_OUTPUT][:1 + with_novelty],
+                              self._feeds(session, landmarks=x, world=w, with_novelty=flag))
         else:
-            out = session.run([OUTPUT_NAME], {INPUT_NAME: x})
+            out = session.run([OUTPUT_NAME], self._feeds(session, landmarks=x, world=w))
             if with_novelty:  # in chunks: a 4096 x references distance matrix outgrows the caches
                 head = self._head_session(small)
-                out.append(np.concatenate([head.run([NOVELTY_OUTPUT], {INPUT_NAME: x[i:i + HEAD_CHUNK],
-                                                                       OUTPUT_NAME: out[0][i:i + HEAD_CHUNK]})[0]
-                                           for i in range(0, len(x), HEAD_CHUNK)]))
+                out.append(np.concatenate([
+                    head.run([NOVELTY_OUTPUT], self._feeds(head, landmarks=x[i:i + HEAD_CHUNK],
+                                                           probabilities=out[0][i:i + HEAD_CHUNK],
+                                                           world=None if w is None else w[i:i + HEAD_CHUNK]))[0]
+                    for i in range(0, len(x), HEAD_CHUNK)]))
         if not np.isfinite(out[0]).all():
             bad = int(np.argmax(~np.isfinite(out[0]).all(axis=1)))
             raise PosenetError(f"{self.path}: pose {bad} gives non-finite probabilities (NaN or infinite landmarks?)")
         return out
 
-    def probabilities(self, poses: np.ndarray) -> np.ndarray:
-        """Class probabilities float32 (N, C) for raw poses (N, 33, 4); columns follow ``self.classes``."""
-        return self._run_batch(poses, with_novelty=False)[0]
+    def probabilities(self, poses: np.ndarray, world: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities float32 (N, C) for raw poses (N, 33, 4) (and their world landmarks (N, 33, 3), which
+        a model that reads them needs and any other ignores); columns follow ``self.classes``."""
+        return self._run_batch(poses, with_novelty=False, world=world)[0]
 
-    def _load_pose(self, pose: np.ndarray) -> None:
-        """Check one pose and copy it into the bound input buffer."""
+    def _load_pose(self, pose: np.ndarray, world: np.ndarray | None) -> None:
+        """Check one pose (and its world landmarks, for a model that reads them) and copy it into the bound buffers."""
         if getattr(pose, "shape", None) != (NUM_LANDMARKS, NUM_CHANNELS):
             raise PosenetError(
                 f"{self.path}: expected one pose of shape ({NUM_LANDMARKS}, {NUM_CHANNELS}), "
                 f"got {getattr(pose, 'shape', type(pose).__name__)}; use probabilities() for a batch (N, 33, 4)"
             )
         np.copyto(self._x1_view, pose)
+        if self.reads_world:
+            np.copyto(self._w1, self._check_world(None if world is None else np.asarray(world)[None], 1))
 
-    def pose_probabilities(self, pose: np.ndarray) -> np.ndarray:
-        """Class probabilities (C,) of one raw pose (33, 4): a view overwritten by the next single-pose call."""
-        self._load_pose(pose)
+    def pose_probabilities(self, pose: np.ndarray, world: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (C,) of one raw pose (33, 4) (and its world landmarks (33, 3) for a model that reads
+        them): a view overwritten by the next single-pose call."""
+        self._load_pose(pose, world)
         self._run_bound(self._binding)
         return self._p1
 
-    def scores(self, poses: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities (N, C) and novelty (N,) of raw poses (N, 33, 4); novelty None for a model without one."""
+    def scores(self, poses: np.ndarray, world: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities (N, C) and novelty (N,) of raw poses (N, 33, 4) (world as for :meth:`probabilities`);
+        novelty None for a model without one."""
         if self.novelty_threshold is None:
-            return self.probabilities(poses), None
-        probs, novelty = self._run_batch(poses, with_novelty=True)
+            return self.probabilities(poses, world), None
+        probs, novelty = self._run_batch(poses, with_novelty=True, world=world)
         return probs, novelty
 
-    def pose_scores(self, pose: np.ndarray) -> tuple[np.ndarray, float | None]:
+    def pose_scores(self, pose: np.ndarray, world: np.ndarray | None = None) -> tuple[np.ndarray, float | None]:
         """Probabilities (C,) (a view overwritten by the next call) and novelty of one raw pose (33, 4)."""
         if self.novelty_threshold is None:
-            return self.pose_probabilities(pose), None
-        self._load_pose(pose)
+            return self.pose_probabilities(pose, world), None
+        self._load_pose(pose, world)
         if not self._flagged:
             self._run_bound(self._binding)
         self._run_scores(self._scores_binding)
         return self._p1, float(self._n1[0])
 
-    def classify(self, pose: np.ndarray, threshold: float | None = None) -> Prediction:
+    def classify(self, pose: np.ndarray, threshold: float | None = None, world: np.ndarray | None = None) -> Prediction:
         """The class of one raw pose (33, 4): "unknown" under the probability threshold or over the novelty threshold."""
-        probabilities, novelty = self.pose_scores(pose)
+        probabilities, novelty = self.pose_scores(pose, world)
         return self.decide(probabilities, threshold, novelty)
 
     def decide(self, probabilities: np.ndarray, threshold: float | None = None, novelty: float | None = None,
@@ -268,9 +304,10 @@ class PoseRuntime:
             return Prediction(UNKNOWN, confidence, best, novelty, NOVEL)
         return Prediction(best, confidence, best, novelty)
 
-    def classify_batch(self, poses: np.ndarray, threshold: float | None = None) -> list[Prediction]:
+    def classify_batch(self, poses: np.ndarray, threshold: float | None = None,
+                       world: np.ndarray | None = None) -> list[Prediction]:
         """The class of every raw pose in (N, 33, 4), as :meth:`classify` answers for each."""
-        probs, novelty = self.scores(poses)
+        probs, novelty = self.scores(poses, world)
         return [self.decide(p, threshold, None if novelty is None else float(n))
                 for p, n in zip(probs, novelty if novelty is not None else [None] * len(probs))]
 

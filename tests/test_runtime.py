@@ -175,3 +175,73 @@ def test_decisions_survive_cross_cpu_landmark_noise(runtime, yoga8_table):
             at_edge = (abs(a.confidence - runtime.unknown_threshold) < 0.05
                        or abs(a.novelty - runtime.novelty_threshold) < 0.1 * runtime.novelty_threshold)
             assert at_edge and a.best == b.best, (a, b)
+
+
+def _two_input_model(path: Path, classes: tuple[str, ...] = ("A", "B", "C")) -> Path:
+    """A posenet_cls model that reads world landmarks too: image features and the world view into one Linear."""
+    import onnx
+    import torch
+
+    from posenet_cls.features import FeatureConfig
+    from posenet_cls.training.models.normalize import Normalize, WorldView
+
+    class TwoInputs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.image, self.world = Normalize(FeatureConfig(view="offsets")), WorldView()
+            self.linear = torch.nn.Linear(69 + 165, len(classes))
+
+        def forward(self, landmarks, world):
+            return torch.softmax(self.linear(torch.cat([self.image(landmarks), self.world(world)], dim=1)), dim=1)
+
+    torch.onnx.export(TwoInputs().eval(), (torch.zeros(2, 33, 4), torch.zeros(2, 33, 3)), str(path), dynamo=False,
+                      input_names=["landmarks", "world"], output_names=["probabilities"],
+                      dynamic_axes={"landmarks": {0: "batch"}, "world": {0: "batch"}, "probabilities": {0: "batch"}})
+    model = onnx.load(str(path))
+    meta = {"classes": list(classes), "schema_version": SCHEMA_VERSION, "landmarks": list(LANDMARK_NAMES)}
+    model.metadata_props.add(key="posenet_cls", value=json.dumps(meta))
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's TorchScript exporter
+def test_a_model_that_reads_world_landmarks_is_fed_them_everywhere(yoga8_table, tmp_path, runtime):
+    two = PoseRuntime(_two_input_model(tmp_path / "two.onnx"))
+    assert two.reads_world and not runtime.reads_world
+    poses, world = yoga8_table.keypoints[:300], yoga8_table.require_world("this model")[:300]
+    batch = two.probabilities(poses, world)  # 300 poses: the threaded session
+    single = np.stack([two.pose_probabilities(p, w).copy() for p, w in zip(poses[:20], world[:20])])
+    assert batch.shape == (300, 3) and np.allclose(single, batch[:20], atol=1e-6)
+    assert [p.label for p in two.classify_batch(poses[:20], world=world[:20])] == \
+        [two.classify(p, world=w).label for p, w in zip(poses[:20], world[:20])]
+    # the world landmarks matter: the same image landmarks with others' world landmarks answer differently
+    assert not np.allclose(two.probabilities(poses, world[::-1]), batch, atol=1e-3)
+    with pytest.raises(PosenetError, match=r"two\.onnx: this model reads world landmarks too; pass world \(1, 33, 3\)"):
+        two.pose_probabilities(poses[0])
+    with pytest.raises(PosenetError, match=r"expected world landmarks of shape \(300, 33, 3\), got \(300, 33, 4\)"):
+        two.probabilities(poses, poses)
+    # a model that reads none ignores them: exported before, it keeps running as it did
+    assert np.array_equal(runtime.probabilities(poses, world), runtime.probabilities(poses))
+
+
+def test_the_runtimes_sizes_are_the_schemas():
+    from posenet_cls import runtime as rt
+    from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, NUM_WORLD_CHANNELS
+
+    assert (rt.NUM_LANDMARKS, rt.NUM_CHANNELS, rt.NUM_WORLD_CHANNELS) == (NUM_LANDMARKS, NUM_CHANNELS, NUM_WORLD_CHANNELS)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_predict_feeds_world_landmarks_to_a_model_that_reads_them(yoga8, videos, tmp_path, capsys):
+    from posenet_cls.cli import main
+
+    model = str(_two_input_model(tmp_path / "two.onnx"))
+    photo = sorted((yoga8 / "Triangle").iterdir())[0]
+    assert main(["predict", str(photo), "--model", model, "--json", "--no-annotate"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == "pose" and record["label"] in ("A", "B", "C", "unknown")
+    assert main(["predict", str(videos / "squat_1rep.mp4"), "--model", model, "--json", "--no-annotate",
+                 "--no-show"]) == 0
+    frames = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert frames[-1]["summary"] and sum(f.get("pose", False) for f in frames[:-1]) == 75

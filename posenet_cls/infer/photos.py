@@ -171,7 +171,7 @@ def classify_people(people: list[Person], runtime: PoseRuntime, threshold: float
     shown = (exercise is None or own is not None) if show_class is None else show_class
     out = []
     for person in people:
-        probs, novelty = runtime.pose_scores(person.keypoints)
+        probs, novelty = runtime.pose_scores(person.keypoints, person.world)
         probs = probs.copy()  # the runtime overwrites its buffer on the next call
         pred = runtime.decide(probs, threshold, novelty)
         hinted = exercise is None or pred.label == own  # a class's profile describes that class only

@@ -164,7 +164,7 @@ class PersonSession:
             world = None if world is None else mirror_world(world)
         self.frames += 1
         self.last_t = t
-        raw, novelty = (None, None) if keypoints is None else self.runtime.pose_scores(keypoints)
+        raw, novelty = (None, None) if keypoints is None else self.runtime.pose_scores(keypoints, world)
         smoothed = self.smoother.update(t, raw)
         novelty = self.novelty_smoother.update(t, None if novelty is None else np.array([novelty]))
         novelty = None if novelty is None else float(novelty[0])
