@@ -40,7 +40,8 @@ import numpy as np
 from posenet_cls.coaching.angles import ANGLE_NAMES, BASE_NAMES, TRUNK_LEAN, angle_visibility, joint_angles
 from posenet_cls.coaching.auto import AutoConfig, AutoCounter
 from posenet_cls.coaching.clip import ClipConfig
-from posenet_cls.coaching.form import BODY_LINE, FormCheck, FormRecorder, form_summary, parse_checks
+from posenet_cls.coaching.form import (BODY_LINE, FormCheck, FormRecorder, file_number, form_summary, parse_checks,
+                                       side_names)
 from posenet_cls.errors import PosenetError
 from posenet_cls.coaching.temporal import CounterConfig, HoldTimer, ProbabilitySmoother, RepCounter
 
@@ -147,13 +148,13 @@ def normalise_name(name: str) -> str:
     return name.strip().lower().replace("_", "-").replace(" ", "-")
 
 
-def _angle_names(angle: str, side: str) -> tuple[str, ...]:
-    """The concrete angles an exercise's angle means: one, or a left/right pair."""
-    if angle in BASE_NAMES:
-        if side in ("left", "right"):
-            return (f"{side}_{angle}",)
-        return (f"left_{angle}", f"right_{angle}")
-    return (angle,)
+def exercise_class(exercise: Exercise | None, classes: tuple[str, ...] | list[str],
+                   show_class: bool | None = None) -> tuple[str | None, bool]:
+    """(the model's class named like ``exercise``, or None; whether the pose class is shown): with no exercise the
+    class always shows; with one, only where the model has its class, unless ``show_class`` says otherwise. Only
+    that class's label and profile hints describe the exercise."""
+    own = None if exercise is None else next((c for c in classes if normalise_name(c) == exercise.name), None)
+    return own, (exercise is None or own is not None) if show_class is None else show_class
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,12 +163,6 @@ def _angle_names(angle: str, side: str) -> tuple[str, ...]:
 
 _KEYS = {f.name for f in fields(Exercise)} - {"name"}
 _KNOWN_ANGLES = (*BASE_NAMES, *ANGLE_NAMES)
-
-
-def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise PosenetError(f"{where}: must be a number, got {value!r}")
-    return float(value)
 
 
 def _angle(value: object, where: str) -> str:
@@ -185,7 +180,7 @@ def _conditions(value: object, where: str) -> tuple[Condition, ...]:
         _angle(angle, key)
         if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
             raise PosenetError(f"{key}: must be [low, high] in degrees, got {bounds!r}")
-        low, high = _number(bounds[0], key), _number(bounds[1], key)
+        low, high = file_number(bounds[0], key), file_number(bounds[1], key)
         if low >= high:
             raise PosenetError(f"{key}: low must be under high, got [{low:g}, {high:g}]")
         out.append((angle, low, high))
@@ -214,7 +209,7 @@ def parse_exercise(name: str, entry: object, where: str) -> Exercise:
     values["space"] = space
     for key in ("min_visibility", "min_phase_s", "max_gap_s", "smooth_s"):
         if key in entry:
-            values[key] = _number(entry[key], f"{here}.{key}")
+            values[key] = file_number(entry[key], f"{here}.{key}")
             if values[key] < 0 or (key == "min_visibility" and values[key] > 1):  # type: ignore[operator]
                 raise PosenetError(f"{here}.{key}: out of range, got {entry[key]!r}")
     if "description" in entry:
@@ -240,8 +235,8 @@ def parse_exercise(name: str, entry: object, where: str) -> Exercise:
             if key not in entry:
                 raise PosenetError(f"{here}.{key}: missing; a reps exercise needs angle, up and down")
         values["angle"] = _angle(entry["angle"], f"{here}.angle")
-        values["up"] = _number(entry["up"], f"{here}.up")
-        values["down"] = _number(entry["down"], f"{here}.down")
+        values["up"] = file_number(entry["up"], f"{here}.up")
+        values["down"] = file_number(entry["down"], f"{here}.down")
         if values["up"] == values["down"]:
             raise PosenetError(f"{here}.up: 'up' and 'down' must differ (both {values['up']:g})")
         if "hold" in entry:
@@ -347,12 +342,12 @@ class ExerciseTracker:
                      if ex.checks else None)
         self._verdicts: list[dict] = []  # per rep, in order
         self._hold_verdicts: list[dict] = []  # per closed hold, in order
-        self._needed = sorted({n for a, *_ in (*ex.hold, *ex.when) for n in _angle_names(a, ex.side)}
-                              | (set(_angle_names(ex.angle, ex.side)) if ex.angle else set()))
+        self._needed = sorted({n for a, *_ in (*ex.hold, *ex.when) for n in side_names(a, ex.side)}
+                              | (set(side_names(ex.angle, ex.side)) if ex.angle else set()))
 
     def _value(self, angle: str, smoothed: dict[str, float], visibility: dict[str, float],
                cost: Callable[[float], float] | None = None) -> float | None:
-        names = _angle_names(angle, self.exercise.side)
+        names = side_names(angle, self.exercise.side)
         return _combine([smoothed[n] for n in names], [visibility[n] for n in names],
                         self.exercise.side, self.exercise.min_visibility, cost)
 

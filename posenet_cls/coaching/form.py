@@ -80,7 +80,7 @@ class FormCheck:
 
 
 def side_names(angle: str, side: str) -> tuple[str, ...]:
-    """The concrete measures a check's angle means: one, or a left/right pair."""
+    """The concrete measures an exercise's or a check's angle means: one, or a left/right pair (by the side rule)."""
     if angle in BASE_NAMES or angle == BODY_LINE:
         return (f"{side}_{angle}",) if side in ("left", "right") else (f"left_{angle}", f"right_{angle}")
     return (angle,)
@@ -132,6 +132,13 @@ def visibilities(keypoints: np.ndarray, names: tuple[str, ...]) -> dict[str, flo
 # Parsing a check from an exercise file
 # ---------------------------------------------------------------------------------------------
 
+
+def file_number(value: object, where: str) -> float:
+    """A finite number from an exercise file, or a one-line error starting with ``where`` (file: key)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise PosenetError(f"{where}: must be a number, got {value!r}")
+    return float(value)
+
 _CHECK_KEYS = ("kind", "angle", "phase", "min", "max", "space", "message")
 
 
@@ -139,11 +146,7 @@ def parse_check(name: str, entry: object, where: str) -> FormCheck:
     """One check from ``[exercise.checks.NAME]``; ``where`` (file: exercise.checks.NAME) starts every error."""
     def number(key: str) -> float | None:
         value = entry.get(key)  # type: ignore[union-attr]
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise PosenetError(f"{where}.{key}: must be a number, got {value!r}")
-        return float(value)
+        return None if value is None else file_number(value, f"{where}.{key}")
 
     if not isinstance(entry, dict):
         raise PosenetError(f"{where}: must be a table with kind, min and/or max and message, got {type(entry).__name__}")

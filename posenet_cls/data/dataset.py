@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from posenet_cls.pose.outcomes import FileResult, Status, with_videos
 from posenet_cls.data.table import check_table_path, pose_row, write_table
 from posenet_cls.pose.workers import extract_tasks
@@ -170,11 +168,8 @@ def _finish(done: dict[str, FileResult], data_dir: str | Path, out: Path, resume
     With ``people``, a photo gives a row per person, numbered in the ``person`` column (0 = the largest).
     """
     results = sorted(done.values(), key=lambda r: (r.label, r.source))
-    rows = [pose_row(r.source, r.label, r.sha1, r.attempt, np.asarray(pose), i if people else None,
-                     None if world is None else np.asarray(world))
-            for r in results if r.status == Status.POSE and r.keypoints is not None
-            for i, (pose, world) in enumerate(zip([r.keypoints, *(r.others or [])],
-                                                  [r.world, *(r.others_world or [None] * len(r.others or []))]))]
+    rows = [pose_row(r.source, r.label, r.sha1, r.attempt, pose, i if people else None, world)
+            for r in results if r.status == Status.POSE for i, (pose, world) in enumerate(r.poses())]
     report = make_report([r for r in results if not r.video], data_dir, out, resumed)
     report = replace(report, poses=len(rows), attempts=dict(Counter(row["attempt"] for row in rows)))
     write_table(rows, out)

@@ -19,14 +19,15 @@ import numpy as np
 from posenet_cls.config import CHECKPOINTS
 from posenet_cls.pose.outcomes import Status
 from posenet_cls.io.files import list_files
+from posenet_cls.io.images import load_image
 from posenet_cls.errors import PosenetError
-from posenet_cls.coaching.exercises import Exercise, exercise_photo, exercise_text, normalise_name
+from posenet_cls.coaching.exercises import Exercise, exercise_class, exercise_photo, exercise_text
 from posenet_cls.coaching.form import form_text
 from posenet_cls.coaching.hints import class_hints, short_text
 from posenet_cls.pose.extract import PoseOptions
 from posenet_cls.pose.people import Person, pose_box
 from posenet_cls.runtime import NOVEL, UNKNOWN, PoseRuntime
-from posenet_cls.schema import LANDMARK_NAMES, NUM_CHANNELS, NUM_LANDMARKS, NUM_WORLD_CHANNELS, SCHEMA_VERSION
+from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
 
 DEFAULT_MODEL = CHECKPOINTS / "pose_mlp.onnx"
 POOL_MIN_PHOTOS = 16  # below this, starting worker processes costs more than it saves
@@ -167,8 +168,7 @@ def classify_people(people: list[Person], runtime: PoseRuntime, threshold: float
                     show_class: bool | None = None) -> list[PersonResult]:
     """Each person of a photo classified, with the form hints of their class; with an ``exercise``, its phase and
     one-frame checks (``aspect``: the photo's width / height), and hints only where the class is the exercise's."""
-    own = None if exercise is None else next((c for c in runtime.classes if normalise_name(c) == exercise.name), None)
-    shown = (exercise is None or own is not None) if show_class is None else show_class
+    own, shown = exercise_class(exercise, runtime.classes, show_class)
     out = []
     for person in people:
         probs, novelty = runtime.pose_scores(person.keypoints, person.world)
@@ -191,21 +191,14 @@ def _classify(found, root: Path, runtime: PoseRuntime, threshold: float | None, 
     source = str(root / found.source)
     if found.status != Status.POSE:
         return PhotoResult(source, found.status, reason=found.reason, several=several)
-    poses = [np.asarray(k, dtype=np.float32).reshape(NUM_LANDMARKS, NUM_CHANNELS)
-             for k in [found.keypoints, *(found.others or [])]]
-    worlds = [None if w is None else np.asarray(w, dtype=np.float32).reshape(NUM_LANDMARKS, NUM_WORLD_CHANNELS)
-              for w in [found.world, *(found.others_world or [None] * (len(poses) - 1))]]
-    people = [Person(i, kp, w, tuple(float(v) for v in pose_box(kp))) for i, (kp, w) in enumerate(zip(poses, worlds))]
-    aspect = 1.0
-    if exercise is not None:  # exercise angles are measured in pixels, as on a video's frames
-        from posenet_cls.io.images import load_image
-
-        height, width = load_image(root / found.source).shape[:2]
-        aspect = width / height
+    people = [Person(i, kp, w, tuple(float(v) for v in pose_box(kp))) for i, (kp, w) in enumerate(found.poses())]
+    # the photo itself: exercise angles are measured in pixels (as on a video's frames), and the copy is drawn on it
+    rgb = load_image(root / found.source) if exercise is not None or out_dir is not None else None
+    aspect = 1.0 if rgb is None else rgb.shape[1] / rgb.shape[0]
     result = PhotoResult(source, Status.POSE, classify_people(people, runtime, threshold, exercise, aspect, show_class),
                          found.attempt, several=several)
     if out_dir is not None:
-        result.annotated = str(annotate_photo(root / found.source, result, Path(out_dir) / found.source))
+        result.annotated = str(annotate_photo(rgb, result, Path(out_dir) / found.source))
     return result
 
 
@@ -218,12 +211,9 @@ def label_text(result: PersonResult) -> str:
     return f"{result.label} {result.confidence:.2f}"
 
 
-def annotate_photo(photo: str | Path, result: PhotoResult, out: str | Path) -> Path:
-    """Write a copy of ``photo`` with each person's skeleton and label to ``out``; returns the written path."""
+def annotate_photo(rgb: np.ndarray, result: PhotoResult, out: str | Path) -> Path:
+    """Write a copy of the photo ``rgb`` with each person's skeleton and label to ``out``; returns the written path."""
     from posenet_cls.infer.draw import PersonTag, annotate, annotate_people, write_image
-    from posenet_cls.io.images import load_image
-
-    rgb = load_image(photo)
 
     def lines(p: PersonResult) -> list[str]:
         text = ([label_text(p)] if p.show_class else []) + ([short_text(p.hints[0])] if p.hints else [])

@@ -19,7 +19,7 @@ import numpy as np
 from posenet_cls.errors import PosenetError
 from posenet_cls.schema import mirror_keypoints, mirror_world
 from posenet_cls.coaching.clip import ClipConfig
-from posenet_cls.coaching.exercises import Exercise, ExerciseTracker, normalise_name
+from posenet_cls.coaching.exercises import Exercise, ExerciseTracker, exercise_class
 from posenet_cls.coaching.form import SHOW_S, form_text
 from posenet_cls.pose.extract import PoseOptions, TrackedVideo
 from posenet_cls.pose.people import Person
@@ -139,10 +139,7 @@ class PersonSession:
         self.tracker = (ExerciseTracker(exercise, whole_clip=ClipConfig() if config.whole_clip else None)
                         if exercise is not None else None)
         # With an exercise the tag speaks about it; the class shows where the model has one of its name (or asked)
-        self.exercise_class = None if exercise is None else next(
-            (c for c in runtime.classes if normalise_name(c) == exercise.name), None)
-        self.show_class = (exercise is None or self.exercise_class is not None) if config.show_class is None \
-            else config.show_class
+        self.exercise_class, self.show_class = exercise_class(exercise, runtime.classes, config.show_class)
         self._form: dict | None = None  # the last rep's verdict, shown until _form_until
         self._form_until = -np.inf
         self.hold_class = hold_class

@@ -17,6 +17,7 @@ import numpy as np
 
 from posenet_cls.errors import PosenetError
 from posenet_cls.io.video import is_video
+from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, NUM_WORLD_CHANNELS
 
 
 class Status(str, Enum):
@@ -54,6 +55,14 @@ class FileResult:
     others: list[list[float]] | None = None  # with --max-people: the other people's poses, largest first
     world: list[float] | None = None  # the pose's world landmarks (33 x 3, metres), when the backend gives them
     others_world: list[list[float] | None] | None = None  # with --max-people: the others' world landmarks
+
+    def poses(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Each person's (keypoints float32 (33, 4), world landmarks (33, 3) or None), the largest first."""
+        keypoints = [self.keypoints, *(self.others or [])] if self.keypoints is not None else []
+        worlds = [self.world, *(self.others_world or [None] * (len(keypoints) - 1))]
+        return [(np.asarray(k, np.float32).reshape(NUM_LANDMARKS, NUM_CHANNELS),
+                 None if w is None else np.asarray(w, np.float32).reshape(NUM_LANDMARKS, NUM_WORLD_CHANNELS))
+                for k, w in zip(keypoints, worlds)]
 
 
 @dataclass
