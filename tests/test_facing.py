@@ -126,3 +126,13 @@ def test_blazeposes_side_swap_is_the_mirror_image_in_the_body_frame(yoga8_table)
     # labels exchanged and depth reversed is the mirror image turned round: the same body-frame view
     assert np.allclose(world_view(swapped), world_view(mirror_world(world)), atol=1e-4)
 
+
+
+def test_a_table_seen_from_one_side_only_cannot_be_facing_split(yoga8_table):
+    from posenet_cls.errors import PosenetError
+
+    front = facing_front(yoga8_table)
+    world = np.where(front[:, None, None], yoga8_table.world, _turn(yoga8_table.world, 180.0))  # all from the front
+    with pytest.raises(PosenetError, match=r"yoga8: too few poses seen from each side for the facing split "
+                                           r"\(front->back\)"):
+        facing_splits(replace(yoga8_table, world=world), what="yoga8")

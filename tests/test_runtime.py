@@ -245,3 +245,20 @@ def test_predict_feeds_world_landmarks_to_a_model_that_reads_them(yoga8, videos,
                  "--no-show"]) == 0
     frames = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert frames[-1]["summary"] and sum(f.get("pose", False) for f in frames[:-1]) == 75
+
+
+def test_a_world_input_of_the_wrong_shape_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, ["batch", 33, 4]),
+              helper.make_tensor_value_info("world", TensorProto.FLOAT, ["batch", 33, 4])]
+    graph = helper.make_graph([helper.make_node("Add", ["landmarks", "world"], ["probabilities"])], "bad", inputs,
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 33, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    meta = {"classes": ["A", "B", "C", "D"], "schema_version": SCHEMA_VERSION, "landmarks": list(LANDMARK_NAMES)}
+    model.metadata_props.add(key="posenet_cls", value=json.dumps(meta))
+    onnx.save(model, str(tmp_path / "bad.onnx"))
+    with pytest.raises(PosenetError, match=r"bad\.onnx: input 'world' is tensor\(float\) \['batch', 33, 4\], "
+                                           r"expected float \(batch, 33, 3\)"):
+        PoseRuntime(tmp_path / "bad.onnx")
