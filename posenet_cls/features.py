@@ -66,7 +66,8 @@ _EMBEDDING_PAIRS = [
 ]
 EMBEDDING_PAIRS: tuple[tuple[Landmark, Landmark], ...] = tuple((Landmark[a], Landmark[b]) for a, b in _EMBEDDING_PAIRS)
 
-VIEWS = ("landmarks", "offsets")
+VIEWS = ("landmarks", "offsets", "world")
+WORLD_DIM = NUM_LANDMARKS * 3 + 3 * len(EMBEDDING_PAIRS)  # the world view: body-frame x, y, z and the pairs' offsets
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class FeatureConfig:
 
     ``view`` "landmarks": the normalised landmarks (x, y, and z and visibility if on); "offsets": the
     pairwise 3-D offsets of MediaPipe's pose embedding (:data:`EMBEDDING_PAIRS`), z weighted by ``z_weight``,
-    visibility never (use_z and use_visibility do not apply).
+    visibility never (use_z and use_visibility do not apply); "world": :func:`world_view` of the world landmarks, the
+    same from any side (the other settings do not apply).
     """
 
     torso_multiplier: float = 2.5
@@ -98,7 +100,14 @@ class FeatureConfig:
         """Length D of one feature vector."""
         if self.view == "offsets":
             return 3 * (1 + len(EMBEDDING_PAIRS))
+        if self.view == "world":
+            return WORLD_DIM
         return NUM_LANDMARKS * self.channels
+
+    @property
+    def reads_world(self) -> bool:
+        """Whether the features come from the world landmarks (N, 33, 3) rather than the image landmarks."""
+        return self.view == "world"
 
     def to_dict(self) -> dict:
         """JSON-safe settings."""
@@ -122,6 +131,8 @@ def check_keypoints(keypoints: np.ndarray, what: str = "keypoints") -> np.ndarra
 
 def normalize(keypoints: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Raw poses (N, 33, 4) -> hip-centred, torso-scaled features (N, D) float32, in the config's view."""
+    if config.reads_world:
+        raise PosenetError("the world view is computed from world landmarks: use view_features")
     kp = check_keypoints(keypoints)
     coords = kp[..., :3]
     center = (coords[:, HIPS[0]] + coords[:, HIPS[1]]) * np.float32(0.5)
@@ -138,6 +149,24 @@ def normalize(keypoints: np.ndarray, config: FeatureConfig) -> np.ndarray:
     if config.use_visibility:
         parts.append(kp[..., 3:4])
     return np.concatenate(parts, axis=-1).reshape(len(kp), -1).astype(np.float32, copy=False)
+
+
+def check_world(world: np.ndarray | None, n: int, what: str = "world landmarks") -> np.ndarray:
+    """World landmarks as float32 (n, 33, 3), or a PosenetError naming what is missing or the wrong shape."""
+    if world is None:
+        raise PosenetError(f"{what}: this model reads world landmarks; none were given")
+    w = np.asarray(world, dtype=np.float32)
+    if w.shape != (n, NUM_LANDMARKS, 3):
+        raise PosenetError(f"{what}: expected world landmarks of shape ({n}, {NUM_LANDMARKS}, 3), got {w.shape}")
+    return w
+
+
+def view_features(keypoints: np.ndarray, world: np.ndarray | None, config: FeatureConfig) -> np.ndarray:
+    """The features (N, D) of the config's view: :func:`world_view` of ``world`` for the world view, else
+    :func:`normalize` of the image landmarks (``world`` unused)."""
+    if config.reads_world:
+        return world_view(check_world(world, len(keypoints)))
+    return normalize(keypoints, config)
 
 
 def offset_matrix(z_weight: float) -> np.ndarray:
@@ -322,6 +351,25 @@ class AugmentConfig:
 
 
 NO_AUGMENT = AugmentConfig(mirror=0.0)
+
+
+def as_pose(world: np.ndarray) -> np.ndarray:
+    """World landmarks (N, 33, 3) as a raw pose batch (N, 33, 4) (visibility 1), so the geometric augmentations
+    and shifts (which work on x, y, z about the mid-hip) apply to them; :func:`world_view` ignores where the
+    hips are, so the mirror's x -> 1 - x is the world's x -> -x for it."""
+    w = np.asarray(world, dtype=np.float32)
+    return np.concatenate([w, np.ones((*w.shape[:-1], 1), np.float32)], axis=-1)
+
+
+def same_draws(transform, keypoints: np.ndarray, world: np.ndarray | None, rng: np.random.Generator):
+    """``transform(poses, rng)`` on the image landmarks and, with ``world``, on the world landmarks with the very
+    same random draws (the same person seen the same other way in both); returns (keypoints, world or None)."""
+    if world is None:
+        return transform(keypoints, rng), None
+    twin = np.random.Generator(type(rng.bit_generator)())
+    twin.bit_generator.state = rng.bit_generator.state
+    out = transform(keypoints, rng)
+    return out, transform(as_pose(world), twin)[..., :3]
 
 
 def augment(keypoints: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

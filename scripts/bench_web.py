@@ -75,19 +75,22 @@ def parity(base: str, yoga8: Path, page) -> None:
     print(f"landmark x, y vs the onnx backend: median {np.median(diff):.5f}, p95 {np.percentile(diff, 95):.5f}, "
           f"max {diff.max():.4f} (of the image)")
     print(f"labels equal to posenet-cls predict's: {same}/{len(names)} ({100 * same / len(names):.1f}%)")
-    landmark_parity(page, np.stack([f.keypoints for f in found if f.keypoints is not None]))
+    people = [f for f in found if f.keypoints is not None]
+    landmark_parity(page, np.stack([f.keypoints for f in people]), np.stack([f.world for f in people]))
 
 
-def landmark_parity(page, real: np.ndarray) -> None:
-    """classifyLandmarks against onnxruntime in Python on real poses, their mirror images and noisy copies."""
-    from posenet_cls.schema import mirror_keypoints
+def landmark_parity(page, real: np.ndarray, world: np.ndarray) -> None:
+    """classifyLandmarks against onnxruntime in Python on real poses (with their world landmarks), their mirror
+    images and noisy copies."""
+    from posenet_cls.schema import mirror_keypoints, mirror_world
 
-    noisy = real + np.random.default_rng(0).normal(0, 0.05, real.shape)
-    poses = np.concatenate([real, mirror_keypoints(real), noisy]).astype(np.float32)
+    rng = np.random.default_rng(0)
+    poses = np.concatenate([real, mirror_keypoints(real), real + rng.normal(0, 0.05, real.shape)]).astype(np.float32)
+    worlds = np.concatenate([world, mirror_world(world), world + rng.normal(0, 0.1, world.shape)]).astype(np.float32)
     runtime = load_model()
-    answers = page.evaluate("async (poses) => Promise.all(poses.map((p) => posenet.classifyLandmarks(p)))",
-                            poses.tolist())
-    probs, novelty = runtime.scores(poses)
+    answers = page.evaluate("async ([poses, worlds]) => Promise.all(poses.map((p, i) => "
+                            "posenet.classifyLandmarks(p, { world: worlds[i] })))", [poses.tolist(), worlds.tolist()])
+    probs, novelty = runtime.scores(poses, worlds)
     web = np.array([[a["probabilities"][c] for c in runtime.classes] for a in answers])
     relative = np.abs(np.array([a["novelty"] for a in answers]) - novelty) / novelty
     same = sum(a["label"] == runtime.decide(p, None, float(n)).label for a, p, n in zip(answers, probs, novelty))

@@ -91,7 +91,7 @@ HEADER = ("| {} | in-set accuracy % | shifted accuracy % | wide % | behind % | m
           "stretched % | fit s/fold |\n|---|---|---|---|---|---|---|---|---|---|")
 
 
-FACING_MODELS = {"mlp": "MLP (posenet-cls, image landmarks)", "svc": "SVC (rbf) on normalised features",
+FACING_MODELS = {"mlp": "MLP (posenet-cls: world landmarks, body frame)", "svc": "SVC (rbf) on normalised features",
                  "knn": "k-NN on MediaPipe pose embedding", "logreg": "logistic regression on MediaPipe pose embedding"}
 
 
@@ -121,17 +121,23 @@ def world_logreg(table, split, seed: int) -> tuple[float, float]:
 
 def facing_table(table, base: TrainConfig, seeds: list[int], what: str) -> str:
     """The markdown table of in-set CV accuracy and its "behind" shift beside the facing split's two directions."""
+    from posenet_cls.training.train import IMAGE_FEATURES
+
     world_name = "logistic regression on world landmarks (body frame)"
-    rows: dict[str, list[list[float]]] = {name: [[], [], [], []] for name in [*FACING_MODELS.values(), world_name]}
+    image_name = "MLP on image landmarks (the model before issue 28)"
+    rows: dict[str, list[list[float]]] = {name: [[], [], [], []]
+                                          for name in [*FACING_MODELS.values(), image_name, world_name]}
     for seed in seeds:
         config = replace(base, seed=seed)
         splits = {"in-set": make_splits(table, config.folds, seed, what), **{k: [v] for k, v in facing_splits(table, seed).items()}}
         for column, (name, parts) in zip((0, 2, 3), splits.items()):
-            out = cross_validate(table, config, tuple(FACING_MODELS), what=what, splits=parts)
-            for m, label in FACING_MODELS.items():
-                rows[label][column] += [f["accuracy"] for f in out["models"][m]["folds"]]
+            out = cross_validate(table, config, tuple(FACING_MODELS), what=what, splits=parts)["models"]
+            image = cross_validate(table, replace(config, features=IMAGE_FEATURES), ("mlp",), what=what, splits=parts)
+            for label, folds in [*((label, out[m]["folds"]) for m, label in FACING_MODELS.items()),
+                                 (image_name, image["models"]["mlp"]["folds"])]:
+                rows[label][column] += [f["accuracy"] for f in folds]
                 if column == 0:
-                    rows[label][1] += [f["robustness"]["behind"] for f in out["models"][m]["folds"]]
+                    rows[label][1] += [f["robustness"]["behind"] for f in folds]
             world = [world_logreg(table, split, seed + i) for i, split in enumerate(parts)]
             rows[world_name][column] += [w[0] for w in world]
             if column == 0:

@@ -36,18 +36,34 @@ from posenet_cls.errors import PosenetError  # noqa: E402
 GRID = np.round(np.arange(0.0, 1.0, 0.05), 2)
 
 
+def turned_around(keypoints: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Poses seen from the other side (the camera walked round by 180 degrees about the vertical): world x and z
+    negated; image x mirrored about the hips without swapping left and right, image z negated."""
+    from posenet_cls.features import HIPS
+
+    kp, w = keypoints.copy(), world.copy()
+    hips = kp[:, HIPS, :3].mean(axis=1, keepdims=True)
+    kp[..., 0] = 2 * hips[..., 0] - kp[..., 0]
+    kp[..., 2] = 2 * hips[..., 2] - kp[..., 2]
+    w[..., 0], w[..., 2] = -w[..., 0], -w[..., 2]
+    return kp, w
+
+
 def out_of_fold(table, config) -> tuple[dict, list[dict], object]:
     """Out-of-fold figures of the MLP over the seeded K-fold splits: probabilities (N, C) and novelty of every pose
-    as it is, and of SHIFT_DRAWS shifted copies (full strength and the calibration strength) with their labels and
-    each fold's novelty threshold; per-fold accuracy; fold 0's model."""
+    as it is, of SHIFT_DRAWS shifted copies (full strength, seen from behind, and the calibration strength) and turned
+    by 180 degrees, with their labels and each fold's novelty threshold; per-fold accuracy; fold 0's model."""
     from posenet_cls.data.splits import make_splits
-    from posenet_cls.training.metrics import CALIBRATION_STRENGTH, SHIFT_DRAWS, shifted
+    from posenet_cls.features import same_draws
+    from posenet_cls.training.metrics import CALIBRATION_STRENGTH, SHIFT_DRAWS, behind, shifted
     from posenet_cls.training.novelty import score
-    from posenet_cls.training.train import fit_mlp, fit_split_novelty, mlp_predict_proba
+    from posenet_cls.training.train import fit_mlp, fit_split_novelty, mlp_predict_proba, model_world
 
     classes = table.classes
     y = np.searchsorted(np.asarray(classes), table.labels.astype(str))
-    views = {"in-set": 0.0, "shifted": 1.0, "calibration": CALIBRATION_STRENGTH}
+    world = model_world(table, config)
+    views = {"in-set": None, "shifted": shifted, "behind": behind,
+             "calibration": lambda p, r: shifted(p, r, strength=CALIBRATION_STRENGTH), "turned": turned_around}
     oof = {v: {"probs": [], "novelty": [], "threshold": [], "y": []} for v in views}
     folds, first = [], None
     for i, split in enumerate(make_splits(table, config.folds, config.seed, "table")):
@@ -57,37 +73,46 @@ def out_of_fold(table, config) -> tuple[dict, list[dict], object]:
         first = fit.model if first is None else first
         rng = np.random.default_rng(1000 + i)
         row = {"fold": i, "n": int(len(split.test))}
-        for view, strength in views.items():
-            test = table.keypoints[split.test]
-            poses = test if not strength else np.concatenate([shifted(test, rng, strength=strength) for _ in range(SHIFT_DRAWS)])
+        for view, transform in views.items():
+            test, test_world = table.keypoints[split.test], world[split.test]
+            if transform is None:
+                poses, w = test, test_world
+            elif transform is turned_around:
+                poses, w = turned_around(test, test_world)
+            else:
+                draws = [same_draws(transform, test, test_world, rng) for _ in range(SHIFT_DRAWS)]
+                poses, w = np.concatenate([d[0] for d in draws]), np.concatenate([d[1] for d in draws])
             labels = np.tile(y[split.test], len(poses) // len(test))
-            probs = mlp_predict_proba(fit.model, poses)
-            for key, value in (("probs", probs), ("novelty", score(novelty, poses, probs.argmax(1))),
+            probs = mlp_predict_proba(fit.model, poses, w)
+            for key, value in (("probs", probs), ("novelty", score(novelty, poses, probs.argmax(1), w)),
                                ("threshold", np.full(len(poses), novelty.threshold)), ("y", labels)):
                 oof[view][key].append(value)
             row[view] = round(float((probs.argmax(1) == labels).mean()), 4)
         row.update(epochs=len(fit.history), seconds=round(time.perf_counter() - start, 1))
         folds.append(row)
-        print(f"  fold {i}: accuracy {row['in-set']:.3f} on {len(split.test)} held-out poses, {row['shifted']:.3f} shifted "
-              f"({row['seconds']} s)", flush=True)
+        print(f"  fold {i}: accuracy {row['in-set']:.3f} on {len(split.test)} held-out poses, {row['shifted']:.3f} shifted, "
+              f"{row['behind']:.3f} from behind, {row['turned']:.3f} turned 180 degrees ({row['seconds']} s)", flush=True)
     return {v: {k: np.concatenate(a) for k, a in d.items()} for v, d in oof.items()}, folds, first
 
 
-def clip_poses(video_dir: Path) -> dict[str, np.ndarray]:
-    """Per clip of ``video_dir`` (by file stem, sorted), the poses of its frames that have a person."""
+def clip_poses(video_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per clip of ``video_dir`` (by file stem, sorted), the poses and world landmarks of its frames with a person."""
     from posenet_cls.pose.extract import extract_video
 
     clips = {}
     for clip in sorted(video_dir.glob("*.mp4")):
-        poses = [fp.keypoints for fp in extract_video(clip) if fp.keypoints is not None]
-        clips[clip.stem] = np.stack(poses) if poses else np.zeros((0, 33, 4), np.float32)
+        frames = [fp for fp in extract_video(clip) if fp.keypoints is not None]
+        clips[clip.stem] = (np.stack([f.keypoints for f in frames]).reshape(-1, 33, 4),
+                            np.stack([f.world for f in frames]).reshape(-1, 33, 3))
     return clips
 
 
-def other_activity_poses(video_dir: Path) -> np.ndarray:
-    """Poses of activities that are not yoga8 classes (every frame of the squat and plank clips)."""
+def other_activity_poses(video_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Poses and world landmarks of activities that are not yoga8 classes (every frame of the squat and plank clips)."""
     clips = list(clip_poses(video_dir).values())
-    return np.concatenate(clips) if clips else np.zeros((0, 33, 4), np.float32)
+    if not clips:
+        return np.zeros((0, 33, 4), np.float32), np.zeros((0, 33, 3), np.float32)
+    return np.concatenate([c[0] for c in clips]), np.concatenate([c[1] for c in clips])
 
 
 def threshold_table(oof: dict, other: np.ndarray | None) -> list[dict]:
@@ -161,7 +186,8 @@ def main() -> int:
     accuracy = {v: round(float((d["probs"].argmax(1) == d["y"]).mean()), 4) for v, d in oof.items()}
     fold_acc = np.array([f["in-set"] for f in folds])
     print(f"  cross-validated accuracy {accuracy['in-set']:.4f} (folds: mean {fold_acc.mean():.4f}, sd {fold_acc.std():.4f}); "
-          f"shifted {accuracy['shifted']:.4f}, at the calibration strength {accuracy['calibration']:.4f}")
+          f"shifted {accuracy['shifted']:.4f}, from behind {accuracy['behind']:.4f}, turned 180 degrees "
+          f"{accuracy['turned']:.4f}, at the calibration strength {accuracy['calibration']:.4f}")
 
     print("[3/4] training the shipped model (fold 0's split) and exporting it", flush=True)
     run_dir = work / "run"
@@ -177,9 +203,9 @@ def main() -> int:
     video_dir = Path(args.videos)
     other = None
     if video_dir.is_dir():
-        other_poses = other_activity_poses(video_dir)  # never trained on by any model: scored by the shipped one
+        other_poses, other_world = other_activity_poses(video_dir)  # never trained on: scored by the shipped model
         if len(other_poses):
-            probs, novelty = runtime.scores(other_poses)
+            probs, novelty = runtime.scores(other_poses, other_world)
             other = (probs, novelty > runtime.novelty_threshold)
     rows = threshold_table(oof, other)
     for r in rows:
@@ -194,6 +220,7 @@ def main() -> int:
         "data": {"photos": Path(args.data).name, "poses": len(table), "table": table_path.name},
         "train_config": config.to_dict(),
         "cross_validation": {"folds": folds, "accuracy": accuracy["in-set"], "shifted_accuracy": accuracy["shifted"],
+                             "behind_accuracy": accuracy["behind"], "turned_accuracy": accuracy["turned"],
                              "calibration_accuracy": accuracy["calibration"],
                              "fold_mean": round(float(fold_acc.mean()), 4), "fold_sd": round(float(fold_acc.std()), 4)},
         "shipped_model": {"split": metrics["split"], "test_accuracy": metrics["test"]["accuracy"],

@@ -285,7 +285,7 @@ def test_stream_reports_the_whole_clip_for_files_only(squat_ends):
     frames = _still(squat_ends, 1.0) + _cycles(squat_ends, 10, period_s=0.6) + _still(squat_ends, 1.0)
     for whole_clip in (True, False):
         session = PersonSession(runtime, StreamConfig(exercise=BUILTIN["auto"], whole_clip=whole_clip))
-        per_frame = [session.update(i, i / FPS, pose, None, ASPECT).reps for i, pose in enumerate(frames)]
+        per_frame = [session.update(i, i / FPS, pose, pose[:, :3], ASPECT).reps for i, pose in enumerate(frames)]
         summary = session.summary()
         assert per_frame == sorted(per_frame) and per_frame[-1] == summary.get("live_reps", summary["reps"])
         if whole_clip:

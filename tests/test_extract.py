@@ -81,7 +81,7 @@ def test_photos_the_plain_call_misses_are_rescued_or_reported(yoga8, extractor):
     from posenet_cls.infer.photos import load_model
 
     runtime = load_model()
-    assert runtime.decide(runtime.pose_scores(turned.keypoints)[0]).label == "ArdhaChandrasana"
+    assert runtime.decide(runtime.pose_scores(turned.keypoints, turned.world)[0]).label == "ArdhaChandrasana"
 
 
 def test_turned_attempt_refuses_turns_that_disagree():

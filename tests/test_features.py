@@ -145,9 +145,9 @@ def test_shifted_protocol_is_seeded_and_moves_only_what_it_says(poses):
     from posenet_cls.features import crop_below, far_side_blur
     from posenet_cls.training.metrics import FEET, perturbations
 
-    a, b = perturbations(poses, 3)["shifted"], perturbations(poses, 3)["shifted"]
+    a, b = perturbations(poses, 3)["shifted"][0], perturbations(poses, 3)["shifted"][0]
     np.testing.assert_array_equal(a, b)
-    assert not np.allclose(a, perturbations(poses, 4)["shifted"])
+    assert not np.allclose(a, perturbations(poses, 4)["shifted"][0])
     rng = np.random.default_rng(0)
     blurred = far_side_blur(poses, 0.1, rng)
     moved = np.any(blurred != poses, axis=-1)  # (N, 33)

@@ -100,7 +100,7 @@ def test_first_hint_names_the_bent_joint(fold0, yoga8_table):
     split, profile = fold0
     runtime = load_model()
     test = split.test
-    preds = np.array([p.label for p in runtime.classify_batch(yoga8_table.keypoints[test])])
+    preds = np.array([p.label for p in runtime.classify_batch(yoga8_table.keypoints[test], world=yoga8_table.world[test])])
     right = test[preds == yoga8_table.labels[test].astype(str)]
     assert len(right) >= 0.95 * len(test)
     report = evaluate_hints(yoga8_table.keypoints[right], yoga8_table.labels[right], profile, 40.0)

@@ -18,16 +18,26 @@ from posenet_cls.training.novelty import (DEFAULT_QUANTILE, REFERENCE_YAWS, THRE
                                          novelty_features, novelty_scores, score, score_parts)
 from posenet_cls.runtime import LOW_CONFIDENCE, NOVEL, UNKNOWN, PoseRuntime
 from posenet_cls.data.splits import make_splits
-from posenet_cls.training.train import TrainConfig, train_run
+from posenet_cls.training.train import IMAGE_FEATURES, TrainConfig, train_run
+
+
+def _run(yoga8_csv, out: Path, config: TrainConfig) -> tuple[Path, Path, dict]:
+    """A real training run on yoga8 (with its novelty model) and its ONNX export."""
+    metrics = train_run(yoga8_csv, out / "run", config)
+    export_run(out / "run", out / "model.onnx")
+    return out / "run", out / "model.onnx", metrics
 
 
 @pytest.fixture(scope="module")
 def novelty_run(yoga8_csv, tmp_path_factory) -> tuple[Path, Path, dict]:
-    """A real training run on yoga8 (with its novelty model) and its ONNX export."""
-    out = tmp_path_factory.mktemp("novelty")
-    metrics = train_run(yoga8_csv, out / "run", TrainConfig())
-    export_run(out / "run", out / "model.onnx")
-    return out / "run", out / "model.onnx", metrics
+    """A model on the image view: its novelty score is measured in the image plane."""
+    return _run(yoga8_csv, tmp_path_factory.mktemp("novelty"), TrainConfig(features=IMAGE_FEATURES))
+
+
+@pytest.fixture(scope="module")
+def world_run(yoga8_csv, tmp_path_factory) -> tuple[Path, Path, dict]:
+    """A model on the world view (the default): its novelty score is measured in the world landmarks' body frame."""
+    return _run(yoga8_csv, tmp_path_factory.mktemp("world"), TrainConfig())
 
 
 def test_a_training_pose_is_not_novel_and_only_its_class_counts(yoga8_table):
@@ -94,7 +104,7 @@ def test_threshold_is_the_quantile_of_right_answers_on_shifted_validation_poses(
     from posenet_cls.training.train import calibration_poses, mlp_predict_proba
 
     labels = np.searchsorted(yoga8_table.classes, yoga8_table.labels[split.val].astype(str))
-    poses, labels = calibration_poses(yoga8_table.keypoints[split.val], labels, 0)
+    poses, labels, _ = calibration_poses(yoga8_table.keypoints[split.val], labels, 0)
     assert len(poses) == 5 * len(split.val) and not np.allclose(poses[:len(split.val)], yoga8_table.keypoints[split.val])
     predicted = mlp_predict_proba(model, poses).argmax(1)
     right = predicted == labels
@@ -227,3 +237,31 @@ def test_an_export_whose_novelty_misses_numpy_names_the_output_and_writes_nothin
                                            "not written$"):
         export_run(run, out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_world_model_measures_novelty_in_the_body_frame_from_any_side(world_run, yoga8_table):
+    from posenet_cls.runtime import WORLD_NAME
+    from posenet_cls.schema import mirror_world
+    from posenet_cls.training.export import head_inputs
+
+    run, onnx_path, metrics = world_run
+    _, meta, novelty = load_checkpoint_full(run / "model.ckpt")
+    assert novelty.space == "body" == meta["novelty"]["space"] and novelty.learned.reads_world
+    assert len(novelty.labels) == 2 * metrics["split"]["train"]  # the training poses and their mirror images
+    assert head_inputs(novelty)[1] == WORLD_NAME
+    runtime = PoseRuntime(onnx_path)
+    kp, world = yoga8_table.keypoints, yoga8_table.require_world("the test")
+    probs, graph = runtime.scores(kp, world)
+    reference = score(novelty, kp, probs.argmax(1), world)
+    assert np.abs(graph - reference).max() < NOVELTY_TOLERANCE
+    assert abs(runtime.pose_scores(kp[7], world[7])[1] - reference[7]) < NOVELTY_TOLERANCE
+    # Seen from the other side (world x and z negated) a pose is exactly as familiar and keeps its label; in a
+    # mirror (trained as mirror augmentation) nearly always; the image landmarks do not enter either score.
+    p, s = runtime.scores(kp, world * np.array([-1, 1, -1], np.float32))
+    assert (p.argmax(1) == probs.argmax(1)).all() and np.abs(s - graph).max() < 1e-3
+    p, s = runtime.scores(kp, mirror_world(world))
+    assert (p.argmax(1) == probs.argmax(1)).mean() > 0.97 and np.median(s) < 1.5 * np.median(graph) + 0.05
+    scrambled = runtime.scores(kp[::-1].copy(), world)
+    assert np.allclose(scrambled[1], graph, atol=1e-4)
+    with pytest.raises(PosenetError, match="this model reads world landmarks too"):
+        runtime.scores(kp[:3])

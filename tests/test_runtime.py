@@ -15,6 +15,8 @@ from posenet_cls.infer.photos import DEFAULT_MODEL
 from posenet_cls.runtime import UNKNOWN, PoseRuntime, default_providers
 from posenet_cls.schema import LANDMARK_NAMES, SCHEMA_VERSION
 
+from models import two_input_model
+
 
 @pytest.fixture(scope="module")
 def runtime() -> PoseRuntime:
@@ -30,14 +32,15 @@ def test_shipped_model_carries_what_it_needs(runtime, yoga8):
 
 
 def test_single_pose_matches_batch(runtime, yoga8_table):
-    poses = yoga8_table.keypoints[::7]
-    batch = runtime.probabilities(poses)
+    assert runtime.reads_world  # the shipped model reads world landmarks beside the image landmarks
+    poses, world = yoga8_table.keypoints[::7], yoga8_table.world[::7]
+    batch = runtime.probabilities(poses, world)
     assert batch.shape == (len(poses), len(runtime.classes))
     np.testing.assert_allclose(batch.sum(axis=1), 1.0, atol=1e-5)
-    single = np.stack([runtime.pose_probabilities(p).copy() for p in poses])
+    single = np.stack([runtime.pose_probabilities(p, w).copy() for p, w in zip(poses, world)])
     np.testing.assert_allclose(single, batch, atol=1e-6)
-    preds = runtime.classify_batch(poses)
-    singles = [runtime.classify(p) for p in poses]
+    preds = runtime.classify_batch(poses, world=world)
+    singles = [runtime.classify(p, world=w) for p, w in zip(poses, world)]
     assert [(p.label, p.best, p.reason) for p in preds] == [(p.label, p.best, p.reason) for p in singles]
     np.testing.assert_allclose([p.confidence for p in preds], [p.confidence for p in singles], atol=1e-6)
     # onnxruntime runs a batch and a single pose through different MatMul kernels, and the novelty's
@@ -49,8 +52,10 @@ def test_single_pose_matches_batch(runtime, yoga8_table):
 
 def test_large_batch_uses_the_threaded_session_with_the_same_answers(runtime, yoga8_table):
     poses = np.concatenate([yoga8_table.keypoints] * 2)  # over BATCH_SESSION_MIN
-    big = runtime.probabilities(poses)
-    small = np.concatenate([runtime.probabilities(poses[i : i + 100]) for i in range(0, len(poses), 100)])
+    world = np.concatenate([yoga8_table.world] * 2)
+    big = runtime.probabilities(poses, world)
+    small = np.concatenate([runtime.probabilities(poses[i : i + 100], world[i:i + 100])
+                            for i in range(0, len(poses), 100)])
     np.testing.assert_allclose(big, small, atol=1e-6)
 
 
@@ -58,27 +63,30 @@ def test_a_batch_larger_than_the_novelty_heads_chunk_gives_each_poses_own_novelt
     from posenet_cls.runtime import HEAD_CHUNK
 
     poses = np.resize(yoga8_table.keypoints, (2 * HEAD_CHUNK + 17, 33, 4))
-    probs, novelty = runtime.scores(poses)
+    world = np.resize(yoga8_table.world, (len(poses), 33, 3))
+    probs, novelty = runtime.scores(poses, world)
     assert novelty.shape == (len(poses),)
-    pieces = [runtime.scores(poses[i:i + 100]) for i in range(0, len(poses), 100)]
+    pieces = [runtime.scores(poses[i:i + 100], world[i:i + 100]) for i in range(0, len(poses), 100)]
     assert np.allclose(novelty, np.concatenate([n for _, n in pieces]), atol=1e-5)
     assert np.allclose(probs, np.concatenate([p for p, _ in pieces]), atol=1e-6)
 
 
 def test_float64_and_list_input_are_accepted(runtime, yoga8_table):
-    pose = yoga8_table.keypoints[3]
-    assert runtime.classify(pose.astype(np.float64)) == runtime.classify(pose)
-    np.testing.assert_allclose(runtime.probabilities(pose[None].tolist()), runtime.probabilities(pose[None]), atol=1e-7)
+    pose, world = yoga8_table.keypoints[3], yoga8_table.world[3]
+    assert runtime.classify(pose.astype(np.float64), world=world.astype(np.float64)) == runtime.classify(pose, world=world)
+    np.testing.assert_allclose(runtime.probabilities(pose[None].tolist(), world[None].tolist()),
+                               runtime.probabilities(pose[None], world[None]), atol=1e-7)
 
 
 def test_threshold_turns_low_confidence_into_unknown(runtime, yoga8_table):
-    pose = yoga8_table.keypoints[0]
-    pred = runtime.classify(pose)
-    sure = runtime.classify(pose, threshold=0.0)
-    never = runtime.classify(pose, threshold=1.01)
+    pose, world = yoga8_table.keypoints[0], yoga8_table.world[0]
+    pred = runtime.classify(pose, world=world)
+    sure = runtime.classify(pose, threshold=0.0, world=world)
+    never = runtime.classify(pose, threshold=1.01, world=world)
     assert sure.label == sure.best == pred.best
     assert never.label == UNKNOWN and never.best == pred.best and never.confidence == pred.confidence
-    assert {p.label for p in runtime.classify_batch(yoga8_table.keypoints[:5], threshold=1.01)} == {UNKNOWN}
+    five = runtime.classify_batch(yoga8_table.keypoints[:5], threshold=1.01, world=yoga8_table.world[:5])
+    assert {p.label for p in five} == {UNKNOWN}
 
 
 @pytest.mark.parametrize("shape", [(33, 3), (32, 4), (1, 33, 4), (132,)])
@@ -94,12 +102,12 @@ def test_wrong_batch_shape_is_a_clear_error(runtime, shape):
 
 
 def test_nan_pose_is_refused(runtime, yoga8_table):
-    pose = yoga8_table.keypoints[0].copy()
-    pose[:] = np.nan
+    pose, world = yoga8_table.keypoints[0], yoga8_table.world[0].copy()
+    world[:] = np.nan
     with pytest.raises(PosenetError, match="non-finite"):
-        runtime.classify(pose)
+        runtime.classify(pose, world=world)
     with pytest.raises(PosenetError, match="pose 1 gives non-finite"):
-        runtime.probabilities(np.stack([yoga8_table.keypoints[0], pose]))
+        runtime.probabilities(yoga8_table.keypoints[:2], np.stack([yoga8_table.world[0], world]))
 
 
 def test_non_onnx_and_missing_files_are_clear_errors(tmp_path, yoga8):
@@ -148,8 +156,9 @@ import sys, json
 from posenet_cls.runtime import PoseRuntime
 from posenet_cls.data.table import read_table
 rt = PoseRuntime({str(DEFAULT_MODEL)!r})
-kp = read_table({str(yoga8_csv)!r}).keypoints
-labels = [rt.classify(p).best for p in kp[:3]] + [p.best for p in rt.classify_batch(kp[:3])]
+t = read_table({str(yoga8_csv)!r})
+kp, w = t.keypoints, t.world
+labels = [rt.classify(p, world=x).best for p, x in zip(kp[:3], w[:3])] + [p.best for p in rt.classify_batch(kp[:3], world=w[:3])]
 heavy = sorted(m for m in ("torch", "cv2", "mediapipe", "sklearn", "pytorch_lightning") if m in sys.modules)
 print(json.dumps({{"heavy": heavy, "labels": labels}}))
 """
@@ -161,15 +170,18 @@ print(json.dumps({{"heavy": heavy, "labels": labels}}))
 
 
 def test_decisions_survive_cross_cpu_landmark_noise(runtime, yoga8_table):
-    """Landmarks moved by 1e-3 of the image (the spread seen between CPUs) change a decision only at a threshold's edge."""
-    poses = yoga8_table.keypoints
-    base = runtime.classify_batch(poses)
+    """Landmarks moved by 1e-3 of the image and world landmarks by 2 mm (the spread seen between CPUs) change a
+    decision only at a threshold's edge."""
+    poses, world = yoga8_table.keypoints, yoga8_table.world
+    base = runtime.classify_batch(poses, world=world)
     rng = np.random.default_rng(0)
     for _ in range(3):
         noisy = poses.copy()
         noisy[..., :2] += rng.normal(0, 1e-3, noisy[..., :2].shape).astype(np.float32)
         noisy[..., 3] = np.clip(noisy[..., 3] + rng.normal(0, 1e-3, noisy[..., 3].shape), 0, 1)
-        changed = [(a, b) for a, b in zip(base, runtime.classify_batch(noisy)) if (a.label, a.reason) != (b.label, b.reason)]
+        moved = world + rng.normal(0, 2e-3, world.shape).astype(np.float32)
+        again = runtime.classify_batch(noisy, world=moved)
+        changed = [(a, b) for a, b in zip(base, again) if (a.label, a.reason) != (b.label, b.reason)]
         assert len(changed) <= 0.01 * len(poses)
         for a, b in changed:
             at_edge = (abs(a.confidence - runtime.unknown_threshold) < 0.05
@@ -177,37 +189,16 @@ def test_decisions_survive_cross_cpu_landmark_noise(runtime, yoga8_table):
             assert at_edge and a.best == b.best, (a, b)
 
 
-def _two_input_model(path: Path, classes: tuple[str, ...] = ("A", "B", "C")) -> Path:
-    """A posenet_cls model that reads world landmarks too: image features and the world view into one Linear."""
-    import onnx
-    import torch
-
-    from posenet_cls.features import FeatureConfig
-    from posenet_cls.training.models.normalize import Normalize, WorldView
-
-    class TwoInputs(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            torch.manual_seed(0)
-            self.image, self.world = Normalize(FeatureConfig(view="offsets")), WorldView()
-            self.linear = torch.nn.Linear(69 + 165, len(classes))
-
-        def forward(self, landmarks, world):
-            return torch.softmax(self.linear(torch.cat([self.image(landmarks), self.world(world)], dim=1)), dim=1)
-
-    torch.onnx.export(TwoInputs().eval(), (torch.zeros(2, 33, 4), torch.zeros(2, 33, 3)), str(path), dynamo=False,
-                      input_names=["landmarks", "world"], output_names=["probabilities"],
-                      dynamic_axes={"landmarks": {0: "batch"}, "world": {0: "batch"}, "probabilities": {0: "batch"}})
-    model = onnx.load(str(path))
-    meta = {"classes": list(classes), "schema_version": SCHEMA_VERSION, "landmarks": list(LANDMARK_NAMES)}
-    model.metadata_props.add(key="posenet_cls", value=json.dumps(meta))
-    onnx.save(model, str(path))
-    return path
-
-
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's TorchScript exporter
-def test_a_model_that_reads_world_landmarks_is_fed_them_everywhere(yoga8_table, tmp_path, runtime):
-    two = PoseRuntime(_two_input_model(tmp_path / "two.onnx"))
+def test_a_model_that_reads_world_landmarks_is_fed_them_everywhere(yoga8_table, tmp_path):
+    from posenet_cls.training.export import export_model
+    from posenet_cls.training.models import PoseClassifier
+    from posenet_cls.training.train import IMAGE_FEATURES
+
+    two = PoseRuntime(two_input_model(tmp_path / "two.onnx"))
+    image = PoseClassifier(3, IMAGE_FEATURES).eval()  # a model on image landmarks only, as every one before issue 28
+    export_model(image, ["A", "B", "C"], IMAGE_FEATURES.to_dict(), tmp_path / "image.onnx", yoga8_table.keypoints[:16])
+    runtime = PoseRuntime(tmp_path / "image.onnx")
     assert two.reads_world and not runtime.reads_world
     poses, world = yoga8_table.keypoints[:300], yoga8_table.require_world("this model")[:300]
     batch = two.probabilities(poses, world)  # 300 poses: the threaded session
@@ -236,7 +227,7 @@ def test_the_runtimes_sizes_are_the_schemas():
 def test_predict_feeds_world_landmarks_to_a_model_that_reads_them(yoga8, videos, tmp_path, capsys):
     from posenet_cls.cli import main
 
-    model = str(_two_input_model(tmp_path / "two.onnx"))
+    model = str(two_input_model(tmp_path / "two.onnx"))
     photo = sorted((yoga8 / "Triangle").iterdir())[0]
     assert main(["predict", str(photo), "--model", model, "--json", "--no-annotate"]) == 0
     record = json.loads(capsys.readouterr().out)

@@ -92,7 +92,7 @@ def test_checkpoint_carries_everything_and_loads_weights_only(mlp_run, yoga8_tab
     index = {s: i for i, s in enumerate(yoga8_table.sources)}
     test = np.array([index[r["source"]] for r in split["test"]])
     with torch.no_grad():
-        pred = model(torch.from_numpy(yoga8_table.keypoints[test])).argmax(1).numpy()
+        pred = model(torch.from_numpy(yoga8_table.keypoints[test]), torch.from_numpy(yoga8_table.world[test])).argmax(1).numpy()
     truth = np.searchsorted(np.array(meta["classes"]), yoga8_table.labels[test].astype(str))
     assert np.mean(pred == truth) == pytest.approx(metrics["test"]["accuracy"])
 
@@ -101,9 +101,11 @@ def test_checkpoint_round_trip_gives_identical_outputs(mlp_run, yoga8_table, tmp
     model, meta = load_checkpoint(mlp_run[0] / "model.ckpt")
     save_checkpoint(tmp_path / "copy.ckpt", model, meta)
     again, meta2 = load_checkpoint(tmp_path / "copy.ckpt")
-    x = torch.from_numpy(yoga8_table.keypoints[:20])
+    x, w = torch.from_numpy(yoga8_table.keypoints[:20]), torch.from_numpy(yoga8_table.world[:20])
     with torch.no_grad():
-        assert torch.equal(model(x), again(x))
+        assert torch.equal(model(x, w), again(x, w))
+    with pytest.raises(PosenetError, match=r"this model reads world landmarks \(N, 33, 3\) too; none were given"):
+        model(x)
     assert meta2 == meta
 
 
@@ -210,7 +212,7 @@ def test_batchnorm_trains_exports_and_predicts_from_the_command_line(yoga8_csv, 
     runtime = PoseRuntime(model)
     assert runtime.novelty_threshold is not None  # the novelty head's hidden layers have the BatchNorm folded in
     labels = np.searchsorted(runtime.classes, yoga8_table.labels)
-    assert (runtime.probabilities(yoga8_table.keypoints).argmax(1) == labels).mean() > 0.6
+    assert (runtime.probabilities(yoga8_table.keypoints, yoga8_table.world).argmax(1) == labels).mean() > 0.6
     with pytest.raises(SystemExit) as exit_:
         main(["train", str(yoga8_csv), "--norm", "group", "-o", str(tmp_path / "x")])
     assert exit_.value.code == 2 and "invalid choice: 'group'" in capsys.readouterr().err
@@ -294,7 +296,9 @@ def test_batchnorm_trains_with_a_last_batch_of_one_and_round_trips(yoga8_table, 
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in net)
     layers = eval_layers(net)
     assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.Dropout)) for m in layers)
-    features = fit.model.normalizers[0](torch.from_numpy(yoga8_table.keypoints[split.test]))
+    assert fit.model.reads_world  # the default view
+    world = yoga8_table.world[split.test]
+    features = fit.model.normalizers[0](torch.from_numpy(world))
     with torch.no_grad():
         np.testing.assert_allclose(torch.nn.Sequential(*layers)(features).numpy(), net(features).numpy(), atol=1e-5)
     assert [kind for kind, _ in hidden_layers(fit.model)[1]] == ["linear", "gelu", "linear", "gelu"]
@@ -302,7 +306,7 @@ def test_batchnorm_trains_with_a_last_batch_of_one_and_round_trips(yoga8_table, 
     loaded, meta = load_checkpoint(tmp_path / "b.ckpt")
     assert meta["model_args"]["norm"] == "batch"
     poses = yoga8_table.keypoints[split.test]
-    np.testing.assert_array_equal(mlp_predict_proba(loaded, poses), mlp_predict_proba(fit.model, poses))
+    np.testing.assert_array_equal(mlp_predict_proba(loaded, poses, world), mlp_predict_proba(fit.model, poses, world))
     with pytest.raises(PosenetError, match="--norm must be one of layer, batch, none, got 'group'"):
         TrainConfig(norm="group").check()
     with pytest.raises(PosenetError, match=r"unknown norm 'group' \(choose from layer, batch, none\)"):

@@ -40,8 +40,9 @@ def unseen(yoga8, runtime) -> dict[str, Path]:
         label = row["label"]
         if label in chosen or label not in ("Downward_dog", "Triangle", "UtkataKonasana", "Vrukshasana"):
             continue
-        kp = extract_photo(yoga8 / row["source"])[0].keypoints
-        if kp is not None and runtime.classify(kp).label == label and runtime.classify(kp).confidence > 0.9:
+        person = extract_photo(yoga8 / row["source"])[0]
+        pred = runtime.classify(person.keypoints, world=person.world)
+        if pred.label == label and pred.confidence > 0.9:
             chosen[label] = yoga8 / row["source"]
     assert len(chosen) == 4
     return chosen
@@ -162,18 +163,19 @@ def test_frames_carry_novelty_and_the_form_hints_of_their_class(runtime, yoga8_t
 
     assert runtime.novelty_threshold is not None and runtime.metadata.get("angle_profile")
     session = PersonSession(runtime, StreamConfig(window_s=0.0))
-    for pose in yoga8_table.keypoints:
-        pred = runtime.classify(pose)
+    for pose, world in zip(yoga8_table.keypoints, yoga8_table.world):
+        pred = runtime.classify(pose, world=world)
         if pred.label != "unknown" and pred.confidence > 0.9:
             break
-    bent = bend_joint(pose, "left_knee", 40.0)  # a form error; bent 60 degrees, the novelty rule calls it unknown
-    result = session.update(0, 0.0, bent)
+    bent = bend_joint(pose, "left_knee", 40.0)  # a form error in the image landmarks the hints read
+    result = session.update(0, 0.0, bent, world)
     record = result.to_json()
-    assert record["novelty"] == pytest.approx(runtime.classify(bent).novelty, abs=1e-3)
+    assert record["novelty"] == pytest.approx(runtime.classify(bent, world=world).novelty, abs=1e-3)
     assert result.label == pred.label  # a bent knee still reads as its pose, with a hint about the knee
     assert result.hints == class_hints(bent, result.label, runtime.metadata["angle_profile"]) != []
     assert result.hints[0]["angle"] == "left_knee" and record["hints"] == result.hints
     # the tag already names the class, so the hint is drawn without it
     assert short_text(result.hints[0]) in overlay_lines(result) and result.hints[0]["text"].startswith(short_text(result.hints[0]))
-    unknown = session.update(1, 0.1, np.random.default_rng(0).uniform(0.2, 0.8, (33, 4)).astype(np.float32))
+    scattered = np.random.default_rng(0).uniform(0.2, 0.8, (33, 7)).astype(np.float32)  # joints anywhere
+    unknown = session.update(1, 0.1, scattered[:, :4], scattered[:, 4:] - 0.5)
     assert unknown.label == "unknown" and unknown.hints == []

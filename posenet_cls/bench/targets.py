@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from posenet_cls.bench.classifiers import parts
 from posenet_cls.bench.config import BenchConfig
 from posenet_cls.bench.timing import latency, throughput
 
@@ -78,14 +79,16 @@ def speed_targets(runtime, poses: np.ndarray, rows: list[dict], config: BenchCon
 
     calls, seconds = max(config.calls // PAIRS, 1), config.seconds / PAIRS
     floor_call = _floor_call()
-    over_floor, single, floor = in_turns(lambda: latency(runtime.pose_probabilities, poses, calls, seconds)[0],
-                                         lambda: latency(floor_call, poses, calls, seconds)[0])
+    over_floor, single, floor = in_turns(
+        lambda: latency(lambda p: runtime.pose_probabilities(*parts(p)), poses, calls, seconds)[0],
+        lambda: latency(lambda p: floor_call(parts(p)[0]), poses, calls, seconds)[0])
     batch = max(config.batches)
     big = np.ascontiguousarray(np.resize(poses, (batch, *poses.shape[1:])))
-    rate = float(np.median([throughput(runtime.probabilities, big, seconds) for _ in range(PAIRS)]))
+    rate = float(np.median([throughput(lambda p: runtime.probabilities(*parts(p)), big, seconds) for _ in range(PAIRS)]))
     novelty_rate = None
     if runtime.novelty_threshold is not None:
-        novelty_rate = float(np.median([throughput(runtime.scores, big, seconds) for _ in range(PAIRS)]))
+        novelty_rate = float(np.median([throughput(lambda p: runtime.scores(*parts(p)), big, seconds)
+                                        for _ in range(PAIRS)]))
     ours = next(r for r in rows if r["backend"] == "onnxruntime")
     article = next(r for r in rows if r["backend"] == ARTICLE)
     figures = {"call_floor_us": floor, "single_pose_us": single, "single_over_floor": over_floor, "batch": batch,

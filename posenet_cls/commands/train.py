@@ -16,7 +16,7 @@ EXAMPLES = """\
   posenet-cls train poses.csv --cv 5 -o runs/mlp-cv              # 5-fold cross-validation -> cv.json
   posenet-cls train poses.csv --seed 1 --epochs 60 --json        # another seed, at most 60 epochs, JSON out
   posenet-cls train poses.csv --no-mirror --rotate 0 -o runs/x   # change the augmentations
-  posenet-cls train poses.csv --features landmarks --turn 0 0 --limbs 0 -o runs/old  # the recipe before issue 15
+  posenet-cls train poses.csv --features offsets -o runs/image   # image landmarks only (the model before issue 28)
   posenet-cls train poses.csv --norm batch -o runs/bn            # BatchNorm: a faster exported graph
   posenet-cls train shards.parquet -o runs/mlp                   # a Parquet table or shard folder
   posenet-cls train poses.parquet --devices 4 --strategy ddp     # MLP on 4 GPUs (DDP; CPU processes without GPUs)
@@ -25,6 +25,14 @@ RUN_DIR gets model.ckpt (MLP, best by validation loss; sklearn models: model.job
 load only files you made), split.json (train/val/test photos), metrics.json, confusion.png,
 and for the MLP curves.png and baseline_svc.joblib (an SVC on the same split, for 'evaluate').
 """
+
+
+def _feature_choices() -> dict:
+    """--features: the name of each feature view a user can train on."""
+    from posenet_cls.features import FeatureConfig
+    from posenet_cls.training.train import DEFAULT_FEATURES, IMAGE_FEATURES
+
+    return {"world": DEFAULT_FEATURES, "offsets": IMAGE_FEATURES, "landmarks": FeatureConfig()}
 
 
 def register(sub) -> None:
@@ -51,8 +59,9 @@ def register(sub) -> None:
     p.add_argument("--turn", type=float, nargs=2, metavar=("YAW", "PITCH"),
                    help="MLP: camera turned up to YAW degrees about the vertical, PITCH about the horizontal (default 60 20)")
     p.add_argument("--limbs", type=float, metavar="S", help="MLP: torso and limb lengths x exp(U(-S, S)) (default 0.15)")
-    p.add_argument("--features", choices=("offsets", "landmarks"), default="offsets",
-                   help="MLP: pairwise offsets of MediaPipe's embedding (default), or the normalised landmarks (x, y, z, visibility)")
+    p.add_argument("--features", choices=("world", "offsets", "landmarks"), default="world",
+                   help="MLP: world landmarks in the body's frame, the same from any side (default; the table needs "
+                        "world columns); image landmarks as MediaPipe's pairwise offsets, or normalised x, y, z, visibility")
     p.add_argument("--devices", type=int, default=1, help="MLP: GPUs (or CPU processes) to train on (default 1)")
     p.add_argument("--strategy", default="auto", help="MLP: Lightning strategy; ddp with --devices > 1 (default auto)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -60,8 +69,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from posenet_cls.features import FeatureConfig
-    from posenet_cls.training.train import DEFAULT_AUGMENT, DEFAULT_FEATURES, TrainConfig, train_run
+    from posenet_cls.training.train import DEFAULT_AUGMENT, TrainConfig, train_run
 
     d = DEFAULT_AUGMENT
     augment = replace(d, mirror=0.0 if args.no_mirror else d.mirror,
@@ -74,7 +82,7 @@ def run(args) -> int:
     config = TrainConfig(model=args.model, seed=args.seed, epochs=args.epochs, augment=augment,
                          folds=args.cv or args.folds, fold=0 if args.cv else args.fold,
                          devices=args.devices, strategy=args.strategy,
-                         features=DEFAULT_FEATURES if args.features == "offsets" else FeatureConfig())
+                         features=_feature_choices()[args.features])
     if args.hidden:
         config = replace(config, hidden=tuple(args.hidden))
     if args.norm:

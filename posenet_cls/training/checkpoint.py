@@ -114,5 +114,5 @@ def load_checkpoint_full(path: str | Path) -> tuple[PoseClassifier, dict, Novelt
         novelty = NoveltyModel(arrays["reference"].numpy(), arrays["labels"].numpy(), arrays["scale"].numpy(),
                                int(settings["k"]), float(settings["threshold"]), float(settings["quantile"]),
                                float(settings["torso_multiplier"]), tuple(settings.get("reference_yaws", ())), learned,
-                               float(settings.get("margin", 1.0)))
+                               float(settings.get("margin", 1.0)), space=str(settings.get("space", "image")))
     return model.eval(), meta, novelty

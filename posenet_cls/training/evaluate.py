@@ -9,6 +9,7 @@ import numpy as np
 
 from posenet_cls.data.table import PoseTable, read_table
 from posenet_cls.errors import PosenetError
+from posenet_cls.features import FeatureConfig
 from posenet_cls.schema import SCHEMA_VERSION
 from posenet_cls.training.metrics import Predict, classification_report, robustness
 from posenet_cls.training.plots import plot_confusion
@@ -20,14 +21,15 @@ from posenet_cls.training.plots import plot_confusion
 
 
 def load_run_model(run_dir: str | Path, name: str = "model") -> tuple[Predict, dict]:
-    """The predictor (raw poses -> class indices) and meta of a run's ``model.ckpt`` / ``<name>.joblib``."""
+    """The predictor ((raw poses, world landmarks or None) -> class indices) and meta of a run's ``model.ckpt`` /
+    ``<name>.joblib``."""
     run = Path(run_dir)
     if name == "model" and (run / "model.ckpt").is_file():
         from posenet_cls.training.checkpoint import load_checkpoint
         from posenet_cls.training.train import mlp_predict_proba
 
         model, meta = load_checkpoint(run / "model.ckpt")
-        return (lambda kp: mlp_predict_proba(model, kp).argmax(axis=1)), meta
+        return (lambda kp, world: mlp_predict_proba(model, kp, world).argmax(axis=1)), meta
     path = run / f"{name}.joblib"
     if not path.is_file():
         raise PosenetError(f"{run}: no model.ckpt or {name}.joblib; is it a run directory made by 'posenet-cls train'?")
@@ -42,7 +44,7 @@ def load_run_model(run_dir: str | Path, name: str = "model") -> tuple[Predict, d
                            f"this posenet-cls uses version {SCHEMA_VERSION}; retrain the model")
     classes = np.asarray(meta["classes"])
     est = blob["estimator"]
-    return (lambda kp: np.searchsorted(classes, est.predict(kp))), meta
+    return (lambda kp, world: np.searchsorted(classes, est.predict(kp))), meta
 
 
 def _seen_keys(run: Path) -> tuple[set[str], str | None]:
@@ -88,17 +90,19 @@ def evaluate_run(run_dir: str | Path, table_path: str | Path | None = None) -> d
         raise PosenetError(f"{table_path}: every photo in it was used to train or validate this model; nothing to evaluate")
     held = table.subset(keep)
     y = np.searchsorted(np.asarray(classes), held.labels.astype(str))
-    pred = predict(held.keypoints)
+    reads_world = FeatureConfig.from_dict(meta["features"]).reads_world
+    world = held.require_world(f"{table_path}: a model on the world view") if reads_world else None
+    pred = predict(held.keypoints, world)
     seed = int(meta.get("run", {}).get("seed", 0))
     result = {
         "run": str(run), "table": str(table_path), "model": meta["model"], "classes": classes,
         "evaluated": int(keep.sum()), "skipped_seen_in_training": int((~keep).sum()),
         "metrics": classification_report(y, pred, classes),
-        "robustness": robustness(predict, held.keypoints, y, seed),
+        "robustness": robustness(predict, held.keypoints, y, seed, world),
     }
     if meta["model"] == "mlp" and (run / "baseline_svc.joblib").is_file():
         svc_predict, _ = load_run_model(run, "baseline_svc")
-        svc_pred = svc_predict(held.keypoints)
+        svc_pred = svc_predict(held.keypoints, None)
         result["baseline_svc"] = classification_report(y, svc_pred, classes)
         result["agreement_mlp_svc"] = float(np.mean(pred == svc_pred))
     out = run / "evaluation" / table_path.stem
@@ -123,20 +127,22 @@ def leave_one_class_out(table: PoseTable, left_out: str, config, quantiles: tupl
     from posenet_cls.training.export import DEFAULT_UNKNOWN_THRESHOLD as P
     from posenet_cls.training.novelty import DEFAULT_QUANTILE, THRESHOLD_MARGIN, joint_thresholds, score_parts
     from posenet_cls.data.splits import make_splits
-    from posenet_cls.training.train import fit_mlp, fit_split_novelty, mlp_predict_proba
+    from posenet_cls.training.train import fit_mlp, fit_split_novelty, mlp_predict_proba, model_world
 
     if left_out not in table.classes:
         raise PosenetError(f"class '{left_out}' is not in the table (classes: {', '.join(table.classes)})")
     known = table.subset(np.flatnonzero(table.labels != left_out))
-    other = table.keypoints[table.labels == left_out]
+    out = table.labels == left_out
+    world = model_world(table, config)
+    other, other_world, known_world = table.keypoints[out], world[out], world[~out]
     classes = known.classes
     split = make_splits(known, config.folds, config.seed, f"table without {left_out}")[config.fold]
     fit = fit_mlp(known, split, classes, config)
     novelty = fit_split_novelty(fit.model, known, split, classes, config)  # thresholds at the shipped quantile
-    test_probs = mlp_predict_proba(fit.model, known.keypoints[split.test])
-    other_probs = mlp_predict_proba(fit.model, other)
-    test_parts = score_parts(novelty, known.keypoints[split.test], test_probs.argmax(1))
-    other_parts = score_parts(novelty, other, other_probs.argmax(1))
+    test_probs = mlp_predict_proba(fit.model, known.keypoints[split.test], known_world[split.test])
+    other_probs = mlp_predict_proba(fit.model, other, other_world)
+    test_parts = score_parts(novelty, known.keypoints[split.test], test_probs.argmax(1), known_world[split.test])
+    other_parts = score_parts(novelty, other, other_probs.argmax(1), other_world)
     rows = []
     settings = [(DEFAULT_QUANTILE, THRESHOLD_MARGIN), *((q, THRESHOLD_MARGIN) for q in quantiles),
                 *((DEFAULT_QUANTILE, m) for m in margins)]

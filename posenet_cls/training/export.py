@@ -24,9 +24,9 @@ from posenet_cls.errors import PosenetError
 from posenet_cls.training.novelty import NoveltyModel
 from posenet_cls.training.novelty import score as score_novelty
 from posenet_cls.runtime import (INPUT_NAME, METADATA_KEY, NOVELTY_FLAG, NOVELTY_GRAPH_KEY, NOVELTY_OUTPUT,
-                                 OUTPUT_NAME)
-from posenet_cls.features import EPS
-from posenet_cls.schema import LANDMARK_NAMES, NUM_CHANNELS, NUM_LANDMARKS, SCHEMA_VERSION
+                                 OUTPUT_NAME, WORLD_NAME)
+from posenet_cls.features import EPS, check_world
+from posenet_cls.schema import LANDMARK_NAMES, NUM_CHANNELS, NUM_LANDMARKS, NUM_WORLD_CHANNELS, SCHEMA_VERSION
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-5  # max abs difference on probabilities, onnxruntime vs torch
@@ -54,9 +54,9 @@ class ExportReport:
 
 
 def build_metadata(
-    classes: list[str], features: dict, unknown_threshold: float, extra: dict | None = None
+    classes: list[str], features: dict, unknown_threshold: float, extra: dict | None = None, world: bool = False
 ) -> dict:
-    """The ``posenet_cls`` metadata of an exported model (JSON-serialisable)."""
+    """The ``posenet_cls`` metadata of an exported model (JSON-serialisable); ``world``: it reads world landmarks."""
     meta = {
         "classes": list(classes),
         "schema_version": SCHEMA_VERSION,
@@ -66,6 +66,8 @@ def build_metadata(
         "input": {"name": INPUT_NAME, "shape": ["batch", NUM_LANDMARKS, NUM_CHANNELS], "dtype": "float32"},
         "output": {"name": OUTPUT_NAME, "shape": ["batch", len(classes)], "softmax": True},
     }
+    if world:
+        meta["world"] = {"name": WORLD_NAME, "shape": ["batch", NUM_LANDMARKS, NUM_WORLD_CHANNELS], "dtype": "float32"}
     meta.update(extra or {})
     json.dumps(meta)  # fail here, not in a runtime, if something is not JSON
     return meta
@@ -80,8 +82,8 @@ def _with_softmax(model):
             super().__init__()
             self.inner = inner
 
-        def forward(self, landmarks: torch.Tensor) -> torch.Tensor:
-            return torch.softmax(self.inner(landmarks), dim=-1)
+        def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
+            return torch.softmax(self.inner(landmarks, world), dim=-1)
 
     return _Probabilities(model).eval()
 
@@ -103,7 +105,8 @@ def _folded(model):
     as one product, a sum of pairs and a max. A mirrored copy of a member
     (mirror averaging) is the same with the mirror's signed permutation multiplied in: x -> 1 - x loses its
     1 in the centring. Fewer, larger products than the trained form: about a fifth faster for one pose in
-    onnxruntime. Any other model is returned as it is.
+    onnxruntime. A member on the world view keeps its :class:`WorldView` and reads the world landmarks. Any other
+    model is returned as it is.
     """
     import torch
 
@@ -149,28 +152,39 @@ def _folded(model):
                 first_layer = inverse * (flat @ self.scaled) + torch.nn.functional.linear(flat, self.passed.T, self.bias)
             return self.rest(first_layer)
 
+    class _World(torch.nn.Module):
+        def __init__(self, view, mlp):
+            super().__init__()
+            self.net = torch.nn.Sequential(view, *eval_layers(mlp.net))
+
+        def forward(self, world: torch.Tensor) -> torch.Tensor:
+            return self.net(world)
+
     pres = [np.eye(n)] + ([mirrored] if model.mirror_average else [])
-    members = [_Folded(nz, mlp, pre) for pre in pres for nz, mlp in zip(model.normalizers, model.mlps)]
+    members = [_World(nz, mlp) if config.reads_world else _Folded(nz, mlp, pre)
+               for pre in pres for config, nz, mlp in zip(model.members, model.normalizers, model.mlps)]
 
     class _Model(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.members = torch.nn.ModuleList(members)
 
-        def forward(self, landmarks: torch.Tensor) -> torch.Tensor:
+        def forward(self, landmarks: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
             flat = torch.flatten(landmarks, start_dim=1)
-            logits = [member(flat) for member in self.members]
+            logits = [member(world) if isinstance(member, _World) else member(flat) for member in self.members]
             return logits[0] if len(logits) == 1 else average_logits(logits)
 
     return _Model().eval()
 
 
-def torch_probabilities(model, poses: np.ndarray) -> np.ndarray:
-    """Probabilities (N, C) of a torch logits model on raw poses (N, 33, 4), in eval mode."""
+def torch_probabilities(model, poses: np.ndarray, world: np.ndarray | None = None) -> np.ndarray:
+    """Probabilities (N, C) of a torch logits model on raw poses (N, 33, 4) (and world landmarks (N, 33, 3) for one
+    that reads them), in eval mode."""
     import torch
 
+    w = None if world is None else torch.from_numpy(np.ascontiguousarray(world, dtype=np.float32))
     with torch.inference_mode():
-        return _with_softmax(model.eval())(torch.from_numpy(np.ascontiguousarray(poses, dtype=np.float32))).numpy()
+        return _with_softmax(model.eval())(torch.from_numpy(np.ascontiguousarray(poses, dtype=np.float32)), w).numpy()
 
 
 def export_model(
@@ -182,11 +196,13 @@ def export_model(
     unknown_threshold: float = DEFAULT_UNKNOWN_THRESHOLD,
     extra_metadata: dict | None = None,
     novelty: NoveltyModel | None = None,
+    check_world: np.ndarray | None = None,
 ) -> ExportReport:
     """Write ``model`` (raw (N, 33, 4) -> logits (N, C)) as ONNX, check it, and compare onnxruntime with torch.
 
-    With ``novelty``, the file also carries the novelty head, a second graph under the metadata key
-    ``posenet_cls.novelty``; the classifier graph is the same with or without it, so plain
+    A model that reads world landmarks gets the second input ``world`` (batch, 33, 3); ``check_world`` are the
+    check poses' world landmarks. With ``novelty``, the file also carries the novelty head, a second graph under
+    the metadata key ``posenet_cls.novelty``; the classifier graph is the same with or without it, so plain
     classification costs nothing more.
     """
     import onnx
@@ -198,12 +214,16 @@ def export_model(
     check_poses = np.ascontiguousarray(check_poses, dtype=np.float32)
     if check_poses.ndim != 3 or check_poses.shape[1:] != (NUM_LANDMARKS, NUM_CHANNELS) or len(check_poses) == 0:
         raise PosenetError(f"parity check needs real poses of shape (N, 33, 4), got {check_poses.shape}")
+    reads_world = bool(getattr(model, "reads_world", False))
+    world = check_world_input(check_world, len(check_poses), out) if reads_world else None
     if novelty is not None:
         extra_metadata = {**(extra_metadata or {}), "novelty": {**novelty.settings(), "output": NOVELTY_OUTPUT,
                                                                 "graph": NOVELTY_GRAPH_KEY}}
-    meta = build_metadata(classes, features, unknown_threshold, extra_metadata)
+    meta = build_metadata(classes, features, unknown_threshold, extra_metadata, world=reads_world)
     wrapped = _with_softmax(_folded(model.eval()))
-    expected = torch_probabilities(model, check_poses)
+    expected = torch_probabilities(model, check_poses, world)
+    inputs = [INPUT_NAME] + ([WORLD_NAME] if reads_world else [])
+    example = tuple(torch.from_numpy(a[:2]) for a in ([check_poses] + ([world] if reads_world else [])))
     if expected.shape[1] != len(classes):
         raise PosenetError(f"the model gives {expected.shape[1]} outputs but has {len(classes)} class names")
     with atomic_path(out) as tmp:  # appears only when it passes every check below
@@ -211,17 +231,19 @@ def export_model(
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice; onnxscript is not installed
             torch.onnx.export(
                 wrapped,
-                (torch.from_numpy(check_poses[:2]),),
+                example,
                 str(tmp),
                 dynamo=False,
-                input_names=[INPUT_NAME],
+                input_names=inputs,
                 output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                dynamic_axes={**{name: {0: "batch"} for name in inputs}, OUTPUT_NAME: {0: "batch"}},
                 opset_version=OPSET,
                 do_constant_folding=True,
             )
         proto = onnx.load(str(tmp))
-        proto.doc_string = "posenet_cls pose classifier: raw BlazePose landmarks (batch, 33, 4) -> class probabilities"
+        keep_landmarks_input(proto)
+        proto.doc_string = ("posenet_cls pose classifier: raw BlazePose landmarks (batch, 33, 4)"
+                            + (" and world landmarks (batch, 33, 3)" if reads_world else "") + " -> class probabilities")
         del proto.metadata_props[:]
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(meta)
@@ -233,7 +255,7 @@ def export_model(
         except onnx.checker.ValidationError as e:
             raise PosenetError(f"{out}: the exported graph fails the ONNX checker ({str(e).splitlines()[0]})") from None
         onnx.save(proto, str(tmp))
-        diff, novelty_diff, same_top = _parity(tmp, check_poses, expected, novelty)
+        diff, novelty_diff, same_top = _parity(tmp, check_poses, expected, novelty, world)
         if diff > PARITY_TOLERANCE:
             raise PosenetError(
                 f"{out}: onnxruntime differs from torch by {diff:.2e} on probabilities (tolerance {PARITY_TOLERANCE:g}); not written"
@@ -244,21 +266,27 @@ def export_model(
     return ExportReport(str(out), list(classes), len(check_poses), diff, same_top, out.stat().st_size, novelty_diff)
 
 
-def _parity(path: Path, poses: np.ndarray, expected: np.ndarray,
-            novelty: NoveltyModel | None) -> tuple[float, float | None, bool]:
+def check_world_input(world: np.ndarray | None, n: int, out: Path) -> np.ndarray:
+    """The check poses' world landmarks for a model that reads them, or a one-line error naming the file."""
+    return np.ascontiguousarray(check_world(world, n, f"{out}: the parity check of a model on world landmarks"))
+
+
+def _parity(path: Path, poses: np.ndarray, expected: np.ndarray, novelty: NoveltyModel | None,
+            world: np.ndarray | None = None) -> tuple[float, float | None, bool]:
     """Max abs differences onnxruntime vs torch (probabilities) and vs numpy (novelty; None without), and whether the
     top classes agree."""
     from posenet_cls.runtime import PoseRuntime
 
     runtime = PoseRuntime(path, providers=["CPUExecutionProvider"])
-    batch = runtime.probabilities(poses)
-    single = np.stack([runtime.pose_probabilities(p).copy() for p in poses[:64]])
+    each = [None] * len(poses) if world is None else world
+    batch = runtime.probabilities(poses, world)
+    single = np.stack([runtime.pose_probabilities(p, w).copy() for p, w in zip(poses[:64], each)])
     diff = max(float(np.abs(batch - expected).max()), float(np.abs(single - expected[:64]).max()))
     novelty_diff = None
     if novelty is not None:
-        probs, scores = runtime.scores(poses)
-        reference = score_novelty(novelty, poses, probs.argmax(1))
-        single = np.array([runtime.pose_scores(p)[1] for p in poses[:64]])
+        probs, scores = runtime.scores(poses, world)
+        reference = score_novelty(novelty, poses, probs.argmax(1), world)
+        single = np.array([runtime.pose_scores(p, w)[1] for p, w in zip(poses[:64], each)])
         novelty_diff = max(float(np.abs(scores - reference).max()), float(np.abs(single - reference[:64]).max()))
     return diff, novelty_diff, bool((batch.argmax(1) == expected.argmax(1)).all())
 
@@ -268,7 +296,8 @@ def _novelty_head(novelty: NoveltyModel, num_classes: int):
     import torch
 
     from posenet_cls.features import FeatureConfig
-    from posenet_cls.training.models.normalize import Normalize
+    from posenet_cls.training.models.mlp import feature_view
+    from posenet_cls.training.models.normalize import Normalize, WorldView
 
     class _Distance(torch.nn.Module):
         """Mean distance to the k nearest references of the predicted class, over that class's scale."""
@@ -301,7 +330,7 @@ def _novelty_head(novelty: NoveltyModel, num_classes: int):
 
     def hidden(space) -> torch.nn.Module:
         """The classifier up to its last hidden layer, from the learned space's arrays."""
-        modules: list[torch.nn.Module] = [Normalize(FeatureConfig.from_dict(space.features))]
+        modules: list[torch.nn.Module] = [feature_view(FeatureConfig.from_dict(space.features))]
         for kind, w in space.layers:
             if kind == "linear":
                 m = torch.nn.Linear(w["weight"].shape[1], w["weight"].shape[0])
@@ -319,40 +348,68 @@ def _novelty_head(novelty: NoveltyModel, num_classes: int):
     class _Novelty(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.normalize = Normalize(FeatureConfig(novelty.torso_multiplier, use_z=False, use_visibility=False))
+            self.body = novelty.space == "body"  # the pose score in the world body frame, not the image plane
+            self.normalize = WorldView(offsets=False) if self.body else Normalize(
+                FeatureConfig(novelty.torso_multiplier, use_z=False, use_visibility=False))
             self.pose = _Distance(novelty.reference, novelty.labels, novelty.scale, NOVELTY_PENALTY)
             learned = novelty.learned
             self.hidden = None if learned is None else hidden(learned)
+            self.reads_world = self.body or (learned is not None and learned.reads_world)
             if learned is not None:
                 bound = float(np.abs(learned.reference).max()) ** 2 * learned.reference.shape[1]
                 self.learned = _Distance(learned.reference, learned.labels, learned.scale, NOVELTY_PENALTY * max(bound, 1.0))
                 self.rescale = novelty.threshold / learned.threshold
 
-        def forward(self, landmarks: torch.Tensor, probabilities: torch.Tensor) -> torch.Tensor:
+        def forward(self, landmarks: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+            world, probabilities = rest if self.reads_world else (None, rest[0])  # inputs: head_inputs(novelty)
             predicted = torch.nn.functional.one_hot(probabilities.argmax(1), num_classes).float()
-            out = self.pose(self.normalize(landmarks), predicted)
+            out = self.pose(self.normalize(world if self.body else landmarks), predicted)
             if self.hidden is not None:
-                out = torch.maximum(out, self.learned(self.hidden(landmarks), predicted) * self.rescale)
+                embedded = self.hidden(world if self.reads_world else landmarks)
+                out = torch.maximum(out, self.learned(embedded, predicted) * self.rescale)
             return out
 
     return _Novelty().eval()
 
 
+def keep_landmarks_input(proto) -> None:
+    """Give a graph that does not read the image landmarks (a world-view classifier or novelty head: the exporter
+    drops unused inputs) its ``landmarks`` input back, so every model takes the same feeds."""
+    from onnx import TensorProto, helper
+
+    if INPUT_NAME not in [i.name for i in proto.graph.input]:
+        proto.graph.input.insert(0, helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
+                                                                  ["batch", NUM_LANDMARKS, NUM_CHANNELS]))
+
+
+def head_inputs(novelty: NoveltyModel) -> list[str]:
+    """The novelty head's inputs: landmarks, world landmarks when a score reads them, probabilities."""
+    world = novelty.space == "body" or (novelty.learned is not None and novelty.learned.reads_world)
+    return [INPUT_NAME] + ([WORLD_NAME] if world else []) + [OUTPUT_NAME]
+
+
 def novelty_graph(novelty: NoveltyModel, num_classes: int) -> bytes:
-    """The novelty head as a serialised ONNX model: (landmarks (N, 33, 4), probabilities (N, C)) -> novelty (N,)."""
+    """The novelty head as a serialised ONNX model: (landmarks (N, 33, 4)[, world (N, 33, 3)], probabilities (N, C))
+    -> novelty (N,)."""
     import io
 
+    import onnx
     import torch
 
     head = _novelty_head(novelty, num_classes)
+    names = head_inputs(novelty)
+    shapes = {INPUT_NAME: (2, NUM_LANDMARKS, NUM_CHANNELS), WORLD_NAME: (2, NUM_LANDMARKS, NUM_WORLD_CHANNELS)}
+    example = tuple(torch.zeros(shapes[name]) if name in shapes else torch.full((2, num_classes), 1.0 / num_classes)
+                    for name in names)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(head, (torch.zeros(2, NUM_LANDMARKS, NUM_CHANNELS), torch.full((2, num_classes), 1.0 / num_classes)),
-                          buffer, dynamo=False, input_names=[INPUT_NAME, OUTPUT_NAME], output_names=[NOVELTY_OUTPUT],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}, NOVELTY_OUTPUT: {0: "batch"}},
+        torch.onnx.export(head, example, buffer, dynamo=False, input_names=names, output_names=[NOVELTY_OUTPUT],
+                          dynamic_axes={**{name: {0: "batch"} for name in names}, NOVELTY_OUTPUT: {0: "batch"}},
                           opset_version=OPSET, do_constant_folding=True)
-    return buffer.getvalue()
+    proto = onnx.load_from_string(buffer.getvalue())
+    keep_landmarks_input(proto)
+    return proto.SerializeToString()
 
 
 def graft_novelty(proto, head: bytes) -> None:
@@ -365,7 +422,7 @@ def graft_novelty(proto, head: bytes) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
     branch = onnx.load_from_string(head).graph
-    outer = {INPUT_NAME, OUTPUT_NAME}  # read from the main graph's scope
+    outer = {INPUT_NAME, WORLD_NAME, OUTPUT_NAME}  # read from the main graph's scope
 
     def rename(name: str) -> str:
         return name if not name or name in outer else f"novelty/{name}"
@@ -414,7 +471,8 @@ def export_run(
         raise PosenetError(f"{run_dir}: no model.ckpt in this run folder{hint}")
     model, meta, novelty_model = load_checkpoint_full(ckpt)
     table_path = Path(table) if table is not None else _run_table(meta, ckpt)
-    poses = read_table(table_path).keypoints
+    check = read_table(table_path)
+    world = check.require_world(f"{ckpt}: the parity check of a model on world landmarks") if model.reads_world else None
     threshold = DEFAULT_UNKNOWN_THRESHOLD if unknown_threshold is None else float(unknown_threshold)
     if not 0.0 <= threshold < 1.0:
         raise PosenetError(f"unknown threshold must be in [0, 1), got {threshold}")
@@ -422,8 +480,8 @@ def export_run(
              "train_config": meta.get("train_config"), "run": meta.get("run")}
     if meta.get("angle_profile"):
         extra["angle_profile"] = meta["angle_profile"]  # form hints (posenet_cls.coaching.hints)
-    return export_model(model, meta["classes"], meta["features"], out, poses, threshold, extra,
-                        novelty_model if novelty else None)
+    return export_model(model, meta["classes"], meta["features"], out, check.keypoints, threshold, extra,
+                        novelty_model if novelty else None, world)
 
 
 def _run_table(meta: dict, ckpt: Path) -> Path:

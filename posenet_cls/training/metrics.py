@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from posenet_cls.features import (crop_below, far_side_blur, guessed_depth, mirror, proportions, rotate, stretch,
-                                  swap_sides, turn)
+from posenet_cls.features import (crop_below, far_side_blur, guessed_depth, mirror, proportions, rotate, same_draws,
+                                  stretch, swap_sides, turn)
 from posenet_cls.schema import Landmark as L
 
 # The shifted protocol: what differs between photo sources (issue 15), each pose drawn anew per fold.
@@ -33,7 +33,7 @@ CALIBRATION_STRENGTH = 0.25
 FEET = (L.LEFT_ANKLE, L.RIGHT_ANKLE, L.LEFT_HEEL, L.RIGHT_HEEL, L.LEFT_FOOT_INDEX, L.RIGHT_FOOT_INDEX)
 
 
-Predict = Callable[[np.ndarray], np.ndarray]  # raw poses (N, 33, 4) -> class indices (N,)
+Predict = Callable[[np.ndarray, np.ndarray | None], np.ndarray]  # raw poses (N, 33, 4), world (N, 33, 3) -> classes (N,)
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
@@ -93,26 +93,33 @@ def behind_world(world: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def perturbations(keypoints: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def perturbations(keypoints: np.ndarray, seed: int,
+                  world: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Held-out poses as other cameras would see them: mirrored, rotated by 10-20 degrees, re-framed (aspect
     x0.8-1.25), and :func:`shifted` (the other sources' shifts together; SHIFT_DRAWS copies each, "wide" with
-    the yaw up to WIDE_YAW_DEG, "behind" from the other side with left and right sometimes swapped)."""
+    the yaw up to WIDE_YAW_DEG, "behind" from the other side with left and right sometimes swapped); each as
+    (poses, world landmarks moved with the same draws, or None without ``world``)."""
     rng = np.random.default_rng(seed)
     n = len(keypoints)
     angle = rng.uniform(10, 20, n) * rng.choice([-1, 1], n)
     aspect = np.exp(rng.uniform(np.log(0.8), np.log(1.25), n) * rng.choice([-1, 1], n))
-    return {"mirrored": mirror(keypoints), "rotated": rotate(keypoints, angle),
-            "stretched": stretch(keypoints, np.sqrt(aspect), 1 / np.sqrt(aspect)),
-            "shifted": np.concatenate([shifted(keypoints, rng) for _ in range(SHIFT_DRAWS)]),
-            "wide": np.concatenate([shifted(keypoints, rng, WIDE_YAW_DEG) for _ in range(SHIFT_DRAWS)]),
-            "behind": np.concatenate([behind(keypoints, rng) for _ in range(SHIFT_DRAWS)])}
+
+    def drawn(transform) -> tuple[np.ndarray, np.ndarray | None]:
+        copies = [same_draws(transform, keypoints, world, rng) for _ in range(SHIFT_DRAWS)]
+        return np.concatenate([c[0] for c in copies]), None if world is None else np.concatenate([c[1] for c in copies])
+
+    return {"mirrored": same_draws(lambda p, r: mirror(p), keypoints, world, rng),
+            "rotated": same_draws(lambda p, r: rotate(p, angle), keypoints, world, rng),
+            "stretched": same_draws(lambda p, r: stretch(p, np.sqrt(aspect), 1 / np.sqrt(aspect)), keypoints, world, rng),
+            "shifted": drawn(shifted), "wide": drawn(lambda p, r: shifted(p, r, WIDE_YAW_DEG)), "behind": drawn(behind)}
 
 
-def robustness(predict: Predict, keypoints: np.ndarray, y_true: np.ndarray, seed: int) -> dict[str, float]:
-    """Accuracy on each of :func:`perturbations` of the given held-out poses."""
+def robustness(predict: Predict, keypoints: np.ndarray, y_true: np.ndarray, seed: int,
+               world: np.ndarray | None = None) -> dict[str, float]:
+    """Accuracy on each of :func:`perturbations` of the given held-out poses (and their world landmarks)."""
     y_true = np.asarray(y_true)
-    return {name: float(np.mean(predict(kp) == np.tile(y_true, len(kp) // max(len(y_true), 1))))
-            for name, kp in perturbations(keypoints, seed).items()}
+    return {name: float(np.mean(predict(kp, w) == np.tile(y_true, len(kp) // max(len(y_true), 1))))
+            for name, (kp, w) in perturbations(keypoints, seed, world).items()}
 
 
 def summarize_folds(reports: list[dict], classes: list[str]) -> dict:

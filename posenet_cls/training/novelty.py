@@ -13,6 +13,10 @@ threshold is a margin above a high quantile of the scores of the calibration pos
 which the model did not train on, as another photo source would show them, and of those only the ones
 the classifier got right. It travels with the model (checkpoint and ONNX).
 
+For a classifier on the world view (issue 28) the pose score is measured in the body frame of the world
+landmarks instead (:func:`body_features`; references: the training poses and their mirror images), so a
+pose seen from another side is no more novel than it is to the classifier (docs/novelty.md).
+
 Numpy only: this is the reference the exported graph is checked against.
 """
 
@@ -23,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from posenet_cls.errors import PosenetError
-from posenet_cls.features import FeatureConfig, mirror, normalize, turn
+from posenet_cls.features import FeatureConfig, body_frame, check_world, mirror, normalize, turn, view_features
+from posenet_cls.schema import mirror_world
 
 DEFAULT_K = 3
 # The references are the training poses, their mirror images and each pose seen with the camera turned by these
@@ -54,11 +59,17 @@ class LearnedSpace:
     scale: np.ndarray
     threshold: float = 0.0
 
-    def embed(self, keypoints: np.ndarray) -> np.ndarray:
-        """Raw poses (N, 33, 4) -> the classifier's last hidden layer (N, H), float64."""
+    @property
+    def reads_world(self) -> bool:
+        """Whether the classifier's features come from the world landmarks."""
+        return FeatureConfig.from_dict(self.features).reads_world
+
+    def embed(self, keypoints: np.ndarray, world: np.ndarray | None = None) -> np.ndarray:
+        """Raw poses (N, 33, 4) (and their world landmarks (N, 33, 3) for the world view) -> the classifier's last
+        hidden layer (N, H), float64."""
         from scipy.special import erf
 
-        h = normalize(keypoints, FeatureConfig.from_dict(self.features)).astype(np.float64)
+        h = view_features(keypoints, world, FeatureConfig.from_dict(self.features)).astype(np.float64)
         for kind, w in self.layers:
             if kind == "linear":
                 h = h @ w["weight"].T.astype(np.float64) + w["bias"]
@@ -105,29 +116,51 @@ class NoveltyModel:
     yaws: tuple[float, ...] = ()
     learned: LearnedSpace | None = None
     margin: float = 1.0  # the thresholds over the quantile of the calibration rows
+    space: str = "image"  # where the pose score measures: "image" (normalised x, y) or "body" (world body frame)
     calibration: np.ndarray | None = field(default=None, repr=False)  # the score rows the thresholds came from
 
     def settings(self) -> dict:
         """JSON-safe settings (the arrays travel as tensors or graph constants)."""
         out = {"k": self.k, "threshold": self.threshold, "quantile": self.quantile, "margin": self.margin,
                "torso_multiplier": self.torso_multiplier, "references": int(len(self.labels)),
-               "reference_yaws": list(self.yaws),
-               "features": "normalised x, y (image plane)", "scale": [round(float(v), 6) for v in self.scale]}
+               "reference_yaws": list(self.yaws), "space": self.space, "features": SPACES[self.space],
+               "scale": [round(float(v), 6) for v in self.scale]}
         if self.learned is not None:
             out["learned"] = self.learned.settings()
         return out
 
 
+SPACES = {"image": "normalised x, y (image plane)", "body": "body-frame x, y, z (world landmarks)"}
+
+
 def novelty_features(keypoints: np.ndarray, torso_multiplier: float) -> np.ndarray:
-    """Raw poses (N, 33, 4) -> normalised image-plane coordinates (N, 66), the space novelty is measured in."""
+    """Raw poses (N, 33, 4) -> normalised image-plane coordinates (N, 66), the image space novelty is measured in."""
     return normalize(keypoints, FeatureConfig(torso_multiplier, use_z=False, use_visibility=False))
 
 
+def body_features(world: np.ndarray) -> np.ndarray:
+    """World landmarks (N, 33, 3) -> their :func:`~posenet_cls.features.body_frame` coordinates (N, 99), the body
+    space novelty is measured in: the same from any side, as the world view the classifier reads."""
+    return body_frame(world).reshape(len(world), -1)
+
+
+def pose_features(model: NoveltyModel, keypoints: np.ndarray, world: np.ndarray | None) -> np.ndarray:
+    """The poses in the model's space: image-plane (from ``keypoints``) or body frame (from ``world``)."""
+    if model.space == "body":
+        return body_features(check_world(world, len(keypoints), "the novelty score in the body frame"))
+    return novelty_features(keypoints, model.torso_multiplier)
+
+
 def reference_set(keypoints: np.ndarray, labels: np.ndarray, torso_multiplier: float,
-                  yaws: tuple[float, ...] = REFERENCE_YAWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training poses, their mirror images and their copies turned by +-each yaw, as (R, 66) features with their
-    class indices (R,) and the index of the training pose each came from (R,)."""
+                  yaws: tuple[float, ...] = REFERENCE_YAWS,
+                  world: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training poses, their mirror images and their copies turned by +-each yaw, as (R, 66) image-plane features;
+    with ``world``, the world landmarks and their mirror images in the body frame instead (R, 99; a turn changes
+    nothing there); with their class indices (R,) and the index of the training pose each came from (R,)."""
     n = len(keypoints)
+    if world is not None:
+        ref = body_features(np.concatenate([world, mirror_world(world)]))
+        return ref, np.tile(np.asarray(labels, np.int64), 2), np.tile(np.arange(n), 2)
     copies = [keypoints, mirror(keypoints)]
     copies += [turn(keypoints, np.full(n, sign * yaw), np.zeros(n)) for yaw in yaws for sign in (-1, 1)]
     ref = novelty_features(np.concatenate(copies), torso_multiplier)
@@ -148,32 +181,38 @@ def novelty_scores(features: np.ndarray, predicted: np.ndarray, reference: np.nd
     return np.sqrt(np.maximum(nearest, 0.0)).mean(axis=1).astype(np.float32)
 
 
-def _pose_score(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """The image-plane score (N,): distance to the nearest references of the predicted class / class scale."""
-    features = novelty_features(keypoints, model.torso_multiplier)
+def _pose_score(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray,
+                world: np.ndarray | None) -> np.ndarray:
+    """The pose score (N,): distance to the nearest references of the predicted class / class scale."""
+    features = pose_features(model, keypoints, world)
     return novelty_scores(features, predicted, model.reference, model.labels, model.k) / model.scale[predicted]
 
 
-def _learned_score(space: LearnedSpace, keypoints: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+def _learned_score(space: LearnedSpace, keypoints: np.ndarray, predicted: np.ndarray, k: int,
+                   world: np.ndarray | None) -> np.ndarray:
     """The classifier-space score (N,): the same distance among the classifier's last hidden layer outputs."""
-    return novelty_scores(space.embed(keypoints), predicted, space.reference, space.labels, k) / space.scale[predicted]
+    embedded = space.embed(keypoints, world)
+    return novelty_scores(embedded, predicted, space.reference, space.labels, k) / space.scale[predicted]
 
 
-def score_parts(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Each novelty score (N, S) of raw poses (N, 33, 4) given their predicted class indices (N,), unscaled by the
-    thresholds: the image-plane score and, with a learned space, the classifier-space score."""
+def score_parts(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray,
+                world: np.ndarray | None = None) -> np.ndarray:
+    """Each novelty score (N, S) of raw poses (N, 33, 4) (and world landmarks (N, 33, 3) for a classifier on the
+    world view) given their predicted class indices (N,), unscaled by the thresholds: the image-plane score and,
+    with a learned space, the classifier-space score."""
     predicted = np.asarray(predicted, np.int64)
-    parts = [_pose_score(model, keypoints, predicted)]
+    parts = [_pose_score(model, keypoints, predicted, world)]
     if model.learned is not None:
-        parts.append(_learned_score(model.learned, keypoints, predicted, model.k))
+        parts.append(_learned_score(model.learned, keypoints, predicted, model.k, world))
     return np.stack(parts, axis=1)
 
 
-def score(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+def score(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray,
+          world: np.ndarray | None = None) -> np.ndarray:
     """Novelty (N,) of raw poses (N, 33, 4) given their predicted class indices (N,): distance / class scale, in
     the image plane and, with a learned space, the larger of that and the learned score rescaled to the same
     threshold (so a pose is novel when either score is over its own threshold)."""
-    parts = score_parts(model, keypoints, predicted)
+    parts = score_parts(model, keypoints, predicted, world)
     out = parts[:, 0]
     if model.learned is not None:
         out = np.maximum(out, parts[:, 1] * (model.threshold / model.learned.threshold))
@@ -194,11 +233,13 @@ def _class_scale(reference: np.ndarray, labels: np.ndarray, source: np.ndarray, 
 
 
 def learned_space(features: dict, layers: list[tuple[str, dict[str, np.ndarray]]], train_keypoints: np.ndarray,
-                  train_labels: np.ndarray, k: int = DEFAULT_K) -> LearnedSpace:
-    """The classifier-space references: the training poses and their mirror images through ``layers``."""
+                  train_labels: np.ndarray, k: int = DEFAULT_K, world: np.ndarray | None = None) -> LearnedSpace:
+    """The classifier-space references: the training poses (and their world landmarks, for the world view) and
+    their mirror images through ``layers``."""
     train_labels = np.asarray(train_labels, np.int64)
     space = LearnedSpace(features, layers, np.zeros((0, 1)), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    reference = space.embed(np.concatenate([train_keypoints, mirror(train_keypoints)]))
+    both_world = None if world is None else np.concatenate([world, mirror_world(world)])
+    reference = space.embed(np.concatenate([train_keypoints, mirror(train_keypoints)]), both_world)
     space.labels = np.tile(train_labels, 2)
     space.scale = _class_scale(reference, space.labels, np.tile(np.arange(len(train_labels)), 2), train_labels, k)
     space.reference = reference.astype(np.float32)
@@ -217,23 +258,25 @@ def joint_thresholds(scores: np.ndarray, quantile: float) -> np.ndarray:
 
 def novelty_model(train_keypoints: np.ndarray, train_labels: np.ndarray, torso_multiplier: float,
                   k: int = DEFAULT_K, quantile: float = DEFAULT_QUANTILE, yaws: tuple[float, ...] = REFERENCE_YAWS,
-                  learned: LearnedSpace | None = None) -> NoveltyModel:
-    """The references of a novelty model (from the training poses) before its thresholds are set."""
+                  learned: LearnedSpace | None = None, world: np.ndarray | None = None) -> NoveltyModel:
+    """The references of a novelty model (from the training poses) before its thresholds are set; with the training
+    poses' ``world`` landmarks (a classifier on the world view) the pose score is measured in the body frame."""
     counts = np.bincount(np.asarray(train_labels, np.int64))
     if counts[counts > 0].min() < k:
         raise PosenetError(f"a class has {counts[counts > 0].min()} training poses; the novelty score needs at least {k}")
-    reference, labels, source = reference_set(train_keypoints, train_labels, torso_multiplier, yaws)
+    reference, labels, source = reference_set(train_keypoints, train_labels, torso_multiplier, yaws, world)
     train_labels = np.asarray(train_labels, np.int64)
     scale = _class_scale(reference, labels, source, train_labels, k)  # a pose is not its own neighbour
     return NoveltyModel(reference.astype(np.float32), labels, scale, k, 0.0, float(quantile), float(torso_multiplier),
-                        tuple(float(y) for y in yaws), learned)
+                        () if world is not None else tuple(float(y) for y in yaws), learned,
+                        space="image" if world is None else "body")
 
 
 def calibration_scores(model: NoveltyModel, keypoints: np.ndarray, predicted: np.ndarray,
-                       labels: np.ndarray | None = None) -> np.ndarray:
+                       labels: np.ndarray | None = None, world: np.ndarray | None = None) -> np.ndarray:
     """Score rows (n, S) of calibration poses for the thresholds; with ``labels``, of those the classifier got right
     (the share of right answers that stay answered is what the quantile keeps)."""
-    rows = score_parts(model, keypoints, predicted)
+    rows = score_parts(model, keypoints, predicted, world)
     if labels is not None:
         rows = rows[np.asarray(predicted) == np.asarray(labels)]
     return rows
@@ -257,12 +300,13 @@ def fit_novelty(train_keypoints: np.ndarray, train_labels: np.ndarray, val_keypo
                 val_predicted: np.ndarray, torso_multiplier: float, k: int = DEFAULT_K,
                 quantile: float = DEFAULT_QUANTILE, val_labels: np.ndarray | None = None,
                 yaws: tuple[float, ...] = REFERENCE_YAWS, learned: LearnedSpace | None = None,
-                margin: float = THRESHOLD_MARGIN) -> NoveltyModel:
+                margin: float = THRESHOLD_MARGIN, val_world: np.ndarray | None = None,
+                train_world: np.ndarray | None = None) -> NoveltyModel:
     """Reference set from the training poses; threshold = ``quantile`` of the calibration poses' novelty (with
     ``val_labels``, of those the classifier got right: the share of right answers that stay answered). With a
     ``learned`` space (:func:`learned_space`) both scores get thresholds at which that share is under both; each
     threshold is then multiplied by ``margin``."""
     if len(val_keypoints) == 0:
         raise PosenetError("the novelty threshold needs validation poses; the split has none")
-    model = novelty_model(train_keypoints, train_labels, torso_multiplier, k, quantile, yaws, learned)
-    return set_thresholds(model, calibration_scores(model, val_keypoints, val_predicted, val_labels), margin)
+    model = novelty_model(train_keypoints, train_labels, torso_multiplier, k, quantile, yaws, learned, train_world)
+    return set_thresholds(model, calibration_scores(model, val_keypoints, val_predicted, val_labels, val_world), margin)

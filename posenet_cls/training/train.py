@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from posenet_cls.errors import OtherRankDone, PosenetError
-from posenet_cls.features import AugmentConfig, FeatureConfig, augment
+from posenet_cls.features import AugmentConfig, FeatureConfig, augment, same_draws
 from posenet_cls.training.models import MODEL_NAMES
 from posenet_cls.training.models.mlp import NORMS, PoseClassifier, eval_layers
 from posenet_cls.schema import SCHEMA_VERSION
@@ -38,7 +38,8 @@ RANK_OWNER = "POSENET_CLS_RANK_OWNER"  # the pid of the process whose DDP ranks 
 # and with torso and limb lengths x exp(U(-0.15, 0.15)): 99.2% in-set, 98.2% shifted (the old default, x, y, z
 # and visibility without turns, limbs: 98.5% and 92.8%). Ensembles and mirror averaging gained at most 0.3
 # points shifted for two to four times the work per pose, so the default stays one MLP.
-DEFAULT_FEATURES = FeatureConfig(view="offsets", z_weight=0.2)
+IMAGE_FEATURES = FeatureConfig(view="offsets", z_weight=0.2)
+DEFAULT_FEATURES = FeatureConfig(view="world")
 DEFAULT_AUGMENT = AugmentConfig(mirror=0.5, rotate_deg=10.0, scale=0.0, drop=0.0, yaw_deg=60.0, pitch_deg=20.0,
                                 limbs=0.15)
 
@@ -165,15 +166,15 @@ def _make_modules():
             self.model = PoseClassifier(num_classes, hidden=hidden, dropout=dropout, members=members,
                                         mirror_average=mirror_average, norm=norm)
 
-        def forward(self, keypoints):
-            return self.model(keypoints)
+        def forward(self, keypoints, world=None):
+            return self.model(keypoints, world)
 
         def _step(self, batch, prefix: str):
-            x, y = batch
-            logits = self.model(x)
+            x, w, y = batch
+            logits = self.model(x, w)
             if self.training and len(self.model.members) > 1:  # each member learns on its own
                 loss = torch.stack([F.cross_entropy(z, y, label_smoothing=self.hparams.label_smoothing)
-                                    for z in self.model.member_logits(x)]).mean()
+                                    for z in self.model.member_logits(x, w)]).mean()
             else:
                 loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
             acc = (logits.argmax(dim=1) == y).float().mean()
@@ -192,24 +193,28 @@ def _make_modules():
             return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
     class PoseDataModule(pl.LightningDataModule):
-        """Raw landmarks and class indices of one split; training batches are augmented with a seeded RNG."""
+        """Raw landmarks, world landmarks and class indices of one split; training batches are augmented with a
+        seeded RNG (image and world landmarks with the same draws)."""
 
-        def __init__(self, keypoints: np.ndarray, targets: np.ndarray, split: Split, batch_size: int,
-                     augment_config: AugmentConfig, seed: int, drop_last: bool = False):
+        def __init__(self, keypoints: np.ndarray, world: np.ndarray, targets: np.ndarray, split: Split,
+                     batch_size: int, augment_config: AugmentConfig, seed: int, drop_last: bool = False):
             super().__init__()
-            self.keypoints, self.targets, self.split, self.drop_last = keypoints, targets, split, drop_last
+            self.keypoints, self.world, self.targets, self.split = keypoints, world, targets, split
+            self.drop_last = drop_last
             self.batch_size, self.augment_config, self.seed = batch_size, augment_config, seed
             self.rng = np.random.default_rng(seed)
 
         def _dataset(self, idx: np.ndarray) -> TensorDataset:
-            return TensorDataset(torch.from_numpy(self.keypoints[idx]), torch.from_numpy(self.targets[idx]))
+            return TensorDataset(torch.from_numpy(self.keypoints[idx]), torch.from_numpy(self.world[idx]),
+                                 torch.from_numpy(self.targets[idx]))
 
         def _collate_train(self, batch):
-            x = np.stack([b[0].numpy() for b in batch])
-            y = torch.stack([b[1] for b in batch])
+            x, w = (np.stack([b[i].numpy() for b in batch]) for i in (0, 1))
+            y = torch.stack([b[2] for b in batch])
             if self.augment_config.active:
-                x = augment(x, self.augment_config, self.rng)
-            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), y
+                x, w = same_draws(lambda p, rng: augment(p, self.augment_config, rng), x, w, self.rng)
+            return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+                    torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)), y)
 
         def train_dataloader(self):
             return DataLoader(self._dataset(self.split.train), batch_size=self.batch_size, shuffle=True,
@@ -268,8 +273,8 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
         pl.seed_everything(config.seed, workers=True, verbose=False)
         targets = np.searchsorted(np.asarray(classes), table.labels.astype(str)).astype(np.int64)
         # BatchNorm cannot train on a batch of one pose, which a last partial batch may be
-        data = PoseDataModule(table.keypoints, targets, split, config.batch_size, config.augment, config.seed,
-                              drop_last=config.norm == "batch")
+        data = PoseDataModule(table.keypoints, model_world(table, config), targets, split, config.batch_size,
+                              config.augment, config.seed, drop_last=config.norm == "batch")
         module = PoseLitModule(len(classes), [f.to_dict() for f in config.feature_configs], list(config.hidden),
                                config.dropout, config.lr, config.weight_decay, config.label_smoothing,
                                config.mirror_average, config.norm)
@@ -297,30 +302,47 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
     return FitResult(model.eval(), history.rows, history.best_epoch, history.best_loss, time.perf_counter() - start)
 
 
+def model_world(table: PoseTable, config: TrainConfig) -> np.ndarray:
+    """The table's world landmarks for a model that reads them (a one-line error when the table has none); zeros
+    for one that does not, so every batch has the same form."""
+    if any(f.reads_world for f in config.feature_configs):
+        return table.require_world("a model on the world view")
+    return table.world if table.world is not None else np.zeros((len(table), *table.keypoints.shape[1:2], 3), np.float32)
+
+
 @torch.no_grad()
-def mlp_predict_proba(model: PoseClassifier, keypoints: np.ndarray) -> np.ndarray:
-    """Class probabilities (N, C) of raw poses (N, 33, 4), computed on the CPU."""
+def mlp_predict_proba(model: PoseClassifier, keypoints: np.ndarray, world: np.ndarray | None = None) -> np.ndarray:
+    """Class probabilities (N, C) of raw poses (N, 33, 4) (and their world landmarks (N, 33, 3), which a model on
+    the world view needs), computed on the CPU."""
     model = model.cpu().eval()
-    return torch.softmax(model(torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32))), dim=1).numpy()
+    w = None if world is None else torch.from_numpy(np.ascontiguousarray(world, dtype=np.float32))
+    logits = model(torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32)), w)
+    return torch.softmax(logits, dim=1).numpy()
 
 
-def calibration_poses(keypoints: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def calibration_poses(keypoints: np.ndarray, labels: np.ndarray, seed: int,
+                      world: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Validation poses as other photo sources would show them, for the "unknown" thresholds: SHIFT_DRAWS copies
-    of each through :func:`~posenet_cls.training.metrics.shifted` at CALIBRATION_STRENGTH, with their labels."""
+    of each through :func:`~posenet_cls.training.metrics.shifted` at CALIBRATION_STRENGTH (the world landmarks,
+    if given, with the same draws), as (poses, labels, world or None)."""
     from posenet_cls.training.metrics import CALIBRATION_STRENGTH, SHIFT_DRAWS, shifted
 
     rng = np.random.default_rng(seed)
-    poses = np.concatenate([shifted(keypoints, rng, strength=CALIBRATION_STRENGTH) for _ in range(SHIFT_DRAWS)])
-    return poses, np.tile(np.asarray(labels), SHIFT_DRAWS)
+    draws = [same_draws(lambda p, r: shifted(p, r, strength=CALIBRATION_STRENGTH), keypoints, world, rng)
+             for _ in range(SHIFT_DRAWS)]
+    poses = np.concatenate([d[0] for d in draws])
+    shifted_world = None if world is None else np.concatenate([d[1] for d in draws])
+    return poses, np.tile(np.asarray(labels), SHIFT_DRAWS), shifted_world
 
 
 def calibration_set(model: PoseClassifier, table: PoseTable, split: Split, classes: list[str],
-                    seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """A split's calibration poses for the "unknown" thresholds: its val rows through :func:`calibration_poses`,
-    as (poses, class indices, the MLP's predicted classes)."""
+    as (poses, class indices, the MLP's predicted classes, world landmarks or None)."""
     labels = np.searchsorted(np.asarray(classes), table.labels[split.val].astype(str))
-    poses, labels = calibration_poses(table.keypoints[split.val], labels, seed)
-    return poses, labels, mlp_predict_proba(model, poses).argmax(1)
+    world = table.require_world("a model on the world view")[split.val] if model.reads_world else None
+    poses, labels, world = calibration_poses(table.keypoints[split.val], labels, seed, world)
+    return poses, labels, mlp_predict_proba(model, poses, world).argmax(1), world
 
 
 def hidden_layers(model: PoseClassifier) -> tuple[dict, list[tuple[str, dict[str, np.ndarray]]]] | None:
@@ -348,10 +370,11 @@ def fit_split_novelty(model: PoseClassifier, table: PoseTable, split: Split, cla
 
     y_train = np.searchsorted(np.asarray(classes), table.labels[split.train].astype(str))
     hidden = hidden_layers(model.cpu().eval())
-    learned = None if hidden is None else learned_space(*hidden, table.keypoints[split.train], y_train)
-    poses, labels, predicted = calibration_set(model, table, split, classes, config.seed)
+    world = table.require_world("a model on the world view")[split.train] if model.reads_world else None
+    learned = None if hidden is None else learned_space(*hidden, table.keypoints[split.train], y_train, world=world)
+    poses, labels, predicted, val_world = calibration_set(model, table, split, classes, config.seed)
     return fit_novelty(table.keypoints[split.train], y_train, poses, predicted, config.features.torso_multiplier,
-                       val_labels=labels, learned=learned)
+                       val_labels=labels, learned=learned, val_world=val_world, train_world=world)
 
 
 def fit_baseline(name: str, table: PoseTable, index: np.ndarray, config: TrainConfig):
@@ -363,7 +386,13 @@ def fit_baseline(name: str, table: PoseTable, index: np.ndarray, config: TrainCo
     x, y = table.keypoints[index], table.labels[index].astype(str)
     if name in ("svc", "logreg") and config.augment.mirror > 0:
         x, y = np.concatenate([x, mirror(x)]), np.concatenate([y, y])
-    return make_baseline(name, config.features, config.seed).fit(x, y)
+    return make_baseline(name, baseline_features(config), config.seed).fit(x, y)
+
+
+def baseline_features(config: TrainConfig) -> FeatureConfig:
+    """The image features the scikit-learn baselines read: the config's, or :data:`IMAGE_FEATURES` when it is the
+    world view (the baselines take the image landmarks only)."""
+    return IMAGE_FEATURES if config.features.reads_world else config.features
 
 
 # --- runs -----------------------------------------------------------------------------------------
@@ -373,19 +402,19 @@ def _fold_models(table: PoseTable, split: Split, classes: list[str], config: Tra
                  progress: bool) -> dict[str, dict]:
     """Train each model on one split; per model the test predictions (class indices) and fit seconds."""
     out: dict[str, dict] = {}
-    test_x = table.keypoints[split.test]
+    test_x, test_w = table.keypoints[split.test], model_world(table, config)[split.test]
     for name in models:
         start = time.perf_counter()
         if name == "mlp":
             fit = fit_mlp(table, split, classes, config, progress=progress)
-            predict = lambda kp, m=fit.model: mlp_predict_proba(m, kp).argmax(axis=1)  # noqa: E731
+            predict = lambda kp, w, m=fit.model: mlp_predict_proba(m, kp, w).argmax(axis=1)  # noqa: E731
             extra = {"fit": fit}
         else:
             est = fit_baseline(name, table, np.concatenate([split.train, split.val]), config)
-            predict = lambda kp, e=est: np.searchsorted(np.asarray(classes), e.predict(kp))  # noqa: E731
+            predict = lambda kp, w, e=est: np.searchsorted(np.asarray(classes), e.predict(kp))  # noqa: E731
             extra = {"estimator": est}
         seconds = time.perf_counter() - start
-        out[name] = {"pred": predict(test_x), "seconds": seconds, "predict": predict, **extra}
+        out[name] = {"pred": predict(test_x, test_w), "seconds": seconds, "predict": predict, **extra}
     return out
 
 
@@ -416,19 +445,21 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
         "model": config.model, "classes": classes, "schema_version": SCHEMA_VERSION,
         "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
         "test": classification_report(y_test, main["pred"], classes),
-        "robustness": robustness(main["predict"], table.keypoints[split.test], y_test, config.seed),
+        "robustness": robustness(main["predict"], table.keypoints[split.test], y_test, config.seed,
+                                 model_world(table, config)[split.test]),
         "fit_seconds": round(main["seconds"], 2), "config": config.to_dict(),
     }
     if config.model == "mlp":
         fit: FitResult = main["fit"]
         novelty = fit_split_novelty(fit.model, table, split, classes, config)
         save_checkpoint(out / "model.ckpt", fit.model, model_meta(fit.model, classes, **meta_extra), novelty)
-        test_novelty = score(novelty, table.keypoints[split.test], main["pred"])
+        test_novelty = score(novelty, table.keypoints[split.test], main["pred"],
+                             model_world(table, config)[split.test])
         accepted = float((test_novelty <= novelty.threshold).mean())
         metrics["novelty"] = {**novelty.settings(), "test_accepted": round(accepted, 4)}
         svc = trained["svc"]
         joblib.dump({"meta": {"model": "svc", "classes": classes, "schema_version": SCHEMA_VERSION,
-                              "features": config.features.to_dict(), **meta_extra}, "estimator": svc["estimator"]},
+                              "features": baseline_features(config).to_dict(), **meta_extra}, "estimator": svc["estimator"]},
                     out / "baseline_svc.joblib")
         metrics["baseline_svc"] = classification_report(y_test, svc["pred"], classes)
         metrics["agreement_mlp_svc"] = float(np.mean(main["pred"] == svc["pred"]))
@@ -437,7 +468,8 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
         plot_curves(fit.history, out / "curves.png", fit.best_epoch)
     else:
         joblib.dump({"meta": {"model": config.model, "classes": classes, "schema_version": SCHEMA_VERSION,
-                              "features": config.features.to_dict(), **meta_extra}, "estimator": main["estimator"]},
+                              "features": baseline_features(config).to_dict(), **meta_extra},
+                     "estimator": main["estimator"]},
                     out / "model.joblib")
     (out / "split.json").write_text(json.dumps({**run_info, **split.to_dict(table)}, indent=1), encoding="utf-8")
     plot_confusion(np.asarray(metrics["test"]["confusion"]), classes, out / "confusion.png",
@@ -458,6 +490,7 @@ def cross_validate(table: PoseTable, config: TrainConfig, models: tuple[str, ...
         replace(config, model=name).check()
     splits = make_splits(table, config.folds, config.seed, what) if splits is None else splits
     classes = table.classes
+    world = model_world(table, config)
     per_model: dict[str, list[dict]] = {m: [] for m in models}
     folds = enumerate(splits)
     for i, split in (progress(folds) if progress else folds):
@@ -465,7 +498,8 @@ def cross_validate(table: PoseTable, config: TrainConfig, models: tuple[str, ...
         trained = _fold_models(table, split, classes, config, models, progress=False)
         for name, t in trained.items():
             report = classification_report(y_test, t["pred"], classes)
-            report["robustness"] = robustness(t["predict"], table.keypoints[split.test], y_test, config.seed + i)
+            report["robustness"] = robustness(t["predict"], table.keypoints[split.test], y_test, config.seed + i,
+                                              world[split.test])
             report["fit_seconds"] = round(t["seconds"], 2)
             if name == "mlp":
                 report["epochs_run"] = len(t["fit"].history)

@@ -10,7 +10,7 @@ from torch import nn
 from posenet_cls.errors import PosenetError
 from posenet_cls.features import FeatureConfig
 from posenet_cls.schema import NUM_CHANNELS, NUM_LANDMARKS, mirror_permutation
-from posenet_cls.training.models.normalize import Normalize
+from posenet_cls.training.models.normalize import Normalize, WorldView
 
 
 NORMS = ("layer", "batch", "none")  # the normalisation layer after each hidden Linear: LayerNorm, BatchNorm1d, none
@@ -83,8 +83,14 @@ class Mirror(nn.Module):
         return (flat * self.sign + self.shift).reshape(keypoints.shape)
 
 
+def feature_view(config: FeatureConfig) -> nn.Module:
+    """The torch module of a feature view: :class:`WorldView` (world landmarks) or :class:`Normalize` (image)."""
+    return WorldView() if config.reads_world else Normalize(config)
+
+
 class PoseClassifier(nn.Module):
-    """Raw landmarks (N, 33, 4) float32 -> class logits (N, C): :class:`Normalize` then :class:`PoseMLP`.
+    """Raw landmarks (N, 33, 4) float32 (and world landmarks (N, 33, 3) when a member reads them) -> class logits
+    (N, C): each member's feature view (:class:`Normalize` or :class:`WorldView`) then :class:`PoseMLP`.
 
     With several feature ``members`` it is an ensemble, one MLP per member's features: its logits are the
     log of the members' mean probabilities (so a softmax on top gives that mean). With ``mirror_average``
@@ -98,6 +104,9 @@ class PoseClassifier(nn.Module):
                  norm: str = "layer"):
         super().__init__()
         configs = [m if isinstance(m, FeatureConfig) else FeatureConfig.from_dict(m) for m in members or []] or [features]
+        if mirror_average and any(c.reads_world for c in configs):
+            raise PosenetError("mirror averaging is for image views; the world view is the same in a mirror's "
+                               "left-right swap by training (mirror augmentation)")
         self.members = tuple(configs)
         self.features = configs[0]
         self.mirror_average = bool(mirror_average)
@@ -106,7 +115,7 @@ class PoseClassifier(nn.Module):
             self.model_args["norm"] = norm
         if len(configs) > 1 or mirror_average:
             self.model_args.update(members=[c.to_dict() for c in configs], mirror_average=self.mirror_average)
-        self.normalizers = nn.ModuleList(Normalize(c) for c in configs)
+        self.normalizers = nn.ModuleList(feature_view(c) for c in configs)
         self.mlps = nn.ModuleList(PoseMLP(c.dim, num_classes, hidden, dropout, norm) for c in configs)
         self.mirror = Mirror() if mirror_average else None
 
@@ -115,14 +124,22 @@ class PoseClassifier(nn.Module):
         """Number of output classes C."""
         return self.mlps[0].net[-1].out_features
 
-    def member_logits(self, keypoints: torch.Tensor) -> list[torch.Tensor]:
-        """Each member's logits (N, C) of the poses as given."""
-        return [mlp(normalize(keypoints)) for normalize, mlp in zip(self.normalizers, self.mlps)]
+    @property
+    def reads_world(self) -> bool:
+        """Whether a member reads the world landmarks (the second input)."""
+        return any(c.reads_world for c in self.members)
 
-    def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
-        if len(self.mlps) == 1 and (self.mirror is None or self.training):
-            return self.mlps[0](self.normalizers[0](keypoints))
-        logits = self.member_logits(keypoints)
+    def member_logits(self, keypoints: torch.Tensor, world: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Each member's logits (N, C) of the poses as given."""
+        if world is None and self.reads_world:
+            raise PosenetError("this model reads world landmarks (N, 33, 3) too; none were given")
+        return [mlp(view(world if config.reads_world else keypoints))
+                for config, view, mlp in zip(self.members, self.normalizers, self.mlps)]
+
+    def forward(self, keypoints: torch.Tensor, world: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.member_logits(keypoints, world)
+        if len(logits) == 1 and (self.mirror is None or self.training):
+            return logits[0]
         if self.mirror is not None and not self.training:
             logits += self.member_logits(self.mirror(keypoints))
         return average_logits(logits)

@@ -50,8 +50,9 @@ class WorldView(nn.Module):
     in the body's frame (centred between the hips, yaw taken out, torso-scaled); ONNX-exportable (no atan2:
     the turn is the unit vector of the hips-plus-shoulders line in the x-z plane)."""
 
-    def __init__(self):
+    def __init__(self, offsets: bool = True):
         super().__init__()
+        self.with_offsets = offsets  # False: the body-frame coordinates (N, 99) only (the novelty score's body space)
         pairs = torch.tensor([[int(a), int(b)] for a, b in EMBEDDING_PAIRS], dtype=torch.int64)
         self.register_buffer("first", pairs[:, 0].contiguous(), persistent=False)
         self.register_buffer("second", pairs[:, 1].contiguous(), persistent=False)
@@ -71,5 +72,7 @@ class WorldView(nn.Module):
         shoulders = (world[:, SHOULDERS[0]] + world[:, SHOULDERS[1]]) / 2 - hips
         torso = torch.sqrt(torch.sum(shoulders * shoulders, dim=1, keepdim=True))
         frame = turned / torch.clamp(torso, min=EPS)[:, :, None]
+        if not self.with_offsets:
+            return torch.flatten(frame, start_dim=1)
         offsets = torch.index_select(frame, 1, self.first) - torch.index_select(frame, 1, self.second)
         return torch.cat([torch.flatten(frame, start_dim=1), torch.flatten(offsets, start_dim=1)], dim=1)

@@ -168,10 +168,10 @@ async function frames(label, file = false) {
     }
     if (video.readyState < 2) continue;
     const t = file ? video.currentTime : performance.now() / 1000;
-    const { landmarks, width, height } = await posenet.trackFrame(video);
+    const { landmarks, world, width, height } = await posenet.trackFrame(video);
     let state = { label: 'no person' };
     if (landmarks) {
-      const { probabilities, novelty } = await posenet.scores(landmarks);
+      const { probabilities, novelty } = await posenet.scores(landmarks, world);
       const smooth = smoother.update(t, novelty === null ? probabilities : [...probabilities, novelty]);
       const answer = posenet.decide(smooth.slice(0, classes.length), novelty === null ? null : smooth[classes.length]);
       state = { ...answer, novelty: novelty === null ? null : smooth[classes.length],

@@ -4,7 +4,9 @@
 //
 // An image is {data: RGBA bytes, width, height} (ImageData's layout). A region of interest (ROI) is
 // [centre x, centre y, width, height] in pixels of its image and a rotation in radians (clockwise on screen).
-// A pose is 33 x [x, y, z, visibility]: x, y normalised to the image, z on the scale of x.
+// A pose is 33 x [x, y, z, visibility]: x, y normalised to the image, z on the scale of x. World landmarks are
+// 33 x [x, y, z] in metres, hip-centred, x to the image's right, y down, z away from the camera (BlazePose's
+// pose_world_landmarks, turned by the ROI's rotation as geometry.project_world does).
 
 const sigmoid = (x) => 1 / (1 + Math.exp(-x));
 
@@ -290,54 +292,61 @@ export class BlazePose {
     });
   }
 
-  /** Static mode on one image: the pose (33 x 4) or null. */
+  /** Static mode on one image: {keypoints (33 x 4), world (33 x 3)} or null. */
   async still(image) {
     const roi = await this.detect(image);
     if (!roi) return null;
-    const { points, ok } = await this.landmarks(image, roi);
-    return ok ? points.slice(0, this.schema.landmarks.length).map((p) => p.slice(0, 4)) : null;
+    const { points, world, ok } = await this.landmarks(image, roi);
+    return ok ? { keypoints: points.slice(0, this.schema.landmarks.length).map((p) => p.slice(0, 4)), world } : null;
   }
 
-  /** The pose in a photo, retried padded to a square, mirrored and turned as Python's predict does:
-   * {keypoints, attempt} or null. */
+  /** The pose in a photo, retried padded to a square, mirrored and turned as Python's predict does
+   * (pose.common.photos_with_retries): {keypoints, world, attempt} or null. */
   async photo(image) {
     for (const attempt of this.c.attempts) {
       if (attempt === 'turned') {
-        const keypoints = await this.turned(image);
-        if (keypoints) return { keypoints, attempt };
+        const found = await this.turned(image);
+        if (found) return { ...found, attempt };
         continue;
       }
       const pad = attempt.includes('pad'), mirror = attempt.includes('mirror');
       let input = image, frame = null;
       if (pad) [input, frame] = padToSquare(image, this.c.pad_margin);
       if (mirror) input = mirrored(input);
-      let keypoints = await this.still(input);
-      if (!keypoints) continue;
-      if (mirror) keypoints = this.schema.mirror.map((i) => [1 - keypoints[i][0], ...keypoints[i].slice(1)]);
-      if (pad) keypoints = unpadded(keypoints, frame, image);
-      return { keypoints, attempt };
+      const found = await this.still(input);
+      if (!found) continue;
+      let { keypoints, world } = found;
+      if (mirror) {  // a mirror's mirror is the original: x flipped (negated in metres), left and right swapped back
+        keypoints = this.schema.mirror.map((i) => [1 - keypoints[i][0], ...keypoints[i].slice(1)]);
+        world = this.schema.mirror.map((i) => [-world[i][0], world[i][1], world[i][2]]);
+      }
+      if (pad) keypoints = unpadded(keypoints, frame, image);  // world landmarks are in metres: padding leaves them
+      return { keypoints, world, attempt };
     }
     return null;
   }
 
   /** The "turned" attempt (pose.common._turned): the padded photo a quarter turn either way, so that a body lying
-   * or reaching sideways stands up for the detector; kept only when both turns find the same pose. */
+   * or reaching sideways stands up for the detector; kept only when both turns find the same pose. The keypoints
+   * are the two turns' mean; the world landmarks those of the first turn, turned back (pose.common.unturn). */
   async turned(image) {
     const [square, frame] = padToSquare(image, this.c.pad_margin);
     const found = [];
     for (const turns of [1, 3]) {
-      const keypoints = await this.still(rotated(square, turns));
-      if (!keypoints) return null;
-      const unturned = keypoints.map(([x, y, z, v]) => [...(turns === 1 ? [1 - y, x] : [y, 1 - x]), z, v]);
-      found.push(unpadded(unturned, frame, image));
+      const pose = await this.still(rotated(square, turns));
+      if (!pose) return null;
+      const unturned = pose.keypoints.map(([x, y, z, v]) => [...(turns === 1 ? [1 - y, x] : [y, 1 - x]), z, v]);
+      const world = pose.world.map(([x, y, z]) => [...(turns === 1 ? [-y, x] : [y, -x]), z]);
+      found.push({ keypoints: unpadded(unturned, frame, image), world });
     }
-    const [a, b] = found;
+    const [a, b] = found.map((f) => f.keypoints);
     const gaps = a.flatMap((p, i) => [Math.abs(p[0] - b[i][0]), Math.abs(p[1] - b[i][1])]);
     if (median(gaps) >= this.c.turn_agreement) return null;
-    return a.map((p, i) => p.map((value, j) => (value + b[i][j]) / 2));
+    return { keypoints: a.map((p, i) => p.map((value, j) => (value + b[i][j]) / 2)), world: found[0].world };
   }
 
-  /** Tracking mode: the next frame of a sequence; the pose (33 x 4) or null when no person is tracked. */
+  /** Tracking mode: the next frame of a sequence; {keypoints (33 x 4), world (33 x 3)}, both filtered, or null when
+   * no person is tracked. */
   async frame(image) {
     this.tick += 1;
     const tUs = this.tick * this.c.frame_us;
@@ -363,9 +372,9 @@ export class BlazePose {
       smooth(f.landmarks, keypoints);
       smooth(f.aux, aux);
     }
-    f.world.apply(tUs, 1, world.flat());
+    const flat = f.world.apply(tUs, 1, world.flat());
     this.roi = this.landmarkRoi(aux[0], aux[1], W, H);
-    return keypoints;
+    return { keypoints, world: world.map((_, i) => flat.slice(3 * i, 3 * i + 3)) };
   }
 
   lost() {

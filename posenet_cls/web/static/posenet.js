@@ -4,7 +4,11 @@
 //   import { load } from './posenet.js';                 // or, on the page: await window.posenet.ready
 //   const posenet = await load();
 //   const result = await posenet.classifyImage('photo.jpg');    // the fields of `posenet-cls predict --json`
-//   const answer = await posenet.classifyLandmarks(landmarks);  // 33 x [x, y, z, visibility] from elsewhere
+//   const { landmarks, world } = await posenet.trackFrame(video);  // a video's next frame (tracking mode)
+//   const answer = await posenet.classifyLandmarks(landmarks, { world });  // landmarks from elsewhere
+//
+// Landmarks are 33 x [x, y, z, visibility]; world, BlazePose's world landmarks 33 x [x, y, z] in metres, which a
+// model whose metadata has `world` (config.model.world) reads too; other models ignore them.
 //
 // Everything shared with Python (landmark schema, the model's classes and thresholds, BlazePose's constants,
 // joint angles, exercise presets) is read from config.json, written by `posenet-cls export --web`.
@@ -71,14 +75,30 @@ export class Posenet {
     return next;
   }
 
-  /** Probabilities (one per class) and novelty (or null) of one raw pose 33 x [x, y, z, visibility]. */
-  async scores(landmarks) {
+  /**
+   * Probabilities (one per class) and novelty (or null) of one raw pose 33 x [x, y, z, visibility]. A model whose
+   * metadata has `world` (config.model.world) also reads the pose's world landmarks 33 x [x, y, z] (metres,
+   * hip-centred: BlazePose's, as trackFrame and classifyImage give them); other models ignore `world`.
+   */
+  async scores(landmarks, world = null) {
     const n = this.config.schema.landmarks.length, channels = this.config.schema.channels.length;
     if (!Array.isArray(landmarks) || landmarks.length !== n || landmarks.some((p) => p.length !== channels)) {
       throw new Error(`expected ${n} landmarks x ${channels} values (x, y, z, visibility)`);
     }
     const flat = Float32Array.from(landmarks.flat());
     const feeds = { [this.model.input.name]: new ort.Tensor('float32', flat, [1, n, channels]) };
+    const reads = this.model.world;
+    if (reads) {
+      const [, wn, wc] = reads.shape;
+      const expected = `pass world: ${wn} x ${wc} values (x, y, z in metres, BlazePose's world landmarks)`;
+      if (world === null || world === undefined) throw new Error(`this model reads world landmarks too; ${expected}`);
+      if (!Array.isArray(world) || world.length !== wn || world.some((p) => p?.length !== wc)) {
+        const got = Array.isArray(world) ? `${world.length} x ${Array.isArray(world[0]) ? world[0].length : '?'}`
+          : typeof world;
+        throw new Error(`this model reads world landmarks too; ${expected}, got ${got}`);
+      }
+      feeds[reads.name] = new ort.Tensor('float32', Float32Array.from(world.flat()), [1, wn, wc]);
+    }
     const novelty = this.model.novelty;
     if (novelty) feeds[novelty.flag] = new ort.Tensor('float32', Float32Array.of(1), []);
     const out = await this.serial(() => this.classifier.run(feeds));
@@ -100,13 +120,16 @@ export class Posenet {
     return { label, confidence, best, unknown_reason: reason };
   }
 
-  /** Classify landmarks from elsewhere: {status, label, confidence, best, probabilities, novelty, unknown_reason}. */
-  async classifyLandmarks(landmarks, { threshold = null } = {}) {
-    const { probabilities, novelty } = await this.scores(landmarks);
+  /**
+   * Classify landmarks from elsewhere (`world`: their world landmarks, for a model that reads them):
+   * {status, label, confidence, best, probabilities, novelty, unknown_reason, landmarks, world}.
+   */
+  async classifyLandmarks(landmarks, { threshold = null, world = null } = {}) {
+    const { probabilities, novelty } = await this.scores(landmarks, world);
     const answer = this.decide(probabilities, novelty, threshold);
     return { status: 'pose', label: answer.label, confidence: answer.confidence, best: answer.best,
              probabilities: Object.fromEntries(this.classes.map((c, i) => [c, probabilities[i]])),
-             novelty, unknown_reason: answer.unknown_reason, landmarks };
+             novelty, unknown_reason: answer.unknown_reason, landmarks, world };
   }
 
   /** Classify a photo (URL, Blob, <img>, <canvas>, <video>, ImageBitmap or ImageData), as `predict --json` does. */
@@ -120,14 +143,19 @@ export class Posenet {
     }
     const found = await this.serial(() => this.blazepose.photo(image));
     if (!found) return { source: name, status: 'no_pose', reason: 'no person found' };
-    const result = await this.classifyLandmarks(found.keypoints, { threshold });
+    const result = await this.classifyLandmarks(found.keypoints, { threshold, world: found.world });
     return { source: name, ...result, attempt: found.attempt, width: image.width, height: image.height };
   }
 
-  /** The next frame of a video or webcam (tracking mode): landmarks 33 x 4, or null when no person is tracked. */
+  /**
+   * The next frame of a video or webcam (tracking mode): {landmarks 33 x 4, world 33 x 3 (metres), width, height};
+   * landmarks and world are null when no person is tracked.
+   */
   async trackFrame(source) {
     const image = await toImage(source, this.config.blazepose.max_side);
-    return { landmarks: await this.serial(() => this.blazepose.frame(image)), width: image.width, height: image.height };
+    const found = await this.serial(() => this.blazepose.frame(image));
+    return { landmarks: found ? found.keypoints : null, world: found ? found.world : null,
+             width: image.width, height: image.height };
   }
 
   /** Forget the tracked person (a new video). */
