@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from posenet_cls.errors import PosenetError
-from posenet_cls.schema import (LEFT_RIGHT_PAIRS, LIMB_SEGMENTS, NUM_CHANNELS, NUM_LANDMARKS, UPPER_BODY, Landmark,
-                                mirror_keypoints, mirror_permutation)
+from posenet_cls.schema import (LEFT_RIGHT_PAIRS, LIMB_SEGMENTS, NUM_CHANNELS, NUM_LANDMARKS, UPPER_BODY, WHOLE_LIMBS,
+                                Landmark, mirror_keypoints, mirror_permutation)
 
 EPS = 1e-6
 HIPS = (int(Landmark.LEFT_HIP), int(Landmark.RIGHT_HIP))
@@ -361,6 +361,28 @@ def as_pose(world: np.ndarray) -> np.ndarray:
     return np.concatenate([w, np.ones((*w.shape[:-1], 1), np.float32)], axis=-1)
 
 
+def recombined(world: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` poses that are none of the classes (N, 33, 3), for outlier exposure: each the torso and head of one
+    pose in the body frame with every limb taken from a pose of another class (attached at its shoulder or hip).
+    Two straight legs from two standing legs, arms from one pose and legs from another: what a person doing
+    something else looks like, made from the classes' own parts. Needs two classes or more."""
+    frames = body_frame(world)
+    labels = np.asarray(labels)
+    if len(np.unique(labels)) < 2:
+        raise PosenetError("outlier poses need training poses of at least two classes")
+    base = rng.integers(0, len(frames), n)
+    out = frames[base].copy()
+    for root, moving in WHOLE_LIMBS:
+        donors = rng.integers(0, len(frames), n)
+        same = labels[donors] == labels[base]
+        while same.any():  # a limb of the pose's own class would make a pose of that class
+            donors[same] = rng.integers(0, len(frames), int(same.sum()))
+            same = labels[donors] == labels[base]
+        limb = [int(m) for m in moving]
+        out[:, limb] = frames[donors][:, limb] - frames[donors][:, [int(root)]] + out[:, [int(root)]]
+    return out
+
+
 def same_draws(transform, keypoints: np.ndarray, world: np.ndarray | None, rng: np.random.Generator):
     """``transform(poses, rng)`` on the image landmarks and, with ``world``, on the world landmarks with the very
     same random draws (the same person seen the same other way in both); returns (keypoints, world or None)."""
@@ -420,15 +442,14 @@ def body_frame(world: np.ndarray) -> np.ndarray:
 
     Only the yaw is taken out: up stays up, so a lying pose stays lying and an inverted one inverted. A pose
     seen from the other side (world x and z negated, the camera walked round) gives the same frame. When that
-    line is vertical (no yaw to read), the pose is left unturned; a degenerate pose gives zeros, never NaN.
+    line is vertical (no yaw to read), x and z collapse to 0; a degenerate pose gives zeros, never NaN.
     Its torch twin is :class:`posenet_cls.training.models.normalize.WorldView`.
     """
     w = np.asarray(world, dtype=np.float64)
     left_right = (w[:, HIPS[0]] - w[:, HIPS[1]]) + (w[:, SHOULDERS[0]] - w[:, SHOULDERS[1]])
     length = np.hypot(left_right[:, 0], left_right[:, 2])
-    turnable = length > EPS
-    cos = np.where(turnable, left_right[:, 0] / np.maximum(length, EPS), 1.0)[:, None]
-    sin = np.where(turnable, left_right[:, 2] / np.maximum(length, EPS), 0.0)[:, None]
+    cos = (left_right[:, 0] / np.maximum(length, EPS))[:, None]
+    sin = (left_right[:, 2] / np.maximum(length, EPS))[:, None]
     centre = (w[:, HIPS[0]] + w[:, HIPS[1]]) / 2
     p = w - centre[:, None]
     turned = np.stack([cos * p[..., 0] + sin * p[..., 2], p[..., 1], -sin * p[..., 0] + cos * p[..., 2]], axis=-1)

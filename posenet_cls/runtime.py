@@ -256,7 +256,9 @@ class PoseRuntime:
             )
         np.copyto(self._x1_view, pose)
         if self.reads_world:
-            np.copyto(self._w1, self._check_world(None if world is None else np.asarray(world)[None], 1))
+            if getattr(world, "shape", None) != (NUM_LANDMARKS, NUM_WORLD_CHANNELS):  # a list, or the wrong shape
+                world = self._check_world(None if world is None else np.asarray(world)[None], 1)[0]
+            np.copyto(self._w1[0], world)
 
     def pose_probabilities(self, pose: np.ndarray, world: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (C,) of one raw pose (33, 4) (and its world landmarks (33, 3) for a model that reads

@@ -105,6 +105,11 @@ _TWINS = {**{left: right for left, right in LEFT_RIGHT_PAIRS}, **{right: left fo
 LIMB_SEGMENTS: tuple[tuple[tuple[Landmark, Landmark, tuple[Landmark, ...]], ...], ...] = tuple(
     (seg, (_TWINS[seg[0]], _TWINS[seg[1]], tuple(_TWINS[m] for m in seg[2]))) for seg in _LEFT_LIMBS
 )
+# The four whole limbs, each (the joint it hangs from, its landmarks): arms from the shoulders, legs from the hips.
+WHOLE_LIMBS: tuple[tuple[Landmark, tuple[Landmark, ...]], ...] = tuple(
+    (parent, moving) for pair in LIMB_SEGMENTS for parent, _, moving in pair
+    if parent in (L.LEFT_SHOULDER, L.RIGHT_SHOULDER, L.LEFT_HIP, L.RIGHT_HIP)
+)
 # Everything above the hips that moves with the shoulders when the torso is longer or shorter.
 UPPER_BODY: tuple[Landmark, ...] = tuple(lm for lm in Landmark if lm < L.LEFT_HIP)
 

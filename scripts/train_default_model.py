@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,9 @@ def main() -> int:
     p.add_argument("--table", help="use this keypoint table instead of extracting --data")
     p.add_argument("--videos", default=str(data_dir() / "video"), help="clips of other activities for the threshold check")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--outliers", type=float, nargs=2, metavar=("SHARE", "WEIGHT"),
+                   help="outlier exposure: recombined poses per batch and their loss weight (default TrainConfig's; "
+                        "0 0: off); give --out elsewhere to compare without replacing the shipped model")
     p.add_argument("--out", default=str(ROOT / "checkpoints"), help="folder for pose_mlp.onnx and its files")
     p.add_argument("--work", default=str(ROOT / "runs" / "default_model"), help="folder for the table and the run")
     args = p.parse_args()
@@ -178,6 +182,8 @@ def main() -> int:
         print(f"  {report.poses} poses from {report.files} photos", flush=True)
     table = read_table(table_path)
     config = TrainConfig(model="mlp", seed=args.seed)
+    if args.outliers:
+        config = replace(config, outliers=args.outliers[0], outlier_weight=args.outliers[1])
     classes = table.classes
 
     print(f"[2/4] {config.folds}-fold cross-validation of the MLP (seed {config.seed}), in-set and shifted", flush=True)

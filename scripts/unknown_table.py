@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,8 @@ def main() -> int:
     p.add_argument("--quantiles", type=float, nargs="*", default=[0.95, 1.0], help="other novelty threshold quantiles")
     p.add_argument("--margins", type=float, nargs="*", default=[], help="other novelty threshold margins")
     p.add_argument("--norm", default=TrainConfig.norm, choices=NORMS, help="the MLP's normalisation layer")
+    p.add_argument("--outliers", type=float, nargs=2, metavar=("SHARE", "WEIGHT"),
+                   help="outlier exposure: recombined poses per batch and their loss weight (default TrainConfig's)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     table = read_yoga8(args.table)
@@ -44,8 +47,11 @@ def main() -> int:
         for seed in args.seeds:
             for k in table.classes:
                 print(f"seed {seed}: training without {k}", file=sys.stderr, flush=True)
-                results.append({"seed": seed, **leave_one_class_out(table, k, TrainConfig(seed=seed, norm=args.norm),
-                                                                     tuple(args.quantiles), tuple(args.margins))})
+                config = TrainConfig(seed=seed, norm=args.norm)
+                if args.outliers:
+                    config = replace(config, outliers=args.outliers[0], outlier_weight=args.outliers[1])
+                results.append({"seed": seed, **leave_one_class_out(table, k, config, tuple(args.quantiles),
+                                                                     tuple(args.margins))})
     if args.json:
         print(json.dumps(results, indent=1))
         return 0

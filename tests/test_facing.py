@@ -104,7 +104,7 @@ def test_numpy_torch_and_onnxruntime_give_the_same_world_view(yoga8_table, tmp_p
 
     world = yoga8_table.require_world("the world view")
     edge = np.zeros((2, 33, 3), np.float32)  # degenerate: zeros, never NaN
-    edge[1, :, 1] = np.linspace(-1, 1, 33)  # everything on the vertical: nothing to turn
+    edge[1, :, 1] = np.linspace(-1, 1, 33)  # everything on the vertical: nothing to turn by, x and z collapse
     poses = np.concatenate([world, edge])
     expected = world_view(poses)
     module = WorldView().eval()

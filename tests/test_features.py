@@ -246,3 +246,27 @@ def test_the_mirror_layer_is_the_numpy_mirror(poses):
     from posenet_cls.training.models.mlp import Mirror
 
     np.testing.assert_allclose(Mirror()(torch.from_numpy(poses)).numpy(), mirror(poses), atol=1e-7)
+
+
+def test_recombined_poses_take_every_limb_from_another_class(yoga8_table):
+    from posenet_cls.features import body_frame, recombined
+    from posenet_cls.schema import WHOLE_LIMBS
+
+    assert [root.name for root, _ in WHOLE_LIMBS] == ["LEFT_SHOULDER", "RIGHT_SHOULDER", "LEFT_HIP", "RIGHT_HIP"]
+    a, b = yoga8_table.world[0], yoga8_table.world[-1]  # two poses of two classes, each repeated
+    world = np.stack([a] * 5 + [b] * 5)
+    labels = np.array([0] * 5 + [1] * 5)
+    out = recombined(world, labels, 40, np.random.default_rng(0))
+    frames = body_frame(np.stack([a, b]))
+    assert out.shape == (40, 33, 3) and np.isfinite(out).all()
+    limbs = {int(m) for _, moving in WHOLE_LIMBS for m in moving}
+    body = [i for i in range(NUM_LANDMARKS) if i not in limbs]
+    for pose in out:
+        own = int(np.argmin([np.abs(pose[body] - f[body]).max() for f in frames]))  # the torso and head it kept
+        assert np.allclose(pose[body], frames[own][body], atol=1e-6)
+        for root, moving in WHOLE_LIMBS:  # each limb is the other pose's, hung from this pose's shoulder or hip
+            idx = [int(m) for m in moving]
+            other = frames[1 - own]
+            assert np.allclose(pose[idx] - pose[int(root)], other[idx] - other[int(root)], atol=1e-5)
+    with pytest.raises(PosenetError, match="at least two classes"):
+        recombined(world[:5], labels[:5], 3, np.random.default_rng(0))

@@ -265,3 +265,25 @@ def test_a_world_model_measures_novelty_in_the_body_frame_from_any_side(world_ru
     assert np.allclose(scrambled[1], graph, atol=1e-4)
     with pytest.raises(PosenetError, match="this model reads world landmarks too"):
         runtime.scores(kp[:3])
+
+
+def test_the_shipped_model_calls_a_person_standing_or_in_a_plank_unknown(clips):
+    """Poses of no yoga8 class from the example clips (never trained on): standing (the squat clip's frames with
+    both knees over 150 degrees: before and after the rep) and a plank; landmarks moved as another CPU would move them change nothing."""
+    from posenet_cls.coaching.angles import joint_angles
+    from posenet_cls.infer.photos import load_model
+
+    runtime = load_model()
+    rng = np.random.default_rng(0)
+    for name, least in (("squat_1rep", 0.8), ("plank_hold", 0.9)):
+        kp = np.stack([k for _, k, _, _ in clips[name] if k is not None])
+        world = np.stack([w for _, k, w, _ in clips[name] if k is not None])
+        if name == "squat_1rep":
+            knees = joint_angles(kp, ("left_knee", "right_knee"), world=world)
+            standing = (knees["left_knee"] > 150) & (knees["right_knee"] > 150)
+            assert standing.sum() >= 20
+            kp, world = kp[standing], world[standing]
+        for moved in (0.0, 2e-3):
+            w = world + rng.normal(0, moved, world.shape).astype(np.float32)
+            labels = [p.label for p in runtime.classify_batch(kp, world=w)]
+            assert np.mean([label == UNKNOWN for label in labels]) >= least, (name, labels)

@@ -309,6 +309,9 @@ def test_batchnorm_trains_with_a_last_batch_of_one_and_round_trips(yoga8_table, 
     np.testing.assert_array_equal(mlp_predict_proba(loaded, poses, world), mlp_predict_proba(fit.model, poses, world))
     with pytest.raises(PosenetError, match="--norm must be one of layer, batch, none, got 'group'"):
         TrainConfig(norm="group").check()
+    with pytest.raises(PosenetError, match="--outliers must be at least 0, got -1"):
+        TrainConfig(outliers=-1.0).check()
+    assert TrainConfig().outlier_share == 1.0 and TrainConfig(features=FeatureConfig(view="offsets")).outlier_share == 0
     with pytest.raises(PosenetError, match=r"unknown norm 'group' \(choose from layer, batch, none\)"):
         PoseClassifier(3, norm="group")  # e.g. a checkpoint whose model_args were edited
 

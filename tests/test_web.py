@@ -23,7 +23,7 @@ from posenet_cls.cli import main
 from posenet_cls.runtime import INPUT_NAME, NOVELTY_FLAG, NOVELTY_GRAPH_KEY, PoseRuntime
 from posenet_cls.web.site import CONFIG_NAME, MODELS, VENDOR_FILES, write_web_classifier
 
-from models import WORLD_METADATA, two_input_model
+from models import two_input_model
 from web_browser import browser, driver, static_server
 
 PHOTOS_PER_CLASS = 7  # 56 photos: one disagreement still leaves 98%
@@ -246,12 +246,15 @@ def test_every_photo_attempt_maps_world_landmarks_back_as_python(test_page, serv
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's TorchScript exporter
 def test_a_model_that_reads_world_landmarks_is_fed_them(served, chromium, yoga8_table, tmp_path: Path, capsys):
-    """`export --web --model` with a two-input model: config.model carries "world", the page feeds it."""
+    """`export --web --model` with a two-input model made by hand: config.model gains "world", the page feeds it."""
     model = two_input_model(tmp_path / "two.onnx")
     site = tmp_path / "site"
     assert main(["export", "--web", str(site), "--model", str(model)]) == 0
     capsys.readouterr()
-    assert json.loads((site / CONFIG_NAME).read_text())["model"]["world"] == WORLD_METADATA
+    from posenet_cls.training.export import world_input
+
+    assert "world" not in PoseRuntime(model).metadata
+    assert json.loads((site / CONFIG_NAME).read_text())["model"]["world"] == world_input()
     base, root = served
     (root / "world").symlink_to(site)
     poses = yoga8_table.keypoints[::60][:20]

@@ -62,6 +62,9 @@ def register(sub) -> None:
     p.add_argument("--features", choices=("world", "offsets", "landmarks"), default="world",
                    help="MLP: world landmarks in the body's frame, the same from any side (default; the table needs "
                         "world columns); image landmarks as MediaPipe's pairwise offsets, or normalised x, y, z, visibility")
+    p.add_argument("--outliers", type=float, metavar="S",
+                   help="MLP on the world view: poses of no class (limbs of other classes on a pose's torso) added per "
+                        "batch, S times its size, trained towards no answer; what makes 'unknown' work (default 1; 0: off)")
     p.add_argument("--devices", type=int, default=1, help="MLP: GPUs (or CPU processes) to train on (default 1)")
     p.add_argument("--strategy", default="auto", help="MLP: Lightning strategy; ddp with --devices > 1 (default auto)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -82,7 +85,8 @@ def run(args) -> int:
     config = TrainConfig(model=args.model, seed=args.seed, epochs=args.epochs, augment=augment,
                          folds=args.cv or args.folds, fold=0 if args.cv else args.fold,
                          devices=args.devices, strategy=args.strategy,
-                         features=_feature_choices()[args.features])
+                         features=_feature_choices()[args.features],
+                         outliers=TrainConfig.outliers if args.outliers is None else args.outliers)
     if args.hidden:
         config = replace(config, hidden=tuple(args.hidden))
     if args.norm:

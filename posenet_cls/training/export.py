@@ -25,7 +25,7 @@ from posenet_cls.training.novelty import NoveltyModel
 from posenet_cls.training.novelty import score as score_novelty
 from posenet_cls.runtime import (INPUT_NAME, METADATA_KEY, NOVELTY_FLAG, NOVELTY_GRAPH_KEY, NOVELTY_OUTPUT,
                                  OUTPUT_NAME, WORLD_NAME)
-from posenet_cls.features import EPS, check_world
+from posenet_cls.features import EMBEDDING_PAIRS, EPS, check_world
 from posenet_cls.schema import LANDMARK_NAMES, NUM_CHANNELS, NUM_LANDMARKS, NUM_WORLD_CHANNELS, SCHEMA_VERSION
 
 OPSET = 17
@@ -67,10 +67,15 @@ def build_metadata(
         "output": {"name": OUTPUT_NAME, "shape": ["batch", len(classes)], "softmax": True},
     }
     if world:
-        meta["world"] = {"name": WORLD_NAME, "shape": ["batch", NUM_LANDMARKS, NUM_WORLD_CHANNELS], "dtype": "float32"}
+        meta["world"] = world_input()
     meta.update(extra or {})
     json.dumps(meta)  # fail here, not in a runtime, if something is not JSON
     return meta
+
+
+def world_input() -> dict:
+    """The metadata entry that tells a runtime reading metadata only (the browser) to feed world landmarks."""
+    return {"name": WORLD_NAME, "shape": ["batch", NUM_LANDMARKS, NUM_WORLD_CHANNELS], "dtype": "float32"}
 
 
 def _with_softmax(model):
@@ -153,15 +158,30 @@ def _folded(model):
             return self.rest(first_layer)
 
     class _World(torch.nn.Module):
-        def __init__(self, view, mlp):
+        """A world-view member folded like the image ones: the turn, the scale and the pair offsets multiplied into
+        the first layer (:func:`world_first_layer`), so the graph is one product, two norms and a few products."""
+
+        def __init__(self, mlp):
             super().__init__()
-            self.net = torch.nn.Sequential(view, *eval_layers(mlp.net))
+            layers = eval_layers(mlp.net)
+            first = layers[0]
+            matrix, norms = world_first_layer(first.weight.detach().double().numpy())
+            self.register_buffer("matrix", _const(matrix))
+            self.register_buffer("norms", _const(norms))
+            self.register_buffer("bias", first.bias.detach().clone())
+            self.hidden = first.out_features
+            self.rest = torch.nn.Sequential(*layers[1:])
 
         def forward(self, world: torch.Tensor) -> torch.Tensor:
-            return self.net(world)
+            v = torch.flatten(world, start_dim=1) @ self.matrix
+            inverse = torch.rsqrt(torch.clamp((v * v) @ self.norms, min=EPS * EPS))  # 1 / line length, 1 / torso
+            h = self.hidden
+            along, across, up, lx, lz, _ = torch.split(v, [h, h, h, 1, 1, 3], dim=1)
+            per_length, per_torso = torch.split(inverse, [1, 1], dim=1)
+            return self.rest(((lx * along + lz * across) * per_length + up) * per_torso + self.bias)
 
     pres = [np.eye(n)] + ([mirrored] if model.mirror_average else [])
-    members = [_World(nz, mlp) if config.reads_world else _Folded(nz, mlp, pre)
+    members = [_World(mlp) if config.reads_world else _Folded(nz, mlp, pre)
                for pre in pres for config, nz, mlp in zip(model.members, model.normalizers, model.mlps)]
 
     class _Model(torch.nn.Module):
@@ -175,6 +195,49 @@ def _folded(model):
             return logits[0] if len(logits) == 1 else average_logits(logits)
 
     return _Model().eval()
+
+
+def world_first_layer(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The world view and a first Linear layer (weight (H, 165)) as constants on flat world landmarks (N, 99).
+
+    With p the landmarks less the mid-hip, (lx, lz) the right-to-left line of hips plus shoulders, t the mid-hip to
+    mid-shoulder vector and W the layer's weight with the pair offsets multiplied in (one row block per axis), the
+    layer before its bias is ((lx * p.(Wx, Wz) + lz * p.(Wz, -Wx)) / |(lx, lz)| + p_y Wy) / |t|: ``matrix``
+    (99, 3H + 5) gives the three products, (lx, lz) and t; ``norms`` (3H + 5, 2) sums their squares.
+    """
+    from posenet_cls.features import HIPS, SHOULDERS, WORLD_DIM
+
+    n = NUM_LANDMARKS * 3
+    frame_to_features = np.zeros((n, WORLD_DIM))
+    frame_to_features[:, :n] = np.eye(n)
+    for j, (a, b) in enumerate(EMBEDDING_PAIRS):
+        for c in range(3):
+            frame_to_features[3 * int(a) + c, n + 3 * j + c] += 1.0
+            frame_to_features[3 * int(b) + c, n + 3 * j + c] -= 1.0
+    w = frame_to_features @ weight.T  # (99, H): the layer on body-frame coordinates
+    centre = np.eye(n)
+    for hip in HIPS:
+        for c in range(3):
+            centre[3 * hip + c, c::3] -= 0.5  # p = world - mid-hip, per axis
+    axis = [centre[:, c::3] for c in range(3)]  # (99, 33) each: flat -> p_x, p_y, p_z
+    wx, wy, wz = w[0::3], w[1::3], w[2::3]
+    line = np.zeros((n, 2))
+    torso = np.zeros((n, 3))
+    for left, right in (HIPS, SHOULDERS):
+        for column, c in enumerate((0, 2)):  # x and z
+            line[3 * left + c, column] += 1.0
+            line[3 * right + c, column] -= 1.0
+    for c in range(3):
+        for s in SHOULDERS:
+            torso[3 * s + c, c] += 0.5
+        for h in HIPS:
+            torso[3 * h + c, c] -= 0.5
+    matrix = np.concatenate([axis[0] @ wx + axis[2] @ wz, axis[2] @ wx - axis[0] @ wz, axis[1] @ wy, line, torso], axis=1)
+    norms = np.zeros((matrix.shape[1], 2))
+    hidden = weight.shape[0]
+    norms[3 * hidden:3 * hidden + 2, 0] = 1.0
+    norms[3 * hidden + 2:, 1] = 1.0
+    return matrix, norms
 
 
 def torch_probabilities(model, poses: np.ndarray, world: np.ndarray | None = None) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from posenet_cls.errors import OtherRankDone, PosenetError
-from posenet_cls.features import AugmentConfig, FeatureConfig, augment, same_draws
+from posenet_cls.features import AugmentConfig, FeatureConfig, augment, recombined, same_draws
 from posenet_cls.training.models import MODEL_NAMES
 from posenet_cls.training.models.mlp import NORMS, PoseClassifier, eval_layers
 from posenet_cls.schema import SCHEMA_VERSION
@@ -67,6 +67,11 @@ class TrainConfig:
     fold: int = 0
     devices: int = 1  # MLP: Lightning devices (GPUs, or CPU processes); > 1 with a DDP strategy
     strategy: str = "auto"  # MLP: Lightning strategy, "ddp" past one device
+    # MLP on the world view: recombined poses (features.recombined) added per batch, as a share of its size, trained
+    # towards the uniform answer with this weight on their loss (outlier exposure; image views train without them).
+    # Why 1 and 0.25: docs/novelty.md (scripts/train_default_model.py --outliers S W)
+    outliers: float = 1.0
+    outlier_weight: float = 0.25
 
     def to_dict(self) -> dict:
         """JSON-safe settings."""
@@ -74,6 +79,11 @@ class TrainConfig:
         d["hidden"] = list(self.hidden)
         d["members"] = [m.to_dict() for m in self.members]
         return d
+
+    @property
+    def outlier_share(self) -> float:
+        """The outliers added per batch: ``outliers`` for a model on the world view only, 0 otherwise."""
+        return self.outliers if all(f.reads_world for f in self.feature_configs) else 0.0
 
     @property
     def feature_configs(self) -> tuple[FeatureConfig, ...]:
@@ -103,6 +113,8 @@ class TrainConfig:
             raise PosenetError(f"--devices must be at least 1, got {self.devices}")
         if self.devices > 1 and not self.strategy.startswith("ddp"):
             raise PosenetError(f"--devices {self.devices} needs a DDP strategy (--strategy ddp), got '{self.strategy}'")
+        if self.outliers < 0 or self.outlier_weight < 0:
+            raise PosenetError(f"--outliers must be at least 0, got {min(self.outliers, self.outlier_weight):g}")
         if "spawn" in self.strategy or "fork" in self.strategy:
             raise PosenetError(f"--strategy {self.strategy}: the best epoch is kept by the training process; use ddp")
 
@@ -160,7 +172,8 @@ def _make_modules():
         """Trains a :class:`PoseClassifier` on raw landmarks with cross-entropy and AdamW."""
 
         def __init__(self, num_classes: int, members: list[dict], hidden: list[int], dropout: float, lr: float,
-                     weight_decay: float, label_smoothing: float, mirror_average: bool = False, norm: str = "layer"):
+                     weight_decay: float, label_smoothing: float, mirror_average: bool = False, norm: str = "layer",
+                     outlier_weight: float = 0.0):
             super().__init__()
             self.save_hyperparameters()
             self.model = PoseClassifier(num_classes, hidden=hidden, dropout=dropout, members=members,
@@ -172,11 +185,15 @@ def _make_modules():
         def _step(self, batch, prefix: str):
             x, w, y = batch
             logits = self.model(x, w)
+            known = y >= 0  # training batches may end in outliers (class -1): their target is the uniform one
             if self.training and len(self.model.members) > 1:  # each member learns on its own
-                loss = torch.stack([F.cross_entropy(z, y, label_smoothing=self.hparams.label_smoothing)
+                loss = torch.stack([F.cross_entropy(z[known], y[known], label_smoothing=self.hparams.label_smoothing)
                                     for z in self.model.member_logits(x, w)]).mean()
             else:
-                loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
+                loss = F.cross_entropy(logits[known], y[known], label_smoothing=self.hparams.label_smoothing)
+                if not known.all():
+                    loss = loss - self.hparams.outlier_weight * F.log_softmax(logits[~known], dim=1).mean()
+            logits, y = logits[known], y[known]
             acc = (logits.argmax(dim=1) == y).float().mean()
             # sync_dist: under DDP every rank sees the mean over all ranks, so all keep the same best epoch
             self.log(f"{prefix}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
@@ -197,10 +214,11 @@ def _make_modules():
         seeded RNG (image and world landmarks with the same draws)."""
 
         def __init__(self, keypoints: np.ndarray, world: np.ndarray, targets: np.ndarray, split: Split,
-                     batch_size: int, augment_config: AugmentConfig, seed: int, drop_last: bool = False):
+                     batch_size: int, augment_config: AugmentConfig, seed: int, drop_last: bool = False,
+                     outliers: float = 0.0):
             super().__init__()
             self.keypoints, self.world, self.targets, self.split = keypoints, world, targets, split
-            self.drop_last = drop_last
+            self.drop_last, self.outliers = drop_last, outliers
             self.batch_size, self.augment_config, self.seed = batch_size, augment_config, seed
             self.rng = np.random.default_rng(seed)
 
@@ -213,6 +231,11 @@ def _make_modules():
             y = torch.stack([b[2] for b in batch])
             if self.augment_config.active:
                 x, w = same_draws(lambda p, rng: augment(p, self.augment_config, rng), x, w, self.rng)
+            n = int(round(self.outliers * len(batch)))
+            if n and len(np.unique(y.numpy())) > 1:  # outlier exposure: poses of no class, from this batch's limbs
+                w = np.concatenate([w, recombined(w, y.numpy(), n, self.rng)])
+                x = np.concatenate([x, np.zeros((n, *x.shape[1:]), x.dtype)])  # the world view reads no image landmarks
+                y = torch.cat([y, torch.full((n,), -1, dtype=y.dtype)])
             return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
                     torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)), y)
 
@@ -274,10 +297,10 @@ def fit_mlp(table: PoseTable, split: Split, classes: list[str], config: TrainCon
         targets = np.searchsorted(np.asarray(classes), table.labels.astype(str)).astype(np.int64)
         # BatchNorm cannot train on a batch of one pose, which a last partial batch may be
         data = PoseDataModule(table.keypoints, model_world(table, config), targets, split, config.batch_size,
-                              config.augment, config.seed, drop_last=config.norm == "batch")
+                              config.augment, config.seed, drop_last=config.norm == "batch", outliers=config.outlier_share)
         module = PoseLitModule(len(classes), [f.to_dict() for f in config.feature_configs], list(config.hidden),
                                config.dropout, config.lr, config.weight_decay, config.label_smoothing,
-                               config.mirror_average, config.norm)
+                               config.mirror_average, config.norm, config.outlier_weight)
         history = History()
         # BatchNorm statistics over every rank's batch; torch syncs them on GPUs only (CPU ranks keep their own)
         sync = config.norm == "batch" and config.devices > 1 and torch.cuda.is_available()

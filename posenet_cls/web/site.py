@@ -126,16 +126,19 @@ def write_web_classifier(source: Path, out: Path, metadata: dict) -> dict:
     onnxruntime-web runs one graph per session and accepts no feed for an initializer, so the web
     copy has the novelty head behind an If on the required input ``with_novelty`` (the page feeds 1).
     A model that carries the head as a second graph (metadata ``posenet_cls.novelty``) has it grafted
-    in; an older If form model has the flag's default dropped. Nothing else changes.
+    in; an older If form model has the flag's default dropped. A graph with a ``world`` input gets the
+    metadata entry that makes the page feed it, if it lacks one. Nothing else changes.
     """
     import base64
 
     import onnx
 
-    from posenet_cls.runtime import NOVELTY_FLAG, NOVELTY_GRAPH_KEY
-    from posenet_cls.training.export import graft_novelty
+    from posenet_cls.runtime import NOVELTY_FLAG, NOVELTY_GRAPH_KEY, WORLD_NAME
+    from posenet_cls.training.export import graft_novelty, world_input
 
     model = onnx.load(str(source))
+    if WORLD_NAME in [i.name for i in model.graph.input] and "world" not in metadata:
+        metadata = {**metadata, "world": world_input()}
     heads = [e for e in model.metadata_props if e.key == NOVELTY_GRAPH_KEY]
     if heads and "novelty" in metadata:
         graft_novelty(model, base64.b64decode(heads[0].value))

@@ -62,10 +62,8 @@ class WorldView(nn.Module):
         left_right = world[:, HIPS[0]] - world[:, HIPS[1]] + world[:, SHOULDERS[0]] - world[:, SHOULDERS[1]]
         lx, lz = left_right[:, 0:1], left_right[:, 2:3]
         length = torch.sqrt(lx * lx + lz * lz)
-        turnable = length > EPS
         safe = torch.clamp(length, min=EPS)
-        cos = torch.where(turnable, lx / safe, torch.ones_like(lx))
-        sin = torch.where(turnable, lz / safe, torch.zeros_like(lz))
+        cos, sin = lx / safe, lz / safe
         p = world - hips[:, None, :]
         px, py, pz = p[..., 0], p[..., 1], p[..., 2]
         turned = torch.stack([cos * px + sin * pz, py, cos * pz - sin * px], dim=-1)  # (N, 33, 3)
