@@ -442,19 +442,19 @@ def body_frame(world: np.ndarray) -> np.ndarray:
 
     Only the yaw is taken out: up stays up, so a lying pose stays lying and an inverted one inverted. A pose
     seen from the other side (world x and z negated, the camera walked round) gives the same frame. When that
-    line is vertical (no yaw to read), x and z collapse to 0; a degenerate pose gives zeros, never NaN.
+    line is vertical (no yaw to read), x and z collapse to 0; a degenerate pose gives zeros, never NaN (both
+    lengths are taken as sqrt(squares + EPS^2)).
     Its torch twin is :class:`posenet_cls.training.models.normalize.WorldView`.
     """
     w = np.asarray(world, dtype=np.float64)
     left_right = (w[:, HIPS[0]] - w[:, HIPS[1]]) + (w[:, SHOULDERS[0]] - w[:, SHOULDERS[1]])
-    length = np.hypot(left_right[:, 0], left_right[:, 2])
-    cos = (left_right[:, 0] / np.maximum(length, EPS))[:, None]
-    sin = (left_right[:, 2] / np.maximum(length, EPS))[:, None]
+    length = np.sqrt(left_right[:, 0] ** 2 + left_right[:, 2] ** 2 + EPS**2)
+    cos, sin = (left_right[:, 0] / length)[:, None], (left_right[:, 2] / length)[:, None]
     centre = (w[:, HIPS[0]] + w[:, HIPS[1]]) / 2
     p = w - centre[:, None]
     turned = np.stack([cos * p[..., 0] + sin * p[..., 2], p[..., 1], -sin * p[..., 0] + cos * p[..., 2]], axis=-1)
-    torso = np.linalg.norm((w[:, SHOULDERS[0]] + w[:, SHOULDERS[1]]) / 2 - centre, axis=1)
-    return (turned / np.maximum(torso, EPS)[:, None, None]).astype(np.float32)
+    torso = np.sqrt(np.sum(((w[:, SHOULDERS[0]] + w[:, SHOULDERS[1]]) / 2 - centre) ** 2, axis=1) + EPS**2)
+    return (turned / torso[:, None, None]).astype(np.float32)
 
 
 def world_view(world: np.ndarray) -> np.ndarray:

@@ -174,7 +174,7 @@ def _folded(model):
 
         def forward(self, world: torch.Tensor) -> torch.Tensor:
             v = torch.flatten(world, start_dim=1) @ self.matrix
-            inverse = torch.rsqrt(torch.clamp((v * v) @ self.norms, min=EPS * EPS))  # 1 / line length, 1 / torso
+            inverse = torch.pow((v * v) @ self.norms + EPS * EPS, -0.5)  # 1 / line length, 1 / torso (body_frame's)
             h = self.hidden
             along, across, up, lx, lz, _ = torch.split(v, [h, h, h, 1, 1, 3], dim=1)
             per_length, per_torso = torch.split(inverse, [1, 1], dim=1)

@@ -61,15 +61,14 @@ class WorldView(nn.Module):
         hips = (world[:, HIPS[0]] + world[:, HIPS[1]]) / 2  # (N, 3)
         left_right = world[:, HIPS[0]] - world[:, HIPS[1]] + world[:, SHOULDERS[0]] - world[:, SHOULDERS[1]]
         lx, lz = left_right[:, 0:1], left_right[:, 2:3]
-        length = torch.sqrt(lx * lx + lz * lz)
-        safe = torch.clamp(length, min=EPS)
-        cos, sin = lx / safe, lz / safe
+        length = torch.sqrt(lx * lx + lz * lz + EPS * EPS)
+        cos, sin = lx / length, lz / length
         p = world - hips[:, None, :]
         px, py, pz = p[..., 0], p[..., 1], p[..., 2]
         turned = torch.stack([cos * px + sin * pz, py, cos * pz - sin * px], dim=-1)  # (N, 33, 3)
         shoulders = (world[:, SHOULDERS[0]] + world[:, SHOULDERS[1]]) / 2 - hips
-        torso = torch.sqrt(torch.sum(shoulders * shoulders, dim=1, keepdim=True))
-        frame = turned / torch.clamp(torso, min=EPS)[:, :, None]
+        torso = torch.sqrt(torch.sum(shoulders * shoulders, dim=1, keepdim=True) + EPS * EPS)
+        frame = turned / torso[:, :, None]
         if not self.with_offsets:
             return torch.flatten(frame, start_dim=1)
         offsets = torch.index_select(frame, 1, self.first) - torch.index_select(frame, 1, self.second)
