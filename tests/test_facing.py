@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import replace
 
@@ -87,8 +88,6 @@ def test_world_landmarks_carry_a_pose_to_the_other_side_and_the_image_does_not(y
 
 
 def test_the_logistic_regression_baseline_trains_from_the_command_line(yoga8_csv, tmp_path, capsys):
-    import json
-
     from posenet_cls.cli import main
 
     assert main(["train", str(yoga8_csv), "--model", "logreg", "-o", str(tmp_path / "lr"), "--json"]) == 0
@@ -136,3 +135,17 @@ def test_a_table_seen_from_one_side_only_cannot_be_facing_split(yoga8_table):
     with pytest.raises(PosenetError, match=r"yoga8: too few poses seen from each side for the facing split "
                                            r"\(front->back\)"):
         facing_splits(replace(yoga8_table, world=world), what="yoga8")
+
+
+def test_a_table_without_world_landmarks_trains_on_the_image_view_only(yoga8_table, tmp_path, capsys):
+    from posenet_cls.cli import main
+    from posenet_cls.data.table import table_rows, write_table
+
+    old = tmp_path / "old.csv"  # a table extracted before the world columns existed
+    write_table(table_rows(replace(yoga8_table, world=None)), old)
+    assert main(["train", str(old), "-o", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "world view (the default features; the 'offsets' view" in err
+    assert "482 of the table's 482 rows have none" in err and not (tmp_path / "run" / "model.ckpt").exists()
+    assert main(["train", str(old), "--features", "offsets", "--epochs", "3", "-o", str(tmp_path / "run"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["features"]["view"] == "offsets"

@@ -31,6 +31,7 @@ from posenet_cls.data.splits import Split, make_splits
 from posenet_cls.data.table import PoseTable, read_table
 
 RANK_OWNER = "POSENET_CLS_RANK_OWNER"  # the pid of the process whose DDP ranks must not outlive it
+WORLD_MODEL = "a model on the world view (the default features; the 'offsets' view reads the image landmarks only)"
 
 # What the shifted protocol chose (issue 15; scripts/cv_table.py --recipes --seeds 0 1 2, table in docs/recipe.md):
 # MediaPipe's pairwise offsets as features (z weighted 0.2, no visibility), trained on poses mirrored, rotated
@@ -329,7 +330,7 @@ def model_world(table: PoseTable, config: TrainConfig) -> np.ndarray:
     """The table's world landmarks for a model that reads them (a one-line error when the table has none); zeros
     for one that does not, so every batch has the same form."""
     if any(f.reads_world for f in config.feature_configs):
-        return table.require_world("a model on the world view")
+        return table.require_world(WORLD_MODEL)
     return table.world if table.world is not None else np.zeros((len(table), *table.keypoints.shape[1:2], 3), np.float32)
 
 
@@ -363,7 +364,7 @@ def calibration_set(model: PoseClassifier, table: PoseTable, split: Split, class
     """A split's calibration poses for the "unknown" thresholds: its val rows through :func:`calibration_poses`,
     as (poses, class indices, the MLP's predicted classes, world landmarks or None)."""
     labels = np.searchsorted(np.asarray(classes), table.labels[split.val].astype(str))
-    world = table.require_world("a model on the world view")[split.val] if model.reads_world else None
+    world = table.require_world(WORLD_MODEL)[split.val] if model.reads_world else None
     poses, labels, world = calibration_poses(table.keypoints[split.val], labels, seed, world)
     return poses, labels, mlp_predict_proba(model, poses, world).argmax(1), world
 
@@ -393,7 +394,7 @@ def fit_split_novelty(model: PoseClassifier, table: PoseTable, split: Split, cla
 
     y_train = np.searchsorted(np.asarray(classes), table.labels[split.train].astype(str))
     hidden = hidden_layers(model.cpu().eval())
-    world = table.require_world("a model on the world view")[split.train] if model.reads_world else None
+    world = table.require_world(WORLD_MODEL)[split.train] if model.reads_world else None
     learned = None if hidden is None else learned_space(*hidden, table.keypoints[split.train], y_train, world=world)
     poses, labels, predicted, val_world = calibration_set(model, table, split, classes, config.seed)
     return fit_novelty(table.keypoints[split.train], y_train, poses, predicted, config.features.torso_multiplier,
