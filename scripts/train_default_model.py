@@ -55,16 +55,18 @@ def out_of_fold(table, config) -> tuple[dict, list[dict], object]:
     as it is, of SHIFT_DRAWS shifted copies (full strength, seen from behind, and the calibration strength) and turned
     by 180 degrees, with their labels and each fold's novelty threshold; per-fold accuracy; fold 0's model."""
     from posenet_cls.data.splits import make_splits
-    from posenet_cls.features import same_draws
-    from posenet_cls.training.metrics import CALIBRATION_STRENGTH, SHIFT_DRAWS, behind, shifted
+    from posenet_cls.training.metrics import CALIBRATION_STRENGTH, behind, shifted, shifted_copies
     from posenet_cls.training.novelty import score
     from posenet_cls.training.train import fit_mlp, fit_split_novelty, mlp_predict_proba, model_world
 
     classes = table.classes
     y = np.searchsorted(np.asarray(classes), table.labels.astype(str))
     world = model_world(table, config)
-    views = {"in-set": None, "shifted": shifted, "behind": behind,
-             "calibration": lambda p, r: shifted(p, r, strength=CALIBRATION_STRENGTH), "turned": turned_around}
+    views = {"in-set": lambda kp, w, rng: (kp, w), "shifted": lambda kp, w, rng: shifted_copies(shifted, kp, w, rng),
+             "behind": lambda kp, w, rng: shifted_copies(behind, kp, w, rng),
+             "calibration": lambda kp, w, rng: shifted_copies(lambda p, r: shifted(p, r, strength=CALIBRATION_STRENGTH),
+                                                              kp, w, rng),
+             "turned": lambda kp, w, rng: turned_around(kp, w)}
     oof = {v: {"probs": [], "novelty": [], "threshold": [], "y": []} for v in views}
     folds, first = [], None
     for i, split in enumerate(make_splits(table, config.folds, config.seed, "table")):
@@ -74,16 +76,9 @@ def out_of_fold(table, config) -> tuple[dict, list[dict], object]:
         first = fit.model if first is None else first
         rng = np.random.default_rng(1000 + i)
         row = {"fold": i, "n": int(len(split.test))}
-        for view, transform in views.items():
-            test, test_world = table.keypoints[split.test], world[split.test]
-            if transform is None:
-                poses, w = test, test_world
-            elif transform is turned_around:
-                poses, w = turned_around(test, test_world)
-            else:
-                draws = [same_draws(transform, test, test_world, rng) for _ in range(SHIFT_DRAWS)]
-                poses, w = np.concatenate([d[0] for d in draws]), np.concatenate([d[1] for d in draws])
-            labels = np.tile(y[split.test], len(poses) // len(test))
+        for view, seen in views.items():
+            poses, w = seen(table.keypoints[split.test], world[split.test], rng)
+            labels = np.tile(y[split.test], len(poses) // len(split.test))
             probs = mlp_predict_proba(fit.model, poses, w)
             for key, value in (("probs", probs), ("novelty", score(novelty, poses, probs.argmax(1), w)),
                                ("threshold", np.full(len(poses), novelty.threshold)), ("y", labels)):

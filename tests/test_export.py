@@ -190,6 +190,17 @@ def test_export_refuses_bad_arguments(tmp_path, yoga8_table):
         export_model(model, yoga8_table.classes, {}, tmp_path / "m.onnx", yoga8_table.keypoints[:4, :, :3])
     with pytest.raises(PosenetError, match="gives 8 outputs but has 2 class names"):
         export_model(model, ["a", "b"], {}, tmp_path / "m.onnx", yoga8_table.keypoints)
+    from posenet_cls.features import FeatureConfig
+    from posenet_cls.training.models import PoseClassifier
+
+    world_model = PoseClassifier(len(yoga8_table.classes), FeatureConfig(view="world")).eval()
+    out = tmp_path / "w.onnx"
+    with pytest.raises(PosenetError, match=r"w\.onnx: the parity check of a model on world landmarks: this model reads "
+                                           "world landmarks; none were given"):
+        export_model(world_model, yoga8_table.classes, {}, out, yoga8_table.keypoints)
+    with pytest.raises(PosenetError, match=r"w\.onnx: the parity check of a model on world landmarks: expected world "
+                                           r"landmarks of shape \(482, 33, 3\), got \(482, 33, 4\)"):
+        export_model(world_model, yoga8_table.classes, {}, out, yoga8_table.keypoints, check_world=yoga8_table.keypoints)
     assert not list(tmp_path.iterdir())
 
 

@@ -330,7 +330,8 @@ def export_model(
 
 
 def check_world_input(world: np.ndarray | None, n: int, out: Path) -> np.ndarray:
-    """The check poses' world landmarks for a model that reads them, or a one-line error naming the file."""
+    """The check poses' world landmarks for a model that reads them, or a one-line error naming the file (a function
+    of its own: ``export_model``'s ``check_world`` argument hides :func:`posenet_cls.features.check_world` there)."""
     return np.ascontiguousarray(check_world(world, n, f"{out}: the parity check of a model on world landmarks"))
 
 
@@ -417,7 +418,7 @@ def _novelty_head(novelty: NoveltyModel, num_classes: int):
             self.pose = _Distance(novelty.reference, novelty.labels, novelty.scale, NOVELTY_PENALTY)
             learned = novelty.learned
             self.hidden = None if learned is None else hidden(learned)
-            self.reads_world = self.body or (learned is not None and learned.reads_world)
+            self.reads_world, self.learned_world = novelty.reads_world, learned is not None and learned.reads_world
             if learned is not None:
                 bound = float(np.abs(learned.reference).max()) ** 2 * learned.reference.shape[1]
                 self.learned = _Distance(learned.reference, learned.labels, learned.scale, NOVELTY_PENALTY * max(bound, 1.0))
@@ -428,7 +429,7 @@ def _novelty_head(novelty: NoveltyModel, num_classes: int):
             predicted = torch.nn.functional.one_hot(probabilities.argmax(1), num_classes).float()
             out = self.pose(self.normalize(world if self.body else landmarks), predicted)
             if self.hidden is not None:
-                embedded = self.hidden(world if self.reads_world else landmarks)
+                embedded = self.hidden(world if self.learned_world else landmarks)
                 out = torch.maximum(out, self.learned(embedded, predicted) * self.rescale)
             return out
 
@@ -447,8 +448,7 @@ def keep_landmarks_input(proto) -> None:
 
 def head_inputs(novelty: NoveltyModel) -> list[str]:
     """The novelty head's inputs: landmarks, world landmarks when a score reads them, probabilities."""
-    world = novelty.space == "body" or (novelty.learned is not None and novelty.learned.reads_world)
-    return [INPUT_NAME] + ([WORLD_NAME] if world else []) + [OUTPUT_NAME]
+    return [INPUT_NAME] + ([WORLD_NAME] if novelty.reads_world else []) + [OUTPUT_NAME]
 
 
 def novelty_graph(novelty: NoveltyModel, num_classes: int) -> bytes:

@@ -93,6 +93,14 @@ def behind_world(world: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def shifted_copies(transform, keypoints: np.ndarray, world: np.ndarray | None, rng: np.random.Generator,
+                   copies: int = SHIFT_DRAWS) -> tuple[np.ndarray, np.ndarray | None]:
+    """``copies`` draws of ``transform(poses, rng)`` of the poses, one after another, the world landmarks (if given)
+    with the same draws (:func:`~posenet_cls.features.same_draws`): (poses, world or None), ``copies`` times as many."""
+    drawn = [same_draws(transform, keypoints, world, rng) for _ in range(copies)]
+    return np.concatenate([d[0] for d in drawn]), None if world is None else np.concatenate([d[1] for d in drawn])
+
+
 def perturbations(keypoints: np.ndarray, seed: int,
                   world: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Held-out poses as other cameras would see them: mirrored, rotated by 10-20 degrees, re-framed (aspect
@@ -103,11 +111,7 @@ def perturbations(keypoints: np.ndarray, seed: int,
     n = len(keypoints)
     angle = rng.uniform(10, 20, n) * rng.choice([-1, 1], n)
     aspect = np.exp(rng.uniform(np.log(0.8), np.log(1.25), n) * rng.choice([-1, 1], n))
-
-    def drawn(transform) -> tuple[np.ndarray, np.ndarray | None]:
-        copies = [same_draws(transform, keypoints, world, rng) for _ in range(SHIFT_DRAWS)]
-        return np.concatenate([c[0] for c in copies]), None if world is None else np.concatenate([c[1] for c in copies])
-
+    drawn = lambda transform: shifted_copies(transform, keypoints, world, rng)  # noqa: E731
     return {"mirrored": same_draws(lambda p, r: mirror(p), keypoints, world, rng),
             "rotated": same_draws(lambda p, r: rotate(p, angle), keypoints, world, rng),
             "stretched": same_draws(lambda p, r: stretch(p, np.sqrt(aspect), 1 / np.sqrt(aspect)), keypoints, world, rng),

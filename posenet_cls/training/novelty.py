@@ -119,6 +119,11 @@ class NoveltyModel:
     space: str = "image"  # where the pose score measures: "image" (normalised x, y) or "body" (world body frame)
     calibration: np.ndarray | None = field(default=None, repr=False)  # the score rows the thresholds came from
 
+    @property
+    def reads_world(self) -> bool:
+        """Whether a score reads the world landmarks: the pose score in the body frame, or a learned space on them."""
+        return self.space == "body" or (self.learned is not None and self.learned.reads_world)
+
     def settings(self) -> dict:
         """JSON-safe settings (the arrays travel as tensors or graph constants)."""
         out = {"k": self.k, "threshold": self.threshold, "quantile": self.quantile, "margin": self.margin,

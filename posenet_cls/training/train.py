@@ -349,14 +349,11 @@ def calibration_poses(keypoints: np.ndarray, labels: np.ndarray, seed: int,
     """Validation poses as other photo sources would show them, for the "unknown" thresholds: SHIFT_DRAWS copies
     of each through :func:`~posenet_cls.training.metrics.shifted` at CALIBRATION_STRENGTH (the world landmarks,
     if given, with the same draws), as (poses, labels, world or None)."""
-    from posenet_cls.training.metrics import CALIBRATION_STRENGTH, SHIFT_DRAWS, shifted
+    from posenet_cls.training.metrics import CALIBRATION_STRENGTH, SHIFT_DRAWS, shifted, shifted_copies
 
     rng = np.random.default_rng(seed)
-    draws = [same_draws(lambda p, r: shifted(p, r, strength=CALIBRATION_STRENGTH), keypoints, world, rng)
-             for _ in range(SHIFT_DRAWS)]
-    poses = np.concatenate([d[0] for d in draws])
-    shifted_world = None if world is None else np.concatenate([d[1] for d in draws])
-    return poses, np.tile(np.asarray(labels), SHIFT_DRAWS), shifted_world
+    poses, moved = shifted_copies(lambda p, r: shifted(p, r, strength=CALIBRATION_STRENGTH), keypoints, world, rng)
+    return poses, np.tile(np.asarray(labels), SHIFT_DRAWS), moved
 
 
 def calibration_set(model: PoseClassifier, table: PoseTable, split: Split, classes: list[str],
@@ -423,10 +420,11 @@ def baseline_features(config: TrainConfig) -> FeatureConfig:
 
 
 def _fold_models(table: PoseTable, split: Split, classes: list[str], config: TrainConfig, models: tuple[str, ...],
-                 progress: bool) -> dict[str, dict]:
-    """Train each model on one split; per model the test predictions (class indices) and fit seconds."""
+                 progress: bool, world: np.ndarray) -> dict[str, dict]:
+    """Train each model on one split (``world``: :func:`model_world` of the table); per model the test predictions
+    (class indices) and fit seconds."""
     out: dict[str, dict] = {}
-    test_x, test_w = table.keypoints[split.test], model_world(table, config)[split.test]
+    test_x, test_w = table.keypoints[split.test], world[split.test]
     for name in models:
         start = time.perf_counter()
         if name == "mlp":
@@ -459,7 +457,8 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
     classes = table.classes
     out.mkdir(parents=True, exist_ok=True)
     models = (config.model, "svc") if config.model == "mlp" else (config.model,)
-    trained = _fold_models(table, split, classes, config, models, progress)
+    world = model_world(table, config)
+    trained = _fold_models(table, split, classes, config, models, progress, world)
     y_test = np.searchsorted(np.asarray(classes), table.labels[split.test].astype(str))
     run_info = {"table": str(table_path.resolve()), "seed": config.seed, "folds": config.folds, "fold": config.fold}
     meta_extra = {"train_config": config.to_dict(), "run": run_info,
@@ -469,16 +468,14 @@ def train_run(table_path: str | Path, out_dir: str | Path, config: TrainConfig, 
         "model": config.model, "classes": classes, "schema_version": SCHEMA_VERSION,
         "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
         "test": classification_report(y_test, main["pred"], classes),
-        "robustness": robustness(main["predict"], table.keypoints[split.test], y_test, config.seed,
-                                 model_world(table, config)[split.test]),
+        "robustness": robustness(main["predict"], table.keypoints[split.test], y_test, config.seed, world[split.test]),
         "fit_seconds": round(main["seconds"], 2), "config": config.to_dict(),
     }
     if config.model == "mlp":
         fit: FitResult = main["fit"]
         novelty = fit_split_novelty(fit.model, table, split, classes, config)
         save_checkpoint(out / "model.ckpt", fit.model, model_meta(fit.model, classes, **meta_extra), novelty)
-        test_novelty = score(novelty, table.keypoints[split.test], main["pred"],
-                             model_world(table, config)[split.test])
+        test_novelty = score(novelty, table.keypoints[split.test], main["pred"], world[split.test])
         accepted = float((test_novelty <= novelty.threshold).mean())
         metrics["novelty"] = {**novelty.settings(), "test_accepted": round(accepted, 4)}
         svc = trained["svc"]
@@ -519,7 +516,7 @@ def cross_validate(table: PoseTable, config: TrainConfig, models: tuple[str, ...
     folds = enumerate(splits)
     for i, split in (progress(folds) if progress else folds):
         y_test = np.searchsorted(np.asarray(classes), table.labels[split.test].astype(str))
-        trained = _fold_models(table, split, classes, config, models, progress=False)
+        trained = _fold_models(table, split, classes, config, models, False, world)
         for name, t in trained.items():
             report = classification_report(y_test, t["pred"], classes)
             report["robustness"] = robustness(t["predict"], table.keypoints[split.test], y_test, config.seed + i,
