@@ -270,3 +270,15 @@ def test_recombined_poses_take_every_limb_from_another_class(yoga8_table):
             assert np.allclose(pose[idx] - pose[int(root)], other[idx] - other[int(root)], atol=1e-5)
     with pytest.raises(PosenetError, match="at least two classes"):
         recombined(world[:5], labels[:5], 3, np.random.default_rng(0))
+
+
+def test_the_world_view_is_refused_where_image_landmarks_are_read(yoga8_table):
+    from posenet_cls.features import view_features
+    from posenet_cls.training.models import PoseClassifier
+
+    world = FeatureConfig(view="world")
+    with pytest.raises(PosenetError, match="the world view is computed from world landmarks: use view_features"):
+        normalize(yoga8_table.keypoints[:2], world)
+    assert view_features(yoga8_table.keypoints[:2], yoga8_table.world[:2], world).shape == (2, world.dim)
+    with pytest.raises(PosenetError, match="mirror averaging is for image views"):
+        PoseClassifier(8, world, mirror_average=True)
